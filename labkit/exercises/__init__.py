@@ -1,0 +1,1 @@
+"""Exercises: checks, feedback widgets, hints, progress and the pytest plugin."""

@@ -1,0 +1,52 @@
+"""Hints, revealed one at a time; each one revealed is recorded in the progress store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from labkit.exercises.progress import ProgressStore
+from labkit.exercises.registry import get_lab
+
+__all__ = ["Hint", "next_hint", "revealed_hints"]
+
+
+@dataclass(frozen=True)
+class Hint:
+    """One hint (``number`` of ``total``), or the note that none are left (``number == 0``)."""
+
+    lab: str
+    check_id: str
+    number: int
+    total: int
+    text: str
+
+    def __repr__(self) -> str:
+        if not self.number:
+            return f"[{self.lab}/{self.check_id}] {self.text}"
+        return f"[{self.lab}/{self.check_id}] hint {self.number}/{self.total}: {self.text}"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<div class='labkit-hint'>💡 {html.escape(repr(self))}</div>"
+
+
+def revealed_hints(lab_id: str, check_id: str, store: ProgressStore | None = None) -> list[str]:
+    """The hints this learner has already revealed for a check, in order."""
+    hints = get_lab(lab_id).checks[check_id].hints
+    shown = int((store or ProgressStore()).check_entry(lab_id, check_id).get("hints", 0))
+    return list(hints[: min(shown, len(hints))])
+
+
+def next_hint(lab_id: str, check_id: str, store: ProgressStore | None = None) -> Hint:
+    """Reveal the next hint of a check and record it."""
+    lab = get_lab(lab_id)
+    if check_id not in lab.checks:
+        return Hint(lab_id, check_id, 0, 0, f"no check {check_id!r} in this lab")
+    hints = lab.checks[check_id].hints
+    store = store or ProgressStore()
+    shown = int(store.check_entry(lab_id, check_id).get("hints", 0))
+    if shown >= len(hints):
+        return Hint(lab_id, check_id, 0, len(hints), "no more hints — re-read the Learn section")
+    number = store.record_hint(lab_id, check_id)
+    return Hint(lab_id, check_id, number, len(hints), hints[number - 1])

@@ -1,0 +1,187 @@
+"""``open_lab``: a lab's vulnerable app running live, and the learner's handle on it."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from labkit.exercises.check import CheckFailed, CheckResult, strict_mode
+from labkit.exercises.feedback import traffic_mimebundle, widget_bundle
+from labkit.exercises.hints import Hint, next_hint
+from labkit.exercises.progress import ProgressStore
+from labkit.exercises.registry import LABS, LabDefinition, get_lab
+from labkit.exercises.runner import run_check
+from labkit.sandbox.apps.base import lab_state
+from labkit.sandbox.server import Sandbox
+from labkit.sandbox.store import Users
+
+__all__ = ["Lab", "open_lab"]
+
+_open: dict[str, Lab] = {}
+
+
+class Lab:
+    """A running lab. Made by :func:`open_lab`; see the README for the learner API."""
+
+    def __init__(self, definition: LabDefinition) -> None:
+        self.definition = definition
+        self.id = definition.id
+        app = definition.create_app(secure=False)
+        self._state = lab_state(app)
+        self.sandbox = Sandbox(app, name=self.id).start()
+        self._patched: list[Sandbox] = []
+        self._progress = ProgressStore()
+
+    # -- the target ------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """Base URL of the vulnerable app, e.g. ``http://127.0.0.1:53211``."""
+        return self.sandbox.url
+
+    @property
+    def client(self) -> httpx.Client:
+        """An ``httpx.Client`` aimed at the vulnerable app (``lab.client.get("/api/...")``)."""
+        return self.sandbox.client
+
+    @property
+    def users(self) -> Users:
+        """The seeded accounts with their per-sandbox passwords."""
+        return self._state.users
+
+    @property
+    def facts(self) -> dict[str, str]:
+        """Lab-specific facts about the running app (for example extra URLs)."""
+        return dict(self._state.extras)
+
+    # -- fixes and checks ------------------------------------------------------------------
+    def patched(self, **fixes: Callable[..., Any]) -> Sandbox:
+        """Start a second sandbox running this lab's app with your functions plugged in."""
+        app = self.definition.create_app(secure=False, **fixes)
+        box = Sandbox(app, name=f"{self.id}-patched").start()
+        self._patched.append(box)
+        return box
+
+    def check(self, check_id: str, answer: Any = None, **fixes: Callable[..., Any]) -> CheckResult:
+        """Judge an attack result (``answer``) or your fix (keyword functions) by behaviour."""
+        result = self._evaluate(check_id, answer, fixes)
+        self._progress.record_result(self.id, check_id, result.passed, result.summary)
+        if not result.passed and strict_mode():
+            raise CheckFailed(repr(result))
+        return result
+
+    def hint(self, check_id: str) -> Hint:
+        """Reveal the next hint for a check (the Hint button does the same)."""
+        return next_hint(self.id, check_id, self._progress)
+
+    def reset(self, check_id: str | None = None) -> None:
+        """Forget recorded progress and hints for one check, or the whole lab."""
+        self._progress.reset(self.id, check_id)
+
+    def traffic(self, last: int = 20) -> TrafficView:
+        """The traffic inspector: recent requests to the vulnerable app."""
+        return TrafficView(self.sandbox, last)
+
+    def close(self) -> None:
+        """Stop every sandbox of this lab and delete its database."""
+        for box in (*self._patched, self.sandbox):
+            box.stop()
+        self._patched.clear()
+        self._state.close()
+        if _open.get(self.id) is self:
+            del _open[self.id]
+
+    # -- internals -------------------------------------------------------------------------
+    def _evaluate(self, check_id: str, answer: Any, fixes: dict[str, Any]) -> CheckResult:
+        spec = self.definition.checks.get(check_id)
+        if spec is None:
+            return run_check(self.definition, check_id, target_url=self.url)
+        missing = [name for name in spec.fixes if fixes.get(name) is None]
+        if missing:
+            return CheckResult(
+                self.id,
+                check_id,
+                False,
+                "this check needs your function"
+                + ("s " if len(missing) > 1 else " ")
+                + ", ".join(missing),
+                (f"call it as lab.check({check_id!r}, {', '.join(f'{m}={m}' for m in missing)})",),
+            )
+        if not spec.fixes:
+            return run_check(self.definition, check_id, target_url=self.url, answer=answer)
+        try:
+            box = self.patched(**fixes)
+        except (TypeError, ValueError) as exc:
+            return CheckResult(
+                self.id, check_id, False, "your fix could not be plugged in", (str(exc),)
+            )
+        try:
+            return run_check(
+                self.definition, check_id, target_url=self.url, answer=answer, patched_url=box.url
+            )
+        finally:
+            box.stop()
+            self._patched.remove(box)
+            lab_state(box.app).close()
+
+    def _status_html(self) -> str:
+        rows = "".join(
+            f"<tr><td><code>{html.escape(u.email)}</code></td><td>{html.escape(u.role)}</td></tr>"
+            for u in self.users.values()
+        )
+        users = f"<table>{rows}</table>" if rows else ""
+        return (
+            f"<div class='labkit-lab' style='border-left:4px solid #0969da;padding:6px 10px'>"
+            f"<b>🧪 {html.escape(self.definition.title)}</b> — vulnerable app live at "
+            f"<a href='{html.escape(self.sandbox.browser_url)}' target='_blank'>"
+            f"<code>{html.escape(self.url)}</code></a> "
+            f"(<a href='{html.escape(self.sandbox.browser_url)}docs' target='_blank'>API docs</a>)"
+            f"{users}</div>"
+        )
+
+    def __repr__(self) -> str:
+        state = self.url if self.sandbox.running else "stopped"
+        return f"<Lab {self.id}: vulnerable app at {state}, {len(self.users)} seeded users>"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        def make() -> Any:
+            import ipywidgets as widgets
+
+            return widgets.HTML(value=self._status_html())
+
+        return widget_bundle(make, repr(self), self._status_html())
+
+
+class TrafficView:
+    """What ``lab.traffic()`` returns: a widget in Jupyter, a table as text."""
+
+    def __init__(self, sandbox: Sandbox, last: int) -> None:
+        self._sandbox, self._last = sandbox, last
+
+    def __repr__(self) -> str:
+        from labkit.sandbox.inspector import render_text
+
+        return render_text(self._sandbox.traffic.last(self._last))
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        return traffic_mimebundle(self._sandbox.traffic, self._last)
+
+
+def open_lab(lab_id: str) -> Lab:
+    """Start lab ``lab_id`` (e.g. ``"01-passwords"``): its vulnerable app, live on loopback.
+
+    Opening a lab again replaces the running one (fresh database and passwords).
+    """
+    definition = get_lab(lab_id)
+    previous = _open.pop(lab_id, None)
+    if previous is not None:
+        previous.close()
+    lab = Lab(definition)
+    _open[lab_id] = lab
+    return lab
+
+
+def known_labs() -> list[str]:
+    return list(LABS)

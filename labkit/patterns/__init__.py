@@ -1,0 +1,1 @@
+"""Secure reference implementations, one module per pattern."""

@@ -1,0 +1,52 @@
+"""What every lab app shares: its state object and how the FastAPI app is made."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI
+
+from labkit.sandbox.fixes import install_fault_handler
+from labkit.sandbox.store import LabStore, Users
+
+__all__ = ["LabState", "lab_state", "new_lab_app"]
+
+
+@dataclass
+class LabState:
+    """What a running lab app knows that the notebook may show: accounts, database, extras.
+
+    ``extras`` holds lab-specific facts the notebook may print (for ``labkit serve`` too),
+    as plain strings.
+    """
+
+    secure: bool
+    users: Users = field(default_factory=lambda: Users([]))
+    store: LabStore | None = None
+    extras: dict[str, str] = field(default_factory=dict)
+    on_close: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        for callback in self.on_close:
+            callback()
+        if self.store is not None:
+            self.store.close()
+
+
+def new_lab_app(title: str, *, secure: bool, state: LabState) -> FastAPI:
+    """A FastAPI app with the lab's state attached and learner faults turned into 500s."""
+    mode = "secure reference" if secure else "DELIBERATELY VULNERABLE"
+    app = FastAPI(title=f"{title} ({mode})", version="labkit")
+    app.state.lab = state
+    install_fault_handler(app)
+    return app
+
+
+def lab_state(app: Any) -> LabState:
+    """The :class:`LabState` of an app made by :func:`new_lab_app`."""
+    state = getattr(getattr(app, "state", None), "lab", None)
+    if not isinstance(state, LabState):
+        raise TypeError(f"{app!r} is not a labkit lab app (no app.state.lab)")
+    return state

@@ -1,0 +1,126 @@
+"""A learner's fix is untrusted code: run it guarded, and turn every way it fails into a fault.
+
+A lab app declares the parts a learner may replace as :class:`FixSlot` s. Before a learner's
+function is plugged into an app it is wrapped by :func:`guard`: it runs in a worker thread with
+a deadline, its exceptions and wrong return types become a :class:`FixFault`, and the app
+answers 500 with a ``labkitFault`` field saying what went wrong. Checks read that field over
+HTTP, so the feedback can name the problem without the check ever touching learner objects.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+__all__ = ["FixFault", "FixSlot", "FixTimeout", "guard", "install_fault_handler", "plug_fixes"]
+
+DEFAULT_TIMEOUT_S = 10.0
+
+
+class FixFault(Exception):
+    """A learner's function raised, returned the wrong type, or did not return in time."""
+
+
+class FixTimeout(BaseException):
+    """Raised inside a runaway learner thread to stop it (a BaseException, so bare
+    ``except Exception`` in learner code cannot swallow it)."""
+
+
+@dataclass(frozen=True)
+class FixSlot:
+    """A replaceable part of a lab app: its name, what it must return, and its time budget."""
+
+    name: str
+    returns: type | tuple[type, ...]
+    doc: str
+    timeout: float = DEFAULT_TIMEOUT_S
+
+
+def _type_names(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(k.__name__ for k in kinds)
+
+
+def _stop_thread(thread: threading.Thread) -> None:
+    """Ask the interpreter to raise FixTimeout in ``thread`` (stops pure-Python loops)."""
+    if thread.ident is not None:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(thread.ident), ctypes.py_object(FixTimeout)
+        )
+
+
+def guard(slot: FixSlot, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a learner function so that every failure becomes a :class:`FixFault`."""
+    if not callable(fn):
+        raise TypeError(f"{slot.name} must be a function, got {type(fn).__name__}")
+
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        outcome: dict[str, Any] = {}
+
+        def call() -> None:
+            try:
+                outcome["value"] = fn(*args, **kwargs)
+            except FixTimeout:
+                outcome["timeout"] = True
+            except BaseException as exc:  # learner code may raise anything, even SystemExit
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=call, name=f"labkit-fix-{slot.name}", daemon=True)
+        worker.start()
+        worker.join(slot.timeout)
+        if worker.is_alive():
+            _stop_thread(worker)
+            worker.join(1.0)
+            raise FixFault(f"{slot.name} did not return within {slot.timeout:g} s (endless loop?)")
+        if "error" in outcome:
+            exc = outcome["error"]
+            if isinstance(exc, NotImplementedError):
+                raise FixFault(f"{slot.name} is not written yet (it raises NotImplementedError)")
+            raise FixFault(f"{slot.name} raised {type(exc).__name__}: {exc}")
+        if outcome.get("timeout"):
+            raise FixFault(f"{slot.name} did not return within {slot.timeout:g} s")
+        value = outcome.get("value")
+        if not isinstance(value, slot.returns):
+            raise FixFault(
+                f"{slot.name} returned {type(value).__name__}, expected {_type_names(slot.returns)}"
+            )
+        return value
+
+    guarded.__name__ = slot.name
+    guarded.__doc__ = slot.doc
+    return guarded
+
+
+def plug_fixes(
+    slots: Mapping[str, FixSlot],
+    defaults: Mapping[str, Callable[..., Any]],
+    fixes: Mapping[str, Any],
+) -> dict[str, Callable[..., Any]]:
+    """The functions an app should use: each slot's default, or the guarded learner fix."""
+    unknown = sorted(set(fixes) - set(slots))
+    if unknown:
+        raise TypeError(
+            f"unknown fix {', '.join(unknown)}; this lab accepts: {', '.join(sorted(slots))}"
+        )
+    chosen = dict(defaults)
+    for name, fn in fixes.items():
+        if fn is not None:
+            chosen[name] = guard(slots[name], fn)
+    return chosen
+
+
+def install_fault_handler(app: FastAPI) -> None:
+    """Answer 500 with a ``labkitFault`` explanation when a learner's function fails."""
+
+    async def on_fault(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(
+            {"error": "Internal server error", "labkitFault": str(exc)}, status_code=500
+        )
+
+    app.add_exception_handler(FixFault, on_fault)

@@ -1,0 +1,199 @@
+"""The traffic inspector: every request and response through a sandbox, in a bounded log.
+
+``record_traffic`` wraps an ASGI app. It also shields the server: an exception escaping the
+app becomes a 500 (or is swallowed when the response already started), so uvicorn neither
+prints a traceback into the running notebook cell nor closes the keep-alive connection that
+the learner's ``httpx.Client`` is about to reuse.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["SECURITY_HEADERS", "Exchange", "TrafficLog", "record_traffic"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: Response headers worth a reviewer's eye; the inspector highlights them.
+SECURITY_HEADERS = (
+    "set-cookie",
+    "access-control-allow-origin",
+    "access-control-allow-credentials",
+    "access-control-allow-methods",
+    "access-control-allow-headers",
+    "vary",
+    "content-security-policy",
+    "strict-transport-security",
+    "x-frame-options",
+    "x-content-type-options",
+    "referrer-policy",
+    "cross-origin-opener-policy",
+    "cross-origin-resource-policy",
+    "ratelimit",
+    "ratelimit-policy",
+    "ratelimit-limit",
+    "ratelimit-remaining",
+    "ratelimit-reset",
+    "retry-after",
+    "location",
+    "www-authenticate",
+)
+_INTERNAL_ERROR = json.dumps({"error": "Internal server error"}).encode()
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request and its response, as seen on the wire."""
+
+    method: str
+    path: str
+    query: str
+    status: int
+    request_headers: tuple[tuple[str, str], ...]
+    response_headers: tuple[tuple[str, str], ...]
+    duration_ms: float
+    error: str = ""
+
+    @property
+    def target(self) -> str:
+        return f"{self.path}?{self.query}" if self.query else self.path
+
+    def security_headers(self) -> list[tuple[str, str]]:
+        """The security-relevant response headers, in the order sent."""
+        return [(k, v) for k, v in self.response_headers if k in SECURITY_HEADERS]
+
+    def line(self) -> str:
+        text = f"{self.method:<7} {self.target}  -> {self.status}  ({self.duration_ms:.1f} ms)"
+        if self.error:
+            text += f"  [app raised {self.error}]"
+        return text
+
+
+@dataclass
+class TrafficLog:
+    """A bounded, thread-safe ring buffer of :class:`Exchange` records."""
+
+    maxlen: int = 500
+    _items: deque[Exchange] = field(init=False)
+    _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self._items = deque(maxlen=self.maxlen)
+
+    def append(self, exchange: Exchange) -> None:
+        with self._lock:
+            self._items.append(exchange)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __iter__(self) -> Iterator[Exchange]:
+        with self._lock:
+            return iter(list(self._items))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def last(self, n: int = 20) -> list[Exchange]:
+        with self._lock:
+            return list(self._items)[-n:]
+
+    def __repr__(self) -> str:
+        return render_text(self.last())
+
+    def _repr_html_(self) -> str:
+        return render_html(self.last())
+
+
+def render_text(exchanges: list[Exchange]) -> str:
+    """Plain-text view: one line per exchange, security headers indented below it."""
+    if not exchanges:
+        return "(no traffic yet)"
+    lines: list[str] = []
+    for ex in exchanges:
+        lines.append(ex.line())
+        lines.extend(f"          {k}: {v}" for k, v in ex.security_headers())
+    return "\n".join(lines)
+
+
+def render_html(exchanges: list[Exchange]) -> str:
+    """HTML table view with the security headers highlighted."""
+    if not exchanges:
+        return "<div class='labkit-traffic'><em>No traffic yet.</em></div>"
+    rows = []
+    for ex in exchanges:
+        colour = "#1a7f37" if ex.status < 400 else ("#9a6700" if ex.status < 500 else "#cf222e")
+        headers = "<br>".join(
+            f"<code style='background:#fff8c5'>{html.escape(k)}: {html.escape(v)}</code>"
+            for k, v in ex.security_headers()
+        )
+        rows.append(
+            f"<tr><td><b>{html.escape(ex.method)}</b></td>"
+            f"<td><code>{html.escape(ex.target)}</code></td>"
+            f"<td style='color:{colour}'><b>{ex.status}</b></td>"
+            f"<td>{ex.duration_ms:.1f} ms</td><td>{headers}</td></tr>"
+        )
+    return (
+        "<div class='labkit-traffic'><table>"
+        "<tr><th>method</th><th>path</th><th>status</th><th>time</th>"
+        "<th>security headers</th></tr>" + "".join(rows) + "</table></div>"
+    )
+
+
+def _decode(headers: list[tuple[bytes, bytes]] | None) -> tuple[tuple[str, str], ...]:
+    return tuple((k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in headers or ())
+
+
+def record_traffic(app: ASGIApp, log: TrafficLog) -> ASGIApp:
+    """Wrap ``app`` so each HTTP exchange is appended to ``log`` and exceptions become 500s."""
+
+    async def recorded(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        response: dict[str, Any] = {"status": 0, "headers": None}
+
+        async def send_and_record(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response["status"] = message["status"]
+                response["headers"] = message.get("headers")
+            await send(message)
+
+        error = ""
+        try:
+            await app(scope, receive, send_and_record)
+        except Exception as exc:  # the app's fault must not reach uvicorn (see module doc)
+            error = type(exc).__name__
+            if not response["status"]:
+                headers = [(b"content-type", b"application/json")]
+                await send_and_record(
+                    {"type": "http.response.start", "status": 500, "headers": headers}
+                )
+                await send({"type": "http.response.body", "body": _INTERNAL_ERROR})
+        log.append(
+            Exchange(
+                method=scope.get("method", ""),
+                path=scope.get("path", ""),
+                query=scope.get("query_string", b"").decode("latin-1"),
+                status=response["status"],
+                request_headers=_decode(scope.get("headers")),
+                response_headers=_decode(response["headers"]),
+                duration_ms=(time.perf_counter() - started) * 1000,
+                error=error,
+            )
+        )
+
+    return recorded
