@@ -1,2 +1,189 @@
-def main() -> int:
+"""The ``labkit`` command: serve, build, progress, doctor, lab, list."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+VULNERABLE_WARNING = (
+    "WARNING: serving a DELIBERATELY VULNERABLE app on {host}. Anyone who can reach this "
+    "address can exploit it. Stop it with Ctrl-C when you are done."
+)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from labkit.exercises.registry import UnknownLab, get_lab
+    from labkit.sandbox.apps.base import lab_state
+    from labkit.sandbox.server import Sandbox, SandboxError
+
+    if args.host not in LOOPBACK_HOSTS and not args.secure:
+        if not args.i_know_this_is_vulnerable:
+            print(
+                f"refusing to serve the vulnerable {args.lab} on {args.host}: add "
+                "--i-know-this-is-vulnerable (or --secure)",
+                file=sys.stderr,
+            )
+            return 2
+        print(VULNERABLE_WARNING.format(host=args.host), file=sys.stderr)
+    try:
+        definition = get_lab(args.lab)
+    except UnknownLab as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    app = definition.create_app(secure=args.secure)
+    state = lab_state(app)
+    box = Sandbox(app, name=args.lab, host=args.host, port=args.port)
+    try:
+        box.start()
+    except SandboxError as exc:
+        state.close()
+        print(exc, file=sys.stderr)
+        return 1
+    mode = "secure" if args.secure else "vulnerable"
+    print(f"Serving {args.lab} ({mode}) at {box.url}")
+    for user in state.users.values():
+        print(f"account {user.email} {user.role} {user.password}")
+    for key, value in state.extras.items():
+        print(f"{key} {value}")
+    print("Press Ctrl-C to stop.", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        box.stop()
+        state.close()
     return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    from labkit.course.build import BuildError, build_course, stale_notebooks
+
+    course, notebooks = Path(args.course), Path(args.out)
+    try:
+        if args.check:
+            stale = stale_notebooks(course, notebooks)
+            if stale:
+                print(
+                    f"notebooks/ is stale: {', '.join(stale)} — run `labkit build`",
+                    file=sys.stderr,
+                )
+                return 1
+            print(f"{notebooks}/ is up to date with {course}/")
+            return 0
+        written = build_course(course, notebooks)
+        print(f"wrote {len(written)} learner notebooks to {notebooks}/")
+        if args.solved:
+            solved = build_course(course, Path(args.solved), solved=True)
+            print(f"wrote {len(solved)} solved notebooks to {args.solved}/")
+    except BuildError as exc:
+        print(f"build failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _progress(args: argparse.Namespace) -> int:
+    from labkit.exercises.dashboard import progress
+    from labkit.exercises.progress import ProgressStore
+
+    store = ProgressStore()
+    if args.export:
+        print(f"exported progress to {store.export(Path(args.export))}")
+    elif args.import_:
+        try:
+            store.import_(Path(args.import_))
+        except (OSError, ValueError) as exc:
+            print(f"cannot import {args.import_}: {exc}", file=sys.stderr)
+            return 1
+        print(f"merged {args.import_} into {store.path}")
+    elif args.reset:
+        store.reset()
+        print(f"progress reset ({store.path})")
+    else:
+        print(progress(store))
+    return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from labkit.doctor import run
+
+    return run()
+
+
+def _lab(args: argparse.Namespace) -> int:
+    notebook = Path("notebooks") / "00-welcome.ipynb"
+    command = [sys.executable, "-m", "jupyter", "lab", "--ip=127.0.0.1", f"--port={args.port}"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")
+    command.append(str(notebook) if notebook.exists() else ".")
+    return subprocess.call(command)  # noqa: S603 - our own interpreter and fixed arguments
+
+
+def _list(args: argparse.Namespace) -> int:
+    from labkit.exercises.registry import LABS, get_lab
+
+    for lab_id in LABS:
+        lab = get_lab(lab_id)
+        print(f"{lab_id:<16} {lab.title}  ({len(lab.checks)} checks)")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="labkit", description="Security Patterns Workbook")
+    commands = top.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve one lab app for curl, Burp, ZAP, sqlmap")
+    serve.add_argument("lab", help="lab id, e.g. 01-passwords")
+    serve.add_argument("--secure", action="store_true", help="serve the fixed reference app")
+    serve.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    serve.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    serve.add_argument(
+        "--i-know-this-is-vulnerable",
+        action="store_true",
+        help="allow a vulnerable app on a non-loopback interface",
+    )
+    serve.set_defaults(run=_serve)
+
+    build = commands.add_parser("build", help="build notebooks/ from course/")
+    build.add_argument("--course", default="course", help="sources (default: course)")
+    build.add_argument("--out", default="notebooks", help="learner release (default: notebooks)")
+    build.add_argument("--solved", metavar="DIR", help="also write solved notebooks to DIR")
+    build.add_argument("--check", action="store_true", help="fail if notebooks/ is stale")
+    build.set_defaults(run=_build)
+
+    prog = commands.add_parser("progress", help="show, export, import or reset progress")
+    group = prog.add_mutually_exclusive_group()
+    group.add_argument("--export", metavar="FILE")
+    group.add_argument("--import", dest="import_", metavar="FILE")
+    group.add_argument("--reset", action="store_true")
+    prog.set_defaults(run=_progress)
+
+    commands.add_parser("doctor", help="what is installed and what is missing").set_defaults(
+        run=_doctor
+    )
+    lab = commands.add_parser("lab", help="open JupyterLab on the welcome notebook")
+    lab.add_argument("--port", type=int, default=8888)
+    lab.set_defaults(run=_lab)
+    commands.add_parser("list", help="list the labs").set_defaults(run=_list)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
