@@ -1,0 +1,99 @@
+"""binder/ (repo2docker) is complete and consistent with pyproject.toml, and installs."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+ROOT = Path(__file__).resolve().parent.parent
+BINDER = ROOT / "binder"
+
+
+def _pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def _specs(requirements: list[str]) -> dict[str, str]:
+    return {_norm(r.name): str(r.specifier) for r in map(Requirement, requirements)}
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _lines(path: Path) -> list[str]:
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line]
+
+
+def test_runtime_is_python_312_or_newer() -> None:
+    runtime = (BINDER / "runtime.txt").read_text().strip()
+    m = re.fullmatch(r"python-3\.(\d+)", runtime)
+    assert m and int(m.group(1)) >= 12, runtime
+
+
+def test_requirements_install_the_repo_and_match_pyproject() -> None:
+    lines = _lines(BINDER / "requirements.txt")
+    assert "-e ." in lines, "repo2docker only installs the repo if requirements.txt says -e ."
+    deps = _specs(_pyproject()["project"]["dependencies"])
+    others = [line for line in lines if line != "-e ."]
+    assert others, "expected jupyter-server-proxy (not in repo2docker's base image)"
+    for line in others:
+        req = Requirement(line)
+        name = _norm(req.name)
+        assert name in deps, f"{req.name} is not a dependency in pyproject.toml"
+        assert str(req.specifier) == deps[name], f"{line!r} vs pyproject {deps[name]!r}"
+
+
+def test_apt_installs_redis() -> None:
+    assert "redis-server" in _lines(BINDER / "apt.txt")
+
+
+def test_start_ends_with_exec_and_is_executable() -> None:
+    start = BINDER / "start"
+    assert os.access(start, os.X_OK)
+    assert start.read_text().startswith("#!")
+    assert _lines(start)[-1] == 'exec "$@"'
+
+
+def test_postbuild_fails_on_error_and_pins_playwright_like_pyproject() -> None:
+    post = BINDER / "postBuild"
+    text = post.read_text()
+    assert text.startswith("#!")
+    assert os.access(post, os.X_OK)
+    assert re.search(r"^set -[a-z]*e[a-z]*\b", text, re.M), "postBuild needs set -e"
+    dev = _specs(_pyproject()["project"]["optional-dependencies"]["dev"])
+    m = re.search(r"pip install [^\n]*[\"']?playwright([<>=!~][^\"'\s]*)", text)
+    assert m, "postBuild must install playwright (the dev extra is not installed on Binder)"
+    assert m.group(1) == dev["playwright"]
+    assert "playwright install chromium" in text
+    assert "--with-deps" not in text  # needs root, which postBuild does not have
+
+
+@pytest.mark.slow
+def test_binder_requirements_install_into_a_fresh_venv(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    py = venv / "bin" / "python"
+    env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    env.pop("PYTHONPATH", None)
+    # As repo2docker does: from the repository root, so "-e ." is this checkout.
+    pip = subprocess.run(
+        [str(py), "-m", "pip", "install", "-q", "-r", "binder/requirements.txt"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert pip.returncode == 0, pip.stdout[-3000:] + pip.stderr[-3000:]
+    doctor = subprocess.run(
+        [str(py), "-c", "import labkit.doctor as d, sys; sys.exit(d.run())"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert "Python" in doctor.stdout and "fastapi" in doctor.stdout
+    assert "jupyter-server-proxy" in doctor.stdout
