@@ -1,0 +1,132 @@
+"""labkit.browser: find the system Chromium and drive it against a local server."""
+
+from __future__ import annotations
+
+import asyncio
+import http.server
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from labkit import browser
+from labkit.browser import BrowserUnavailable, chromium, find_chromium, run_in_browser
+
+pytestmark = pytest.mark.browser
+
+PAGE = b"<!doctype html><html><head><title>labkit browser test</title></head><body>ok</body></html>"
+
+
+@pytest.fixture
+def exe() -> str:
+    pytest.importorskip("playwright.sync_api", reason="pip install 'labkit[dev]'")
+    path = find_chromium()
+    if path is None:
+        pytest.skip("no Chromium found (install Debian's `chromium` or set LABKIT_CHROMIUM)")
+    return path
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(PAGE)))
+        self.end_headers()
+        self.wfile.write(PAGE)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server_url() -> Iterator[str]:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+def _title(url: str):
+    def read(b) -> str:
+        page = b.new_page()
+        page.goto(url)
+        return page.evaluate("document.title")
+
+    return read
+
+
+def test_find_chromium_is_system_chromium(exe: str) -> None:
+    assert exe == "/usr/bin/chromium"
+
+
+def test_run_in_browser_reads_title(exe: str, server_url: str) -> None:
+    assert run_in_browser(_title(server_url)) == "labkit browser test"
+
+
+def test_run_in_browser_inside_running_event_loop(exe: str, server_url: str) -> None:
+    async def main() -> str:
+        asyncio.get_running_loop()  # like a Jupyter kernel: a loop is running
+        return run_in_browser(_title(server_url))
+
+    assert asyncio.run(main()) == "labkit browser test"
+
+
+def test_run_in_browser_reraises(exe: str) -> None:
+    def boom(b) -> None:
+        raise ValueError("from the worker")
+
+    with pytest.raises(ValueError, match="from the worker"):
+        run_in_browser(boom)
+
+
+def test_missing_labkit_chromium_is_ignored(
+    exe: str, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LABKIT_CHROMIUM", str(tmp_path / "no-such-chrome"))
+    assert find_chromium() == exe
+
+
+def test_labkit_chromium_is_used(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = tmp_path / "my-chrome"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("LABKIT_CHROMIUM", str(fake))
+    assert find_chromium() == str(fake)
+
+
+def _script(path, body: str):
+    path.write_text(body)
+    path.chmod(0o755)
+    return path
+
+
+def test_snap_stub_is_skipped(tmp_path) -> None:
+    stub = _script(tmp_path / "chromium-browser", '#!/bin/sh\nexec /snap/bin/chromium "$@"\n')
+    plain = _script(tmp_path / "chromium", '#!/bin/sh\nexec /usr/lib/chromium/chromium "$@"\n')
+    assert browser._is_snap_stub(str(stub))
+    assert not browser._is_snap_stub(str(plain))
+
+
+def test_browser_unavailable_when_nothing_found(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every place in the find order is empty or a snap stub.
+    stub = _script(tmp_path / "chromium-browser", "#!/bin/sh\nexec snap run chromium\n")
+    monkeypatch.setenv("LABKIT_CHROMIUM", str(tmp_path / "missing"))
+    monkeypatch.setattr(browser, "_SYSTEM_PATHS", (str(tmp_path / "missing2"), str(stub)))
+    monkeypatch.setattr(browser.shutil, "which", lambda name: None)
+    monkeypatch.setattr(browser, "_PLAYWRIGHT_GLOB", str(tmp_path / "pw/chromium-*/chrome"))
+    assert find_chromium() is None
+    with pytest.raises(BrowserUnavailable, match="labkit doctor"), chromium():
+        pass
+    with pytest.raises(BrowserUnavailable, match="LABKIT_CHROMIUM"):
+        run_in_browser(lambda b: None)
+
+
+def test_browser_unavailable_when_find_returns_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(browser, "find_chromium", lambda: None)
+    with pytest.raises(BrowserUnavailable), chromium():
+        pass
