@@ -1,0 +1,604 @@
+"""labkit benchmarks: run with ``make bench``; writes ``BENCHMARKS.md`` and prints it.
+
+What is measured, and why (everything in one run, on this machine):
+
+1. ``open_lab`` to first response. The learner's first cell starts a live server; if that
+   feels slow, the workbook feels broken. Timed in one process from calling
+   ``labkit.open_lab(lab_id)`` until ``lab.client.get("/docs")`` returns. The first open of
+   each lab in the process (imports included) is reported apart as "cold".
+2. Request round trip: the same FastAPI app served by a :class:`~labkit.sandbox.server.Sandbox`
+   (uvicorn in a thread of this process, plus the traffic recorder) against a plain uvicorn
+   process. Tells whether the sandbox distorts the timing attacks and rate limits of the labs.
+   Blocks of requests alternate between the two servers to cancel drift.
+3. nbval wall time per solved notebook, as CI and ``make test`` run it (pytest start-up and
+   kernel start included): the cost of keeping every notebook tested.
+4. Kernel peak RSS (``VmHWM``) after running each solved notebook with nbclient (n=3): what a
+   learner's kernel needs, e.g. on a 2 GB Binder pod.
+5. Offline guesses per second on one core for the hashes of lab 01, and how much slower than
+   MD5 each one is: the numbers behind the lab's "use a slow hash" argument.
+
+Medians are reported with their spread and n. Targets are for this report only: a missed
+target does not fail the run; a notebook that fails under nbval or nbclient does (exit 1,
+after BENCHMARKS.md is written).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+OUTPUT = ROOT / "BENCHMARKS.md"
+
+OPEN_LAB_RUNS = 7
+OPEN_LAB_TARGET_MS = 300.0
+RTT_WARMUP = 100
+RTT_REQUESTS = 2000
+RTT_BLOCK = 200
+RTT_TARGET_RATIO = 1.5
+NBVAL_RUNS = 3
+NBVAL_TARGET_S = 20.0
+RSS_RUNS = 3
+RSS_TARGET_MB = 250.0
+GUESS_RUNS = 3
+GUESS_SECONDS = 1.0
+SCHEMES = ("md5", "sha256", "bcrypt", "argon2id")
+
+PING_APP = """\
+from fastapi import FastAPI
+
+app = FastAPI()
+
+
+@app.get("/ping")
+async def ping() -> dict[str, bool]:
+    return {"ok": True}
+"""
+
+
+# -- statistics and formatting ------------------------------------------------------------
+@dataclass(frozen=True)
+class Stats:
+    """Median and spread of a sample."""
+
+    values: tuple[float, ...]
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values)
+
+    @property
+    def iqr(self) -> tuple[float, float]:
+        if self.n < 2:
+            return self.values[0], self.values[0]
+        q = statistics.quantiles(self.values, n=4, method="inclusive")
+        return q[0], q[2]
+
+    def spread(self, fmt: str = "{:.1f}") -> str:
+        """min–max for small samples."""
+        return f"{fmt.format(min(self.values))}–{fmt.format(max(self.values))}"
+
+
+def mark(ok: bool) -> str:
+    return "✓ met" if ok else "✗ not met"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def progress(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+# -- machine ------------------------------------------------------------------------------
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def load_average() -> str:
+    one, five, _ = os.getloadavg()
+    return f"{one:.2f} (1 min) / {five:.2f} (5 min)"
+
+
+def machine_section(load_start: str, load_end: str) -> str:
+    versions = ", ".join(
+        f"{name} {metadata.version(name)}"
+        for name in ("fastapi", "uvicorn", "httpx", "ipykernel", "nbclient", "nbval")
+    )
+    return "\n".join(
+        [
+            f"- date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}",
+            f"- cores (`nproc`): {os.cpu_count()}; CPU: {cpu_model()}",
+            f"- Python {platform.python_version()} ({sys.executable}), {platform.platform()}",
+            f"- {versions}",
+            f"- load average at start {load_start}, at end {load_end} "
+            "(this run adds about 1 by itself; more means other work shared the cores)",
+        ]
+    )
+
+
+# -- 1. open_lab ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OpenLabResult:
+    lab_id: str
+    cold_ms: float
+    warm: Stats
+
+
+def time_open_lab(lab_id: str) -> float:
+    """ms from ``open_lab`` to the first ``/docs`` response; the lab is closed afterwards."""
+    import labkit
+
+    start = time.perf_counter()
+    lab = labkit.open_lab(lab_id)
+    response = lab.client.get("/docs")
+    elapsed = (time.perf_counter() - start) * 1000
+    lab.close()
+    response.raise_for_status()
+    return elapsed
+
+
+def bench_open_lab() -> list[OpenLabResult]:
+    from labkit.exercises.registry import LABS
+
+    results = []
+    for lab_id in LABS:
+        progress(f"open_lab {lab_id}")
+        cold = time_open_lab(lab_id)
+        warm = Stats(tuple(time_open_lab(lab_id) for _ in range(OPEN_LAB_RUNS)))
+        results.append(OpenLabResult(lab_id, cold, warm))
+    return results
+
+
+def report_open_lab(results: list[OpenLabResult]) -> str:
+    ok = all(r.warm.median <= OPEN_LAB_TARGET_MS for r in results)
+    rows = [
+        [
+            f"`{r.lab_id}`",
+            f"{r.warm.median:.0f}",
+            r.warm.spread("{:.0f}"),
+            str(r.warm.n),
+            f"{r.cold_ms:.0f}",
+        ]
+        for r in results
+    ]
+    return "\n\n".join(
+        [
+            "## 1. `open_lab` to first response",
+            f"Target: warm median ≤ {OPEN_LAB_TARGET_MS:.0f} ms per lab — **{mark(ok)}**",
+            "Time from calling `labkit.open_lab(lab_id)` until the first "
+            '`lab.client.get("/docs")` returns, in one process. "Cold" is the first open of '
+            "that lab in the process (imports of the sandbox and the lab's app included); "
+            "the warm runs follow it.",
+            table(["lab", "warm median ms", "min–max ms", "n", "cold (first in process) ms"], rows),
+        ]
+    )
+
+
+# -- 2. request round trip --------------------------------------------------------------------
+@dataclass(frozen=True)
+class RoundTripResult:
+    sandbox: Stats
+    plain: Stats
+
+    @property
+    def ratio(self) -> float:
+        return self.sandbox.median / self.plain.median
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_plain_uvicorn(app_dir: Path, module: str) -> tuple[subprocess.Popen[bytes], str]:
+    """A separate ``python -m uvicorn`` process serving ``module:app``; waits until it answers."""
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", f"{module}:app", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
+    proc = subprocess.Popen(command, cwd=app_dir)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    with httpx.Client(trust_env=False, timeout=1) as probe:
+        while True:
+            try:
+                if probe.get(f"{url}/ping").status_code == 200:
+                    return proc, url
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError("plain uvicorn did not come up")
+            time.sleep(0.05)
+
+
+def time_requests(client: httpx.Client, url: str, count: int) -> list[float]:
+    """Per-request ms for ``count`` sequential GETs on a keep-alive connection."""
+    samples = []
+    for _ in range(count):
+        start = time.perf_counter()
+        response = client.get(url)
+        samples.append((time.perf_counter() - start) * 1000)
+        if response.status_code != 200:
+            raise RuntimeError(f"{url}: HTTP {response.status_code}")
+    return samples
+
+
+def bench_round_trip() -> RoundTripResult:
+    import importlib
+
+    from labkit.sandbox.server import Sandbox
+
+    progress("round trip: Sandbox vs plain uvicorn")
+    with tempfile.TemporaryDirectory(prefix="labkit-bench-app-") as tmp:
+        module = "labkit_bench_ping"
+        (Path(tmp) / f"{module}.py").write_text(PING_APP, encoding="utf-8")
+        sys.path.insert(0, tmp)
+        try:
+            app = importlib.import_module(module).app
+        finally:
+            sys.path.remove(tmp)
+        proc, plain_url = start_plain_uvicorn(Path(tmp), module)
+        box = Sandbox(app, name="bench").start()
+        try:
+            targets = {"sandbox": f"{box.url}/ping", "plain": f"{plain_url}/ping"}
+            samples: dict[str, list[float]] = {name: [] for name in targets}
+            with httpx.Client(trust_env=False, timeout=10) as client:
+                for url in targets.values():
+                    time_requests(client, url, RTT_WARMUP)
+                for block in range(RTT_REQUESTS // RTT_BLOCK):
+                    order = list(targets) if block % 2 == 0 else list(reversed(targets))
+                    for name in order:
+                        samples[name] += time_requests(client, targets[name], RTT_BLOCK)
+        finally:
+            box.stop()
+            proc.terminate()
+            proc.wait(10)
+    return RoundTripResult(Stats(tuple(samples["sandbox"])), Stats(tuple(samples["plain"])))
+
+
+def report_round_trip(result: RoundTripResult) -> str:
+    def row(name: str, stats: Stats) -> list[str]:
+        q1, q3 = stats.iqr
+        p99 = statistics.quantiles(stats.values, n=100)[98]
+        return [name, f"{stats.median:.3f}", f"{q1:.3f}–{q3:.3f}", f"{p99:.3f}", str(stats.n)]
+
+    ok = result.ratio <= RTT_TARGET_RATIO
+    rows = [
+        row("`Sandbox` (uvicorn thread in this process)", result.sandbox),
+        row("plain `python -m uvicorn` process", result.plain),
+    ]
+    return "\n\n".join(
+        [
+            "## 2. Request round trip: `Sandbox` vs plain uvicorn",
+            f"Target: Sandbox / plain median ≤ {RTT_TARGET_RATIO}× — "
+            f"**{result.ratio:.2f}×, {mark(ok)}**",
+            'The same FastAPI app object (`GET /ping -> {"ok": true}`, `async def`) behind a '
+            "`Sandbox` and behind a separate uvicorn process, both hit from this process by one "
+            f"keep-alive `httpx.Client`: {RTT_WARMUP} warm-up requests each, then "
+            f"{RTT_REQUESTS} each in alternating blocks of {RTT_BLOCK}.",
+            table(["server", "median ms", "IQR ms", "p99 ms", "n"], rows),
+        ]
+    )
+
+
+# -- notebooks: build once for sections 3 and 4 ---------------------------------------------
+def build_solved(out_dir: Path) -> list[Path]:
+    from labkit.course.build import build_course
+
+    return build_course(ROOT / "course", out_dir, solved=True)
+
+
+def fresh_home(base: Path, tag: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"home-{tag}-", dir=base))
+
+
+# -- 3. nbval ----------------------------------------------------------------------------
+@dataclass
+class NbvalResult:
+    notebook: str
+    wall_s: list[float]
+    session_s: list[float]
+    failures: list[str]
+
+
+def run_nbval(notebook: Path, work: Path) -> tuple[float, float | None, str | None]:
+    """One nbval run: (wall s, pytest's own session s, failure output or None)."""
+    env = {**os.environ, "LABKIT_HOME": str(fresh_home(work, notebook.stem))}
+    env.pop("PYTEST_ADDOPTS", None)
+    command = [sys.executable, "-m", "pytest", "--nbval-lax", notebook.name]
+    command += ["-p", "no:cacheprovider", "-q", "-o", "addopts="]
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    found = re.search(r" in ([\d.]+)s", done.stdout)
+    session = float(found[1]) if found else None
+    failure = None if done.returncode == 0 else (done.stdout + done.stderr)[-3000:]
+    return wall, session, failure
+
+
+def bench_nbval(notebooks: list[Path], work: Path) -> list[NbvalResult]:
+    results = {nb.name: NbvalResult(nb.name, [], [], []) for nb in notebooks}
+    for run in range(NBVAL_RUNS):  # round-robin over notebooks, to spread drift evenly
+        for nb in notebooks:
+            progress(f"nbval {nb.name} run {run + 1}/{NBVAL_RUNS}")
+            wall, session, failure = run_nbval(nb, work)
+            result = results[nb.name]
+            result.wall_s.append(wall)
+            if session is not None:
+                result.session_s.append(session)
+            if failure is not None:
+                result.failures.append(failure)
+                progress(f"nbval FAILED on {nb.name}:\n{failure}")
+    return list(results.values())
+
+
+def report_nbval(results: list[NbvalResult]) -> str:
+    ok = all(statistics.median(r.wall_s) <= NBVAL_TARGET_S for r in results)
+    rows = []
+    for r in results:
+        wall, session = Stats(tuple(r.wall_s)), r.session_s
+        rows.append(
+            [
+                f"`{r.notebook}`",
+                f"{wall.median:.1f}",
+                wall.spread(),
+                str(wall.n),
+                f"{statistics.median(session):.1f}" if session else "—",
+                "✗ FAILED" if r.failures else "✓ passed",
+            ]
+        )
+    return "\n\n".join(
+        [
+            "## 3. nbval wall time per solved notebook",
+            f"Target: median ≤ {NBVAL_TARGET_S:.0f} s per notebook — **{mark(ok)}**",
+            "`python -m pytest --nbval-lax NB -p no:cacheprovider -q -o addopts=` in a "
+            "subprocess (cwd = the solved build, fresh `LABKIT_HOME` each run). Wall time "
+            "includes interpreter and pytest start-up and the kernel launch; "
+            '"pytest session" is the time pytest itself reports.',
+            table(
+                ["notebook", "wall median s", "min–max s", "n", "pytest session s", "nbval"],
+                rows,
+            ),
+        ]
+    )
+
+
+# -- 4. kernel peak RSS ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class RssRun:
+    """One nbclient execution: VmHWM (MB) after each code cell, wall time, slowest cell."""
+
+    peaks: tuple[tuple[int, float], ...]
+    run_s: float
+    slowest: str
+    error: str | None
+
+    @property
+    def peak_mb(self) -> float | None:
+        return max((mb for _, mb in self.peaks), default=None)
+
+    @property
+    def biggest_jump(self) -> str:
+        steps = [(b[1] - a[1], b[0]) for a, b in zip(self.peaks, self.peaks[1:], strict=False)]
+        if not steps:
+            return "—"
+        growth, index = max(steps)
+        return f"cell {index}: +{growth:.0f} MB"
+
+
+@dataclass
+class RssResult:
+    notebook: str
+    runs: list[RssRun]
+
+    @property
+    def peaks(self) -> Stats | None:
+        values = tuple(mb for run in self.runs if (mb := run.peak_mb) is not None)
+        return Stats(values) if values else None
+
+    @property
+    def errors(self) -> list[str]:
+        return [run.error for run in self.runs if run.error]
+
+
+def vm_hwm_mb(pid: int) -> float:
+    """Peak resident set size (``VmHWM``) of ``pid`` in MB (10^6 bytes)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024 / 1e6
+    raise RuntimeError(f"no VmHWM for pid {pid}")
+
+
+def cell_seconds(cell: Any) -> float:
+    timing = cell.get("metadata", {}).get("execution", {})
+    begin, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+    if not begin or not end:
+        return 0.0
+    return (dt.datetime.fromisoformat(end) - dt.datetime.fromisoformat(begin)).total_seconds()
+
+
+def slowest_cell(nb: Any) -> str:
+    code = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    if not code:
+        return "—"
+    index, cell = max(code, key=lambda item: cell_seconds(item[1]))
+    first = next((ln for ln in cell.source.splitlines() if ln.strip()), "")[:40]
+    return f"cell {index}: {cell_seconds(cell):.1f} s (`{first}`)"
+
+
+def run_with_nbclient(notebook: Path, work: Path) -> RssRun:
+    """Execute ``notebook`` in a fresh kernel, reading its VmHWM after every cell."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(notebook, as_version=4)
+    client = NotebookClient(nb, kernel_name="python3", timeout=600)
+    peaks: list[tuple[int, float]] = []
+
+    def after_cell(cell_index: int, **_: Any) -> None:  # runs while the kernel is alive
+        provisioner = client.km.provisioner if client.km is not None else None
+        pid = getattr(provisioner, "pid", None)  # LocalProvisioner: the kernel's own pid
+        if pid:
+            peaks.append((cell_index, vm_hwm_mb(pid)))
+
+    client.on_cell_executed = after_cell
+    env = {**os.environ, "LABKIT_HOME": str(fresh_home(work, f"rss-{notebook.stem}"))}
+    start = time.perf_counter()
+    error = None
+    try:
+        client.execute(cwd=str(work), env=env)
+    except Exception as exc:  # CellExecutionError, kernel death, timeout
+        error = f"{type(exc).__name__}: {str(exc)[-1500:]}"
+        progress(f"nbclient FAILED on {notebook.name}: {error}")
+    elapsed = time.perf_counter() - start
+    return RssRun(tuple(peaks), elapsed, slowest_cell(nb), error)
+
+
+def bench_rss(notebooks: list[Path], work: Path) -> list[RssResult]:
+    results = {nb.name: RssResult(nb.name, []) for nb in notebooks}
+    for run in range(RSS_RUNS):
+        for nb in notebooks:
+            progress(f"nbclient {nb.name} run {run + 1}/{RSS_RUNS}")
+            results[nb.name].runs.append(run_with_nbclient(nb, work))
+    return list(results.values())
+
+
+def report_rss(results: list[RssResult]) -> str:
+    ok = all((p := r.peaks) is not None and p.median <= RSS_TARGET_MB for r in results)
+    rows = []
+    for r in results:
+        peaks, worst = r.peaks, max(r.runs, key=lambda run: run.peak_mb or 0.0)
+        rows.append(
+            [
+                f"`{r.notebook}`",
+                f"{peaks.median:.0f}" if peaks else "—",
+                peaks.spread("{:.0f}") if peaks else "—",
+                str(peaks.n if peaks else 0),
+                f"{statistics.median(run.run_s for run in r.runs):.1f}",
+                worst.biggest_jump,
+                worst.slowest,
+                f"✗ {len(r.errors)} failed" if r.errors else "✓ ran",
+            ]
+        )
+    header = ["notebook", "peak RSS MB", "min–max", "n", "run s", "biggest VmHWM step"]
+    return "\n\n".join(
+        [
+            "## 4. Kernel peak RSS per solved notebook",
+            f"Target: median ≤ {RSS_TARGET_MB:.0f} MB per kernel — **{mark(ok)}**",
+            "Each notebook run top to bottom by `nbclient` in a fresh `python3` kernel; the "
+            "kernel process's `VmHWM` (/proc/PID/status) is read after every cell, before "
+            "shutdown. MB = 10^6 bytes. Run time includes kernel start-up. The last two "
+            "columns come from the run with the highest peak.",
+            table([*header, "slowest cell", "execution"], rows),
+        ]
+    )
+
+
+# -- 5. guesses per second ------------------------------------------------------------------
+def bench_guesses() -> dict[str, Stats]:
+    from labkit.attacks.cracking import guess_rate
+
+    results = {}
+    for scheme in SCHEMES:
+        progress(f"guess_rate {scheme}")
+        rates = (guess_rate(scheme, seconds=GUESS_SECONDS) for _ in range(GUESS_RUNS))
+        results[scheme] = Stats(tuple(rates))
+    return results
+
+
+def ratio_to_md5(slowdown: float) -> str:
+    return f"{slowdown:.2f}×" if slowdown < 10 else f"{slowdown:,.0f}×"
+
+
+def report_guesses(results: dict[str, Stats]) -> str:
+    md5 = results["md5"].median
+    params = {"bcrypt": "cost 12", "argon2id": "m=19456 KiB, t=2, p=1"}
+    rows = [
+        [
+            f"{scheme} {params.get(scheme, '')}".strip(),
+            f"{stats.median:,.1f}",
+            stats.spread("{:,.1f}"),
+            str(stats.n),
+            ratio_to_md5(md5 / stats.median),
+        ]
+        for scheme, stats in results.items()
+    ]
+    return "\n\n".join(
+        [
+            "## 5. Offline guesses per second, one core",
+            "Target: none (reference numbers for lab 01).",
+            f"`labkit.attacks.cracking.guess_rate(scheme, seconds={GUESS_SECONDS})`, "
+            "one thread, a fresh guess per hash.",
+            table(["scheme", "median guesses/s", "min–max", "n", "MD5 rate ÷ this rate"], rows),
+        ]
+    )
+
+
+# -- main ---------------------------------------------------------------------------------
+def main() -> int:
+    started, load_start = time.perf_counter(), load_average()
+    with tempfile.TemporaryDirectory(prefix="labkit-bench-") as tmp:
+        work = Path(tmp)
+        os.environ["LABKIT_HOME"] = str(fresh_home(work, "inprocess"))  # keep ~/.labkit clean
+        open_lab = bench_open_lab()  # first: its cold runs must be the first in the process
+        round_trip = bench_round_trip()
+        guesses = bench_guesses()
+        notebooks = build_solved(work / "solved")
+        nbval = bench_nbval(notebooks, work / "solved")
+        rss = bench_rss(notebooks, work / "solved")
+    total = time.perf_counter() - started
+    failed = [r.notebook for r in nbval if r.failures] + [r.notebook for r in rss if r.errors]
+    sections = [
+        "# labkit benchmarks",
+        "Written by `make bench` (`benchmarks/run.py`); all numbers from one run on this "
+        f"machine, total {total:.0f} s.",
+        machine_section(load_start, load_average()),
+        report_open_lab(open_lab),
+        report_round_trip(round_trip),
+        report_nbval(nbval),
+        report_rss(rss),
+        report_guesses(guesses),
+    ]
+    if failed:
+        sections.append(f"**FAILED notebooks: {', '.join(sorted(set(failed)))}**")
+    text = "\n\n".join(sections) + "\n"
+    OUTPUT.write_text(text, encoding="utf-8")
+    print(text)
+    if failed:
+        print(f"benchmarks: notebook failures: {', '.join(sorted(set(failed)))}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
