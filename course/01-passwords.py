@@ -154,7 +154,7 @@ lab.client.post("/api/auth/register", json={"email": me, "password": "Hunter2-bu
 samples = timing.time_logins(
     lab.client,
     {"unknown user": ("nobody@evil.example", "Wrong-1!"), "existing user": (me, "Wrong-1!")},
-    rounds=15,
+    rounds=10,
 )
 fig, ax = plt.subplots(figsize=(6, 3))
 for label, values in samples.items():
@@ -232,7 +232,7 @@ def verify_password(password: str, stored: str) -> bool:
         except (VerificationError, InvalidHashError):
             return False
     if len(stored) == 32:  # a legacy unsalted MD5 hash from before the migration
-        legacy = hashlib.md5(password.encode()).hexdigest()  # noqa: S324 - verifying old data only
+        legacy = hashlib.md5(password.encode()).hexdigest()  # old data only: never hash new passwords like this
         return hmac.compare_digest(legacy, stored)
     return False
     ### END SOLUTION

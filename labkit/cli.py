@@ -48,6 +48,8 @@ def _serve(args: argparse.Namespace) -> int:
         state.close()
         print(exc, file=sys.stderr)
         return 1
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     mode = "secure" if args.secure else "vulnerable"
     print(f"Serving {args.lab} ({mode}) at {box.url}")
     for user in state.users.values():
@@ -55,8 +57,6 @@ def _serve(args: argparse.Namespace) -> int:
     for key, value in state.extras.items():
         print(f"{key} {value}")
     print("Press Ctrl-C to stop.", flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         while not stop.wait(0.5):
             pass

@@ -79,5 +79,3 @@ def test_without_ci_they_are_skipped(
     result = _run(pytester)
     result.assert_outcomes(skipped=4, xfailed=1, passed=1)
     assert result.ret == pytest.ExitCode.OK
-
-

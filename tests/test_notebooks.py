@@ -34,7 +34,7 @@ def _nbval(notebook: Path, tmp_path: Path) -> tuple[int, dict[str, str], str]:
         "-p", "no:xdist", "--nbval-kernel-startup-timeout=120", "--nbval-cell-timeout=300",
         f"--junitxml={report}", "-q", "-o", "addopts=", "--rootdir", str(tmp_path),
     ]  # fmt: skip
-    run = subprocess.run(  # noqa: S603 - our interpreter, fixed arguments
+    run = subprocess.run(
         command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900
     )
     outcomes: dict[str, str] = {}
@@ -56,7 +56,7 @@ def test_notebooks_are_up_to_date() -> None:
 
 
 def test_the_labkit_build_check_command_passes() -> None:
-    run = subprocess.run(  # noqa: S603
+    run = subprocess.run(
         [sys.executable, "-m", "labkit", "build", "--check"],
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )  # fmt: skip

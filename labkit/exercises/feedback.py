@@ -11,7 +11,7 @@ import html
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from labkit.exercises.hints import next_hint, revealed_hints
+from labkit.exercises.hints import hint_texts, next_hint, revealed_hints
 
 if TYPE_CHECKING:
     from labkit.exercises.check import CheckResult
@@ -53,8 +53,10 @@ def result_widget(result: CheckResult) -> Any:
     import ipywidgets as widgets
 
     body = widgets.HTML(value=result_html(result))
+    shown = revealed_hints(result.lab, result.check_id)
+    total = len(hint_texts(result.lab, result.check_id))
     hints_box = widgets.VBox(
-        [widgets.HTML(value=_hint_html(h)) for h in revealed_hints(result.lab, result.check_id)]
+        [widgets.HTML(value=_hint_html(f"{i}/{total}: {h}")) for i, h in enumerate(shown, 1)]
     )
     hints_box.add_class("labkit-hints")
     button = widgets.Button(description="Hint", icon="lightbulb-o", tooltip="Reveal one hint")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from labkit.exercises.progress import ProgressStore
 from labkit.exercises.registry import get_lab
 
-__all__ = ["Hint", "next_hint", "revealed_hints"]
+__all__ = ["Hint", "hint_texts", "next_hint", "revealed_hints"]
 
 
 @dataclass(frozen=True)
@@ -31,19 +31,26 @@ class Hint:
         return f"<div class='labkit-hint'>💡 {html.escape(repr(self))}</div>"
 
 
+def hint_texts(lab_id: str, check_id: str) -> tuple[str, ...]:
+    """All hints of a check (none for an unknown check id, e.g. a mistyped one)."""
+    spec = get_lab(lab_id).checks.get(check_id)
+    return spec.hints if spec is not None else ()
+
+
 def revealed_hints(lab_id: str, check_id: str, store: ProgressStore | None = None) -> list[str]:
     """The hints this learner has already revealed for a check, in order."""
-    hints = get_lab(lab_id).checks[check_id].hints
+    hints = hint_texts(lab_id, check_id)
+    if not hints:
+        return []
     shown = int((store or ProgressStore()).check_entry(lab_id, check_id).get("hints", 0))
     return list(hints[: min(shown, len(hints))])
 
 
 def next_hint(lab_id: str, check_id: str, store: ProgressStore | None = None) -> Hint:
     """Reveal the next hint of a check and record it."""
-    lab = get_lab(lab_id)
-    if check_id not in lab.checks:
+    if check_id not in get_lab(lab_id).checks:
         return Hint(lab_id, check_id, 0, 0, f"no check {check_id!r} in this lab")
-    hints = lab.checks[check_id].hints
+    hints = hint_texts(lab_id, check_id)
     store = store or ProgressStore()
     shown = int(store.check_entry(lab_id, check_id).get("hints", 0))
     if shown >= len(hints):

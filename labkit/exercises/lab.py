@@ -88,6 +88,8 @@ class Lab:
         """Stop every sandbox of this lab and delete its database."""
         for box in (*self._patched, self.sandbox):
             box.stop()
+        for box in self._patched:  # each patched app has its own database too
+            lab_state(box.app).close()
         self._patched.clear()
         self._state.close()
         if _open.get(self.id) is self:

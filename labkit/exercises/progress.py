@@ -42,6 +42,16 @@ def _empty() -> dict[str, Any]:
     return {"version": FORMAT_VERSION, "labs": {}}
 
 
+def _is_progress(data: Any) -> bool:
+    """True for ``{"labs": {lab: {check: {...}}}}``, the shape every method relies on."""
+    if not isinstance(data, dict) or not isinstance(data.get("labs"), dict):
+        return False
+    return all(
+        isinstance(checks, dict) and all(isinstance(entry, dict) for entry in checks.values())
+        for checks in data["labs"].values()
+    )
+
+
 class ProgressStore:
     """Read and update ``progress.json``; every method is safe to call from any kernel."""
 
@@ -53,15 +63,15 @@ class ProgressStore:
     def load(self) -> dict[str, Any]:
         """The whole progress document; a corrupt file is set aside and reported."""
         try:
-            text = self.path.read_text(encoding="utf-8")
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             return _empty()
         except OSError as exc:
             warnings.warn(f"labkit: cannot read {self.path}: {exc}", stacklevel=2)
             return _empty()
-        try:
-            data = json.loads(text)
-            if not isinstance(data, dict) or not isinstance(data.get("labs"), dict):
+        try:  # UnicodeDecodeError is a ValueError too: garbage bytes are set aside as well
+            data = json.loads(raw.decode("utf-8"))
+            if not _is_progress(data):
                 raise ValueError("not a labkit progress document")
         except ValueError as exc:
             self._set_aside(f"{exc}")
@@ -105,12 +115,12 @@ class ProgressStore:
 
     def import_(self, source: Path) -> None:
         """Merge another progress file into this one (passed stays passed, counts add up)."""
-        incoming = json.loads(source.read_text("utf-8"))
-        if not isinstance(incoming, dict) or not isinstance(incoming.get("labs"), dict):
+        incoming = json.loads(source.read_bytes().decode("utf-8"))
+        if not _is_progress(incoming):
             raise ValueError(f"{source} is not a labkit progress file")
         with self._update() as data:
             for lab, checks in incoming["labs"].items():
-                for check, theirs in dict(checks).items():
+                for check, theirs in checks.items():
                     ours = data["labs"].setdefault(lab, {}).setdefault(check, {})
                     ours["passed"] = bool(ours.get("passed")) or bool(theirs.get("passed"))
                     for key in ("attempts", "hints"):
@@ -143,7 +153,7 @@ class ProgressStore:
             raise
 
     def _set_aside(self, reason: str) -> None:
-        aside = self.path.with_name(f"progress.corrupt-{int(time.time())}.json")
+        aside = self.path.with_name(f"progress.corrupt-{time.time_ns()}.json")  # never clobbers
         with contextlib.suppress(OSError):
             os.replace(self.path, aside)
         warnings.warn(

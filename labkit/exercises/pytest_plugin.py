@@ -17,7 +17,7 @@ import pytest
 
 from labkit.exercises.check import STRICT_ENV
 
-__all__ = ["pytest_addoption", "pytest_configure", "strict_setting"]
+__all__ = ["pytest_addoption", "pytest_configure", "pytest_unconfigure", "strict_setting"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -64,5 +64,21 @@ def strict_setting(config: pytest.Config) -> bool:
     return bool(config.getini("labkit_strict"))
 
 
+_PREVIOUS = pytest.StashKey[str | None]()
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    os.environ[STRICT_ENV] = "1" if strict_setting(config) else "0"
+    strict = strict_setting(config)
+    config.stash[_PREVIOUS] = os.environ.get(STRICT_ENV)
+    os.environ[STRICT_ENV] = "1" if strict else "0"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Put the variable back, so an in-process session (pytester) leaves no trace behind."""
+    if _PREVIOUS not in config.stash:
+        return
+    previous = config.stash[_PREVIOUS]
+    if previous is None:
+        os.environ.pop(STRICT_ENV, None)
+    else:
+        os.environ[STRICT_ENV] = previous

@@ -8,6 +8,7 @@ the learner's ``httpx.Client`` is about to reuse.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import threading
@@ -95,6 +96,14 @@ class TrafficLog:
         with self._lock:
             self._items.append(exchange)
 
+    def replace(self, old: Exchange, new: Exchange) -> None:
+        """Swap ``old`` (by identity) for ``new``; nothing happens if it was already evicted."""
+        with self._lock:
+            for index, item in enumerate(self._items):
+                if item is old:
+                    self._items[index] = new
+                    return
+
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
@@ -157,34 +166,24 @@ def _decode(headers: list[tuple[bytes, bytes]] | None) -> tuple[tuple[str, str],
 
 
 def record_traffic(app: ASGIApp, log: TrafficLog) -> ASGIApp:
-    """Wrap ``app`` so each HTTP exchange is appended to ``log`` and exceptions become 500s."""
+    """Wrap ``app`` so each HTTP exchange is appended to ``log`` and exceptions become 500s.
+
+    An exchange is recorded the moment its response is complete, *before* the last body
+    chunk goes out, so a client sending requests one after another always finds them in
+    the log in that order (an app may keep running after its response, e.g. Starlette's
+    error middleware re-raises after sending the 500).
+    """
 
     async def recorded(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
         started = time.perf_counter()
-        response: dict[str, Any] = {"status": 0, "headers": None}
+        response: dict[str, Any] = {"status": 0, "headers": None, "error": ""}
+        entry: list[Exchange] = []
 
-        async def send_and_record(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                response["status"] = message["status"]
-                response["headers"] = message.get("headers")
-            await send(message)
-
-        error = ""
-        try:
-            await app(scope, receive, send_and_record)
-        except Exception as exc:  # the app's fault must not reach uvicorn (see module doc)
-            error = type(exc).__name__
-            if not response["status"]:
-                headers = [(b"content-type", b"application/json")]
-                await send_and_record(
-                    {"type": "http.response.start", "status": 500, "headers": headers}
-                )
-                await send({"type": "http.response.body", "body": _INTERNAL_ERROR})
-        log.append(
-            Exchange(
+        def exchange() -> Exchange:
+            return Exchange(
                 method=scope.get("method", ""),
                 path=scope.get("path", ""),
                 query=scope.get("query_string", b"").decode("latin-1"),
@@ -192,8 +191,32 @@ def record_traffic(app: ASGIApp, log: TrafficLog) -> ASGIApp:
                 request_headers=_decode(scope.get("headers")),
                 response_headers=_decode(response["headers"]),
                 duration_ms=(time.perf_counter() - started) * 1000,
-                error=error,
+                error=response["error"],
             )
-        )
+
+        async def send_and_record(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response["status"] = message["status"]
+                response["headers"] = message.get("headers")
+            complete = message["type"] == "http.response.body" and not message.get("more_body")
+            if complete and not entry:
+                entry.append(exchange())
+                log.append(entry[0])
+            await send(message)
+
+        try:
+            await app(scope, receive, send_and_record)
+        except Exception as exc:  # the app's fault must not reach uvicorn (see module doc)
+            response["error"] = type(exc).__name__
+            if not response["status"]:
+                headers = [(b"content-type", b"application/json")]
+                await send_and_record(
+                    {"type": "http.response.start", "status": 500, "headers": headers}
+                )
+                await send_and_record({"type": "http.response.body", "body": _INTERNAL_ERROR})
+        if not entry:  # no complete response (the app returned early or broke mid-stream)
+            log.append(exchange())
+        elif response["error"] and not entry[0].error:  # it raised after responding
+            log.replace(entry[0], dataclasses.replace(entry[0], error=response["error"]))
 
     return recorded

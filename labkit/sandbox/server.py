@@ -96,6 +96,19 @@ class _ThreadServer(uvicorn.Server):
                 loop.call_soon_threadsafe(wake.set)
 
 
+def _serve(server: uvicorn.Server, failure: list[BaseException]) -> None:
+    """Thread target: run the server; keep why it ended early instead of printing it.
+
+    uvicorn ends a failed startup (port taken) with ``sys.exit()``, the bind error being the
+    exit's context; any other hook than the default would print that as a thread crash.
+    """
+    try:
+        server.run()
+    except BaseException as exc:
+        cause = exc.__context__ if isinstance(exc, SystemExit) else None
+        failure.append(cause or exc)
+
+
 def _proxy_prefix() -> str | None:
     """The jupyter-server-proxy prefix on JupyterHub/Binder, else None."""
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
@@ -162,14 +175,18 @@ class Sandbox:
                 ssl_keyfile=keyfile,
             )
             server = _ThreadServer(config)
-            thread = threading.Thread(target=server.run, name=f"labkit-{self.name}", daemon=True)
+            failure: list[BaseException] = []
+            thread = threading.Thread(
+                target=_serve, args=(server, failure), name=f"labkit-{self.name}", daemon=True
+            )
             thread.start()
             deadline = time.monotonic() + STARTUP_TIMEOUT_S
             while not server.started:
                 if not thread.is_alive():
+                    reason = f": {failure[0]}" if failure else ""
                     raise SandboxError(
-                        f"{self.name}: the server stopped before it was ready "
-                        f"(could not bind {self._host}:{self._requested_port}?)"
+                        f"{self.name}: the server stopped before it was ready on "
+                        f"{self._host}:{self._requested_port}{reason}"
                     )
                 if time.monotonic() > deadline:
                     server.should_exit = True
