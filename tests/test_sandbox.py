@@ -365,3 +365,31 @@ def test_unstopped_sandbox_does_not_hang_interpreter_exit() -> None:
     assert done.stderr == ""
     port = int(done.stdout.strip())
     assert_port_free(port)
+
+
+def test_docs_behind_jupyter_server_proxy_load_openapi_through_the_prefix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/api/ping")
+    def ping() -> dict[str, bool]:
+        return {"ok": True}
+
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/ada/")
+    with Sandbox(app) as box:
+        prefix = f"/user/ada/proxy/{box.port}"
+        assert box.browser_url == prefix + "/"
+        assert f"{prefix}/openapi.json" in box.client.get("/docs").text
+        assert box.client.get("/api/ping").json() == {"ok": True}
+
+
+def test_large_blocks_go_back_to_the_os_on_glibc() -> None:
+    import platform
+
+    from labkit.sandbox.malloc import return_large_blocks_to_os
+
+    expected = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert return_large_blocks_to_os() is expected

@@ -28,6 +28,7 @@ import httpx
 import uvicorn
 
 from labkit.sandbox.inspector import TrafficLog, record_traffic
+from labkit.sandbox.malloc import return_large_blocks_to_os
 
 __all__ = ["LOOPBACK", "Sandbox", "SandboxError"]
 
@@ -151,6 +152,7 @@ class Sandbox:
         self._thread: threading.Thread | None = None
         self._port: int | None = None
         self._client: httpx.Client | None = None
+        self._root_path = ""
         self._lock = threading.Lock()
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -162,7 +164,7 @@ class Sandbox:
             self._check_port_free()
             certfile, keyfile = self._ssl
             config = uvicorn.Config(
-                record_traffic(self.app, self.traffic),
+                self._behind_proxy(record_traffic(self.app, self.traffic)),
                 host=self._host,
                 port=self._requested_port,
                 log_config=_LOG_CONFIG,
@@ -195,6 +197,8 @@ class Sandbox:
                 time.sleep(0.001)
             self._server, self._thread = server, thread
             self._port = server.servers[0].sockets[0].getsockname()[1]
+            prefix = _proxy_prefix()
+            self._root_path = f"{prefix}proxy/{self._port}" if prefix else ""
             _live.add(self)
             return self
 
@@ -272,6 +276,17 @@ class Sandbox:
         return f"<Sandbox {self.name} {state}>"
 
     # -- helpers -------------------------------------------------------------------------
+    def _behind_proxy(self, app: Any) -> Any:
+        """Tell the app its public prefix on JupyterHub/Binder, so FastAPI's ``/docs`` page
+        loads ``openapi.json`` through jupyter-server-proxy (which strips the prefix)."""
+
+        async def asgi(scope: Any, receive: Any, send: Any) -> None:
+            if self._root_path and scope["type"] == "http":
+                scope = {**scope, "root_path": self._root_path}
+            await app(scope, receive, send)
+
+        return asgi
+
     def _check_port_free(self) -> None:
         """Fail fast with a clear message when an explicit port is taken."""
         if not self._requested_port:
@@ -294,3 +309,4 @@ def _stop_all() -> None:
 
 
 logging.getLogger("uvicorn.error").propagate = False
+return_large_blocks_to_os()
