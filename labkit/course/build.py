@@ -130,7 +130,10 @@ def validate_against_registry(lab_id: str, notebook: Any) -> None:
     from labkit.exercises.registry import LABS, get_lab
 
     if lab_id not in LABS:
-        raise BuildError(f"{lab_id}: not in labkit.exercises.registry.LABS")
+        raise BuildError(
+            f"{lab_id}: no module in labkit/exercises/labs defines "
+            f"LAB = LabDefinition({lab_id!r}, ...)"
+        )
     registered = set(get_lab(lab_id).checks)
     in_cells = set(check_ids(notebook)[CHECK])
     if unknown := sorted(in_cells - registered):

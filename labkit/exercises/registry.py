@@ -7,7 +7,8 @@ registers its checks with the ``@LAB.check(...)`` decorator, next to their hints
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+import pkgutil
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,11 +16,36 @@ from labkit.exercises.check import CheckContext, CheckKind, CheckSpec, Verdict
 
 __all__ = ["LABS", "LabDefinition", "UnknownLab", "get_lab"]
 
-#: Lab id -> module defining ``LAB``, in course order.
-LABS: dict[str, str] = {
-    "00-welcome": "labkit.exercises.labs.welcome",
-    "01-passwords": "labkit.exercises.labs.passwords",
-}
+LABS_PACKAGE = "labkit.exercises.labs"
+
+
+class LabIndex(Mapping[str, str]):
+    """Lab id -> module defining ``LAB``, in course order, found by scanning
+    :data:`LABS_PACKAGE` once: adding a lab is adding a module there."""
+
+    def __init__(self) -> None:
+        self._modules: dict[str, str] | None = None
+
+    def _scan(self) -> dict[str, str]:
+        if self._modules is None:
+            package = importlib.import_module(LABS_PACKAGE)
+            found = {}
+            for info in pkgutil.iter_modules(package.__path__):
+                name = f"{LABS_PACKAGE}.{info.name}"
+                lab = getattr(importlib.import_module(name), "LAB", None)
+                if isinstance(lab, LabDefinition):
+                    found[lab.id] = name
+            self._modules = dict(sorted(found.items()))
+        return self._modules
+
+    def __getitem__(self, lab_id: str) -> str:
+        return self._scan()[lab_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._scan())
+
+    def __len__(self) -> int:
+        return len(self._scan())
 
 
 class UnknownLab(KeyError):
@@ -65,6 +91,10 @@ class LabDefinition:
             return run
 
         return register
+
+
+#: Every lab of the course: lab id -> module, in course order.
+LABS = LabIndex()
 
 
 def get_lab(lab_id: str) -> LabDefinition:
