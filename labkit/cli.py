@@ -22,8 +22,8 @@ VULNERABLE_WARNING = (
 
 def _serve(args: argparse.Namespace) -> int:
     from labkit.exercises.registry import UnknownLab, get_lab
-    from labkit.sandbox.apps.base import lab_state
-    from labkit.sandbox.server import Sandbox, SandboxError
+    from labkit.sandbox.lab_server import LabServer
+    from labkit.sandbox.server import SandboxError
 
     if args.host not in LOOPBACK_HOSTS and not args.secure:
         if not args.i_know_this_is_vulnerable:
@@ -39,11 +39,12 @@ def _serve(args: argparse.Namespace) -> int:
     except UnknownLab as exc:
         print(exc, file=sys.stderr)
         return 2
-    app = definition.create_app(secure=args.secure)
-    state = lab_state(app)
-    box = Sandbox(app, name=args.lab, host=args.host, port=args.port)
+    server = LabServer(
+        definition.create_app(secure=args.secure), name=args.lab, host=args.host, port=args.port
+    )
+    state = server.state
     try:
-        box.start()
+        server.start()
     except SandboxError as exc:
         state.close()
         print(exc, file=sys.stderr)
@@ -51,7 +52,7 @@ def _serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     mode = "secure" if args.secure else "vulnerable"
-    print(f"Serving {args.lab} ({mode}) at {box.url}")
+    print(f"Serving {args.lab} ({mode}) at {server.url}")
     for user in state.users.values():
         print(f"account {user.email} {user.role} {user.password}")
     for key, value in state.extras.items():
@@ -63,8 +64,7 @@ def _serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        box.stop()
-        state.close()
+        server.close()
     return 0
 
 

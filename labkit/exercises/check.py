@@ -10,7 +10,7 @@ It never calls learner functions, which is what lets a grader run it in a clean 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -42,9 +42,11 @@ class CheckFailed(AssertionError):
 
 @dataclass(frozen=True)
 class Target:
-    """A running app as a check sees it: only its base URL."""
+    """A running app as a check sees it: its base URL, and for a lab of several apps the
+    base URL of each (``urls["main"]``, ``urls["client"]``...)."""
 
     url: str
+    urls: Mapping[str, str] = field(default_factory=dict)
 
     def client(self, **kwargs: Any) -> httpx.Client:
         """A fresh client (own cookie jar) for this target; close it or use ``with``."""

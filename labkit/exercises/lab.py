@@ -14,7 +14,7 @@ from labkit.exercises.hints import Hint, next_hint
 from labkit.exercises.progress import ProgressStore
 from labkit.exercises.registry import LABS, LabDefinition, get_lab
 from labkit.exercises.runner import run_check
-from labkit.sandbox.apps.base import lab_state
+from labkit.sandbox.lab_server import LabServer
 from labkit.sandbox.server import Sandbox
 from labkit.sandbox.store import Users
 
@@ -29,10 +29,10 @@ class Lab:
     def __init__(self, definition: LabDefinition) -> None:
         self.definition = definition
         self.id = definition.id
-        app = definition.create_app(secure=False)
-        self._state = lab_state(app)
-        self.sandbox = Sandbox(app, name=self.id).start()
-        self._patched: list[Sandbox] = []
+        self.server = LabServer(definition.create_app(secure=False), name=self.id).start()
+        self._state = self.server.state
+        self.sandbox = self.server.main
+        self._patched: list[LabServer] = []
         self._progress = ProgressStore()
 
     # -- the target ------------------------------------------------------------------------
@@ -47,6 +47,11 @@ class Lab:
         return self.sandbox.client
 
     @property
+    def urls(self) -> dict[str, str]:
+        """Every app of the lab by name (``"main"``, and e.g. ``"client"`` in 04-oauth)."""
+        return self.server.urls
+
+    @property
     def users(self) -> Users:
         """The seeded accounts with their per-sandbox passwords."""
         return self._state.users
@@ -59,10 +64,13 @@ class Lab:
     # -- fixes and checks ------------------------------------------------------------------
     def patched(self, **fixes: Callable[..., Any]) -> Sandbox:
         """Start a second sandbox running this lab's app with your functions plugged in."""
+        return self._start_patched(fixes).main
+
+    def _start_patched(self, fixes: dict[str, Any]) -> LabServer:
         app = self.definition.create_app(secure=False, **fixes)
-        box = Sandbox(app, name=f"{self.id}-patched").start()
-        self._patched.append(box)
-        return box
+        server = LabServer(app, name=f"{self.id}-patched").start()
+        self._patched.append(server)
+        return server
 
     def check(self, check_id: str, answer: Any = None, **fixes: Callable[..., Any]) -> CheckResult:
         """Judge an attack result (``answer``) or your fix (keyword functions) by behaviour."""
@@ -86,20 +94,18 @@ class Lab:
 
     def close(self) -> None:
         """Stop every sandbox of this lab and delete its database."""
-        for box in (*self._patched, self.sandbox):
-            box.stop()
-        for box in self._patched:  # each patched app has its own database too
-            lab_state(box.app).close()
+        for server in (*self._patched, self.server):  # each has its own database too
+            server.close()
         self._patched.clear()
-        self._state.close()
         if _open.get(self.id) is self:
             del _open[self.id]
 
     # -- internals -------------------------------------------------------------------------
     def _evaluate(self, check_id: str, answer: Any, fixes: dict[str, Any]) -> CheckResult:
         spec = self.definition.checks.get(check_id)
+        target = {"target_url": self.url, "target_urls": self.urls}
         if spec is None:
-            return run_check(self.definition, check_id, target_url=self.url)
+            return run_check(self.definition, check_id, **target)
         missing = [name for name in spec.fixes if fixes.get(name) is None]
         if missing:
             return CheckResult(
@@ -112,21 +118,25 @@ class Lab:
                 (f"call it as lab.check({check_id!r}, {', '.join(f'{m}={m}' for m in missing)})",),
             )
         if not spec.fixes:
-            return run_check(self.definition, check_id, target_url=self.url, answer=answer)
+            return run_check(self.definition, check_id, answer=answer, **target)
         try:
-            box = self.patched(**fixes)
+            server = self._start_patched(fixes)
         except (TypeError, ValueError) as exc:
             return CheckResult(
                 self.id, check_id, False, "your fix could not be plugged in", (str(exc),)
             )
         try:
             return run_check(
-                self.definition, check_id, target_url=self.url, answer=answer, patched_url=box.url
+                self.definition,
+                check_id,
+                answer=answer,
+                patched_url=server.url,
+                patched_urls=server.urls,
+                **target,
             )
         finally:
-            box.stop()
-            self._patched.remove(box)
-            lab_state(box.app).close()
+            self._patched.remove(server)
+            server.close()
 
     def _status_html(self) -> str:
         rows = "".join(

@@ -6,6 +6,7 @@ same function serves a learner's kernel today and a grader's clean process tomor
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -23,6 +24,8 @@ def run_check(
     target_url: str,
     answer: Any = None,
     patched_url: str | None = None,
+    target_urls: Mapping[str, str] | None = None,
+    patched_urls: Mapping[str, str] | None = None,
 ) -> CheckResult:
     """Run check ``check_id`` of ``lab``; any failure of the check itself is a failed result."""
     spec = lab.checks.get(check_id)
@@ -37,8 +40,8 @@ def run_check(
     context = CheckContext(
         lab_id=lab.id,
         check_id=check_id,
-        target=Target(target_url),
-        patched=Target(patched_url) if patched_url else None,
+        target=Target(target_url, dict(target_urls or {})),
+        patched=Target(patched_url, dict(patched_urls or {})) if patched_url else None,
         answer=answer,
     )
     try:

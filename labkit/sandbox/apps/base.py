@@ -19,14 +19,26 @@ class LabState:
     """What a running lab app knows that the notebook may show: accounts, database, extras.
 
     ``extras`` holds lab-specific facts the notebook may print (for ``labkit serve`` too),
-    as plain strings.
+    as plain strings. A lab made of several apps (an OAuth server and its client) lists the
+    others in ``companions``; each is served in its own sandbox, and once all are up
+    ``urls`` maps ``"main"`` and every companion name to its base URL and every
+    ``on_started`` callback is called with it.
     """
 
     secure: bool
     users: Users = field(default_factory=lambda: Users([]))
     store: LabStore | None = None
     extras: dict[str, str] = field(default_factory=dict)
+    companions: dict[str, Any] = field(default_factory=dict)
+    urls: dict[str, str] = field(default_factory=dict)
+    on_started: list[Callable[[dict[str, str]], None]] = field(default_factory=list)
     on_close: list[Callable[[], None]] = field(default_factory=list)
+
+    def started(self, urls: dict[str, str]) -> None:
+        """Record where every app of the lab is served and tell the apps."""
+        self.urls = dict(urls)
+        for callback in self.on_started:
+            callback(self.urls)
 
     def close(self) -> None:
         for callback in self.on_close:
