@@ -158,4 +158,5 @@ def test_build_check_fails_on_a_stale_notebook(tmp_path: Path) -> None:
     assert run.returncode == 1 and "stale" in run.stderr
     assert labkit("build", "--out", str(notebooks)).returncode == 0
     assert labkit("build", "--check", "--out", str(notebooks)).returncode == 0
-    assert sorted(p.name for p in notebooks.iterdir()) == ["00-welcome.ipynb", "01-passwords.ipynb"]
+    sources = sorted(f"{p.stem}.ipynb" for p in (REPO / "course").glob("[0-9][0-9]-*.py"))
+    assert sorted(p.name for p in notebooks.iterdir()) == sources

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from pydantic import BaseModel
 
 from labkit.sandbox.apps import welcome
 from labkit.sandbox.fixes import FixFault, FixSlot, guard, install_fault_handler, plug_fixes
@@ -197,3 +198,48 @@ def test_a_runaway_fix_in_a_live_app_is_a_500_and_the_server_recovers() -> None:
         assert "loop did not return within 0.3 s" in response.json()["labkitFault"]
         assert box.client.get("/ping").json() == {"pong": "yes"}
     assert wait_until_gone("loop") == []
+
+
+def test_fault_raised_in_middleware_still_names_the_learner_function() -> None:
+    from labkit.sandbox.apps.base import LabState, new_lab_app
+    from labkit.sandbox.fixes import FixSlot, guard
+    from labkit.sandbox.server import Sandbox
+
+    def broken(path: str) -> str:
+        raise ZeroDivisionError("oops")
+
+    redact = guard(FixSlot("redact_url", str, "redact_url(url) -> str"), broken)
+    app = new_lab_app("t", secure=False, state=LabState(secure=False))
+
+    @app.middleware("http")
+    async def log_requests(request, call_next):  # type: ignore[no-untyped-def]
+        redact(str(request.url))
+        return await call_next(request)
+
+    with Sandbox(app) as box:
+        response = box.client.get("/anything")
+        assert response.status_code == 500
+        assert response.json() == {
+            "error": "Internal server error",
+            "labkitFault": "redact_url raised ZeroDivisionError: oops",
+        }
+
+
+def test_validation_errors_use_the_contract_shape() -> None:
+    from labkit.sandbox.apps.base import LabState, new_lab_app
+    from labkit.sandbox.server import Sandbox
+
+    app = new_lab_app("t", secure=False, state=LabState(secure=False))
+
+    @app.post("/api/x")
+    def endpoint(body: EmailBody) -> dict[str, str]:
+        return {"email": body.email}
+
+    with Sandbox(app) as box:
+        response = box.client.post("/api/x", json={"email": 5})
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == ["body", "email"]
+
+
+class EmailBody(BaseModel):
+    email: str

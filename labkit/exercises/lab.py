@@ -121,7 +121,7 @@ class Lab:
             return run_check(self.definition, check_id, answer=answer, **target)
         try:
             server = self._start_patched(fixes)
-        except (TypeError, ValueError) as exc:
+        except Exception as exc:  # a learner function may run (and fail) while the app is built
             return CheckResult(
                 self.id, check_id, False, "your fix could not be plugged in", (str(exc),)
             )

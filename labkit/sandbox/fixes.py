@@ -116,11 +116,17 @@ def plug_fixes(
 
 
 def install_fault_handler(app: FastAPI) -> None:
-    """Answer 500 with a ``labkitFault`` explanation when a learner's function fails."""
+    """Answer 500 with a ``labkitFault`` explanation when a learner's function fails.
 
-    async def on_fault(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse(
-            {"error": "Internal server error", "labkitFault": str(exc)}, status_code=500
-        )
+    Registered twice: for ``FixFault`` (raised in a route) and for any exception (what
+    reaches Starlette's outermost error middleware, e.g. raised in an ``@app.middleware``).
+    """
 
-    app.add_exception_handler(FixFault, on_fault)
+    async def on_error(request: Request, exc: Exception) -> JSONResponse:
+        body = {"error": "Internal server error"}
+        if isinstance(exc, FixFault):
+            body["labkitFault"] = str(exc)
+        return JSONResponse(body, status_code=500)
+
+    app.add_exception_handler(FixFault, on_error)
+    app.add_exception_handler(Exception, on_error)

@@ -6,7 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 
 from labkit.sandbox.fixes import install_fault_handler
 from labkit.sandbox.store import LabStore, Users
@@ -53,7 +56,14 @@ def new_lab_app(title: str, *, secure: bool, state: LabState) -> FastAPI:
     app = FastAPI(title=f"{title} ({mode})", version="labkit")
     app.state.lab = state
     install_fault_handler(app)
+    app.add_exception_handler(RequestValidationError, _validation_errors)
     return app
+
+
+async def _validation_errors(request: Request, exc: Exception) -> JSONResponse:
+    """422 with the contract's ``{"errors": [...]}`` shape (FastAPI's default is ``detail``)."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    return JSONResponse({"errors": jsonable_encoder(errors)}, status_code=422)
 
 
 def lab_state(app: Any) -> LabState:
