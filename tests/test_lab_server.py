@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
+import ssl
+from pathlib import Path
+
 import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from fastapi import FastAPI
 
 from labkit.sandbox.apps.base import LabState, new_lab_app
@@ -48,5 +58,53 @@ def test_a_single_app_lab_has_only_main() -> None:
     server = LabServer(new_lab_app("one", secure=False, state=state), name="one").start()
     try:
         assert list(server.urls) == ["main"] and state.urls == server.urls
+    finally:
+        server.close()
+
+
+def self_signed(directory: Path) -> tuple[str, str]:
+    """A throwaway certificate for 127.0.0.1 (EC P-256), as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    certfile, keyfile = directory / "cert.pem", directory / "key.pem"
+    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(certfile), str(keyfile)
+
+
+def test_an_app_listed_in_tls_is_served_over_https(tmp_path: Path) -> None:
+    app, state = two_app_lab()
+    certfile, keyfile = self_signed(tmp_path)
+    state.tls["main"] = (certfile, keyfile)
+    server = LabServer(app, name="tls").start()
+    try:
+        assert server.urls["main"].startswith("https://")
+        assert server.urls["client"].startswith("http://")
+        with httpx.Client(trust_env=False) as untrusting, pytest.raises(httpx.ConnectError):
+            untrusting.get(server.urls["main"] + "/peer")
+        trusted = ssl.create_default_context(cafile=certfile)
+        with httpx.Client(trust_env=False, verify=trusted) as http:
+            assert http.get(server.urls["main"] + "/peer").json() == {"peer": server.urls["client"]}
     finally:
         server.close()

@@ -19,11 +19,17 @@ class LabServer:
 
     def __init__(self, app: Any, *, name: str, host: str = LOOPBACK, port: int = 0) -> None:
         self.state: LabState = lab_state(app)
-        self.main = Sandbox(app, name=name, host=host, port=port)
+        self.main = Sandbox(app, name=name, host=host, port=port, **self._tls("main"))
         self.companions = {
-            key: Sandbox(companion, name=f"{name}-{key}", host=host)
+            key: Sandbox(companion, name=f"{name}-{key}", host=host, **self._tls(key))
             for key, companion in self.state.companions.items()
         }
+
+    def _tls(self, key: str) -> dict[str, str]:
+        if key not in self.state.tls:
+            return {}
+        certfile, keyfile = self.state.tls[key]
+        return {"ssl_certfile": certfile, "ssl_keyfile": keyfile}
 
     @property
     def url(self) -> str:

@@ -25,7 +25,8 @@ class LabState:
     as plain strings. A lab made of several apps (an OAuth server and its client) lists the
     others in ``companions``; each is served in its own sandbox, and once all are up
     ``urls`` maps ``"main"`` and every companion name to its base URL and every
-    ``on_started`` callback is called with it.
+    ``on_started`` callback is called with it. ``tls`` names the apps served over HTTPS:
+    app name -> (certificate PEM path, key PEM path).
     """
 
     secure: bool
@@ -33,6 +34,7 @@ class LabState:
     store: LabStore | None = None
     extras: dict[str, str] = field(default_factory=dict)
     companions: dict[str, Any] = field(default_factory=dict)
+    tls: dict[str, tuple[str, str]] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
     on_started: list[Callable[[dict[str, str]], None]] = field(default_factory=list)
     on_close: list[Callable[[], None]] = field(default_factory=list)
