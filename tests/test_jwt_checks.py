@@ -1,0 +1,387 @@
+"""02-jwt: every check fails on the stub and on a plausible wrong answer, and passes on the
+reference — judged through the real lab, over HTTP."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import jwt
+import pytest
+
+from labkit.attacks import jwt as attacks
+from labkit.exercises.lab import Lab
+from labkit.exercises.labs.jwt import parse_set_cookie
+from labkit.exercises.registry import get_lab
+from labkit.wordlists import common_passwords
+
+TYPES = {"access": "at+jwt", "refresh": "refresh+jwt"}
+REQUIRED = ["exp", "iat", "sub", "iss", "aud"]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LABKIT_HOME", str(tmp_path_factory.mktemp("labkit-home")))
+        opened = Lab(get_lab("02-jwt"))
+        try:
+            yield opened
+        finally:
+            opened.close()
+
+
+@pytest.fixture(autouse=True)
+def not_strict(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LABKIT_STRICT", "0")  # failing on purpose is the point here
+
+
+def login(lab: Lab, who: str = "carol") -> tuple[str, str]:
+    user = lab.users[who]
+    response = lab.client.post(
+        "/api/auth/login", json={"email": user.email, "password": user.password}
+    )
+    assert response.status_code == 200, response.text
+    cookie = next(h for h in response.headers.get_list("set-cookie") if "refreshToken=" in h)
+    return response.json()["accessToken"], parse_set_cookie(cookie)[1]
+
+
+def admin_claims(lab: Lab) -> dict[str, Any]:
+    return {**attacks.decode_unverified(login(lab)[0])[1], "role": "admin"}
+
+
+def log_token(lab: Lab, kind: str) -> str:
+    entries = lab.client.get("/api/_lab/token-log").json()
+    return next(e["authorization"] for e in entries if e["kind"] == kind).removeprefix("Bearer ")
+
+
+def not_written(*args: Any) -> Any:
+    raise NotImplementedError
+
+
+# -- the learner's possible fixes ----------------------------------------------------------
+def issue_tokens(user: dict[str, Any], keys: dict[str, Any]) -> dict[str, str]:
+    now = int(time.time())
+    common = {"sub": str(user["id"]), "ver": user["tokenVersion"], "iss": keys["issuer"],
+              "aud": keys["audience"], "iat": now}  # fmt: skip
+    access = {**common, "role": user["role"], "exp": now + 900}
+    refresh = {**common, "jti": secrets.token_urlsafe(16), "fam": user["family"],
+               "exp": now + 7 * 24 * 3600}  # fmt: skip
+    return {
+        "accessToken": jwt.encode(access, keys["access"], "HS256", headers={"typ": "at+jwt"}),
+        "refreshToken": jwt.encode(
+            refresh, keys["refresh"], "HS256", headers={"typ": "refresh+jwt"}
+        ),
+    }
+
+
+def verify_token(token: str, typ: str, keys: dict[str, Any]) -> dict[str, Any]:
+    decoded = jwt.decode_complete(
+        token, keys[typ], algorithms=["HS256"], audience=keys["audience"],
+        issuer=keys["issuer"], leeway=30, options={"require": REQUIRED},
+    )  # fmt: skip
+    if decoded["header"].get("typ") != TYPES[typ]:
+        raise jwt.InvalidTokenError("wrong token type")
+    return decoded["payload"]
+
+
+def verify_alg_from_header(token: str, typ: str, keys: dict[str, Any]) -> dict[str, Any]:
+    """Wrong: lets the token choose its algorithm."""
+    alg = jwt.get_unverified_header(token)["alg"]
+    decoded = jwt.decode_complete(
+        token, keys[typ], algorithms=[alg], audience=keys["audience"],
+        issuer=keys["issuer"], options={"require": REQUIRED},
+    )  # fmt: skip
+    if decoded["header"].get("typ") != TYPES[typ]:
+        raise jwt.InvalidTokenError("wrong token type")
+    return decoded["payload"]
+
+
+def verify_exp_optional(token: str, typ: str, keys: dict[str, Any]) -> dict[str, Any]:
+    """Wrong: PyJWT accepts a token without exp unless it is required."""
+    decoded = jwt.decode_complete(
+        token, keys[typ], algorithms=["HS256"], audience=keys["audience"], issuer=keys["issuer"]
+    )
+    if decoded["header"].get("typ") != TYPES[typ]:
+        raise jwt.InvalidTokenError("wrong token type")
+    return decoded["payload"]
+
+
+def verify_untyped(token: str, typ: str, keys: dict[str, Any]) -> dict[str, Any]:
+    """Wrong: one key for both token types and no typ check."""
+    return jwt.decode(token, keys["access"], algorithms=["HS256"], audience=keys["audience"],
+                      issuer=keys["issuer"], options={"require": REQUIRED})  # fmt: skip
+
+
+def issue_one_key(user: dict[str, Any], keys: dict[str, Any]) -> dict[str, str]:
+    return issue_tokens(user, {**keys, "refresh": keys["access"]})
+
+
+def issue_weak_key(user: dict[str, Any], keys: dict[str, Any]) -> dict[str, str]:
+    """Wrong: ignores the keys and signs with a password."""
+    return issue_tokens(user, {**keys, "access": b"changeme", "refresh": b"changeme2"})
+
+
+def verify_weak_key(token: str, typ: str, keys: dict[str, Any]) -> dict[str, Any]:
+    return verify_token(token, typ, {**keys, "access": b"changeme", "refresh": b"changeme2"})
+
+
+def check_not_revoked(claims: dict[str, Any], ledger: Any) -> None:
+    if claims.get("ver") != ledger.token_version(claims["sub"]):
+        raise jwt.InvalidTokenError("revoked")
+    if "fam" in claims:
+        if ledger.family_revoked(claims["fam"]):
+            raise jwt.InvalidTokenError("family revoked")
+        if not ledger.use_once(claims["jti"]):
+            ledger.revoke_family(claims["fam"])
+            raise jwt.InvalidTokenError("reused")
+
+
+def check_version_only(claims: dict[str, Any], ledger: Any) -> None:
+    """Wrong: logout works, but a refresh token can be replayed forever."""
+    if claims.get("ver") != ledger.token_version(claims["sub"]):
+        raise jwt.InvalidTokenError("revoked")
+
+
+def logout(claims: dict[str, Any], ledger: Any) -> None:
+    ledger.revoke_all(claims["sub"])
+
+
+def refresh_cookie(token: str) -> str:
+    return (
+        f"refreshToken={token}; HttpOnly; Secure; SameSite=Strict; "
+        "Path=/api/auth/refresh; Max-Age=604800"
+    )
+
+
+def cookie_without_samesite(token: str) -> str:
+    return f"refreshToken={token}; HttpOnly; Secure; Path=/api/auth/refresh; Max-Age=604800"
+
+
+TOKENS = {"issue_tokens": issue_tokens, "verify_token": verify_token}
+REVOCATION = {**TOKENS, "check_not_revoked": check_not_revoked, "logout": logout}
+REFERENCE = {**REVOCATION, "refresh_cookie": refresh_cookie}
+
+
+# -- attack checks -------------------------------------------------------------------------
+def test_alg_none(lab: Lab) -> None:
+    claims = admin_claims(lab)
+    forged = [
+        attacks.forge({"alg": a, "typ": "JWT"}, claims) for a in ("none", "None", "NONE", "nOnE")
+    ]
+    assert not lab.check("alg-none", None).passed
+    partial = lab.check("alg-none", forged[:1] * 4)
+    assert not partial.passed and "1 casing(s)" in repr(partial)
+    result = lab.check("alg-none", forged)
+    assert result.passed, repr(result)
+
+
+def test_tampered_role(lab: Lab) -> None:
+    access, _ = login(lab)
+    assert not lab.check("tampered-role", None).passed
+    kept = lab.check("tampered-role", attacks.tamper(access, role="admin"))
+    assert not kept.passed and "answered /api/admin/users with 401" in repr(kept)
+    assert not lab.check("tampered-role", access).passed  # genuine, not tampered
+    result = lab.check(
+        "tampered-role", attacks.with_signature(attacks.tamper(access, role="admin"), b"")
+    )
+    assert result.passed, repr(result)
+
+
+def test_crack_secret(lab: Lab) -> None:
+    _, refresh = login(lab)
+    claims = admin_claims(lab)
+    assert not lab.check("crack-secret", "").passed
+    guessed = attacks.forge(
+        {"alg": "HS256"}, claims, b"not in any wordlist " + secrets.token_bytes(8)
+    )
+    assert not lab.check("crack-secret", guessed).passed
+    secret = attacks.crack_hs256(refresh, common_passwords())
+    assert secret is not None
+    result = lab.check("crack-secret", attacks.forge({"alg": "HS256"}, claims, secret.encode()))
+    assert result.passed, repr(result)
+
+
+def test_key_confusion(lab: Lab) -> None:
+    claims = admin_claims(lab)
+    header = {"alg": "HS256", "kid": "access-rs256"}
+    other_pem = attacks.pem_from_jwk(attacks.rsa_jwk(attacks.new_rsa_key()))
+    assert not lab.check("key-confusion", None).passed
+    wrong = lab.check("key-confusion", attacks.forge(header, claims, other_pem))
+    assert not wrong.passed and "not HS256-signed with the public key" in repr(wrong)
+    pem = attacks.pem_from_jwk(lab.client.get("/jwks.json").json()["keys"][0])
+    result = lab.check("key-confusion", attacks.forge(header, claims, pem))
+    assert result.passed, repr(result)
+
+
+def test_expired_token(lab: Lab) -> None:
+    access, _ = login(lab)
+    assert not lab.check("expired-token", None).passed
+    fresh = lab.check("expired-token", access)
+    assert not fresh.passed and "has not expired" in repr(fresh)
+    result = lab.check("expired-token", log_token(lab, "expired"))
+    assert result.passed, repr(result)
+
+
+def test_no_exp(lab: Lab) -> None:
+    access, _ = login(lab)
+    assert not lab.check("no-exp", None).passed
+    assert not lab.check("no-exp", access).passed
+    unsigned = attacks.forge({"alg": "none"}, {"sub": "1", "role": "admin"})
+    assert not lab.check("no-exp", unsigned).passed  # that is alg none, not a real token
+    result = lab.check("no-exp", log_token(lab, "no-exp"))
+    assert result.passed, repr(result)
+
+
+def test_refresh_as_access(lab: Lab) -> None:
+    access, refresh = login(lab)
+    assert not lab.check("refresh-as-access", None).passed
+    assert not lab.check("refresh-as-access", access).passed
+    result = lab.check("refresh-as-access", refresh)
+    assert result.passed, repr(result)
+
+
+def test_kid_injection(lab: Lab) -> None:
+    claims = admin_claims(lab)
+    assert not lab.check("kid-injection", None).passed
+    plain = lab.check("kid-injection", attacks.forge({"alg": "HS256", "kid": "nope"}, claims, b""))
+    assert not plain.passed and "climb out" in repr(plain)
+    kid = "../../../../../../../../../dev/null"
+    result = lab.check("kid-injection", attacks.forge({"alg": "HS256", "kid": kid}, claims, b""))
+    assert result.passed, repr(result)
+
+
+def test_embedded_jwk(lab: Lab) -> None:
+    claims = admin_claims(lab)
+    mine, other = attacks.new_rsa_key(), attacks.new_rsa_key()
+    assert not lab.check("embedded-jwk", None).passed
+    mismatched = attacks.forge({"alg": "RS256", "jwk": attacks.rsa_jwk(other)}, claims, mine)
+    assert not lab.check("embedded-jwk", mismatched).passed
+    token = attacks.forge({"alg": "RS256", "jwk": attacks.rsa_jwk(mine)}, claims, mine)
+    result = lab.check("embedded-jwk", token)
+    assert result.passed, repr(result)
+
+
+def test_refresh_after_logout(lab: Lab) -> None:
+    access, refresh = login(lab, "bob")
+    assert not lab.check("refresh-after-logout", None).passed
+    early = lab.check("refresh-after-logout", refresh)
+    assert not early.passed and "has not logged out" in repr(early)
+    out = lab.client.post("/api/auth/logout", headers={"Authorization": f"Bearer {access}"})
+    assert out.status_code == 204
+    result = lab.check("refresh-after-logout", refresh)
+    assert result.passed, repr(result)
+
+
+# -- fix checks ----------------------------------------------------------------------------
+def test_cookie_fails_on_the_stub(lab: Lab) -> None:
+    result = lab.check("cookie", refresh_cookie=not_written)
+    assert not result.passed
+    assert "refresh_cookie is not written yet" in repr(result)
+
+
+def test_cookie_fails_without_samesite(lab: Lab) -> None:
+    result = lab.check("cookie", refresh_cookie=cookie_without_samesite)
+    assert not result.passed
+    assert "lacks samesite=strict" in repr(result)
+    assert "lacks httponly" not in repr(result)
+
+
+def test_cookie_passes_on_the_reference(lab: Lab) -> None:
+    result = lab.check("cookie", refresh_cookie=refresh_cookie)
+    assert result.passed, repr(result)
+
+
+def test_tokens_fails_on_the_stub(lab: Lab) -> None:
+    result = lab.check("tokens", issue_tokens=not_written, verify_token=not_written)
+    assert not result.passed
+    assert "issue_tokens is not written yet" in repr(result)
+
+
+def test_tokens_fails_with_algorithms_from_the_header(lab: Lab) -> None:
+    result = lab.check("tokens", issue_tokens=issue_tokens, verify_token=verify_alg_from_header)
+    assert not result.passed
+    assert "alg 'none': got 500" in repr(result)
+    assert "role tampered, old signature kept" not in repr(result)  # signatures still checked
+
+
+def test_tokens_fails_without_required_exp(lab: Lab) -> None:
+    result = lab.check("tokens", issue_tokens=issue_tokens, verify_token=verify_exp_optional)
+    assert not result.passed
+    assert "admin token without exp from the log: got 200" in repr(result)
+    assert "expired admin token" not in repr(result)  # exp is checked when present
+
+
+def test_tokens_fails_without_token_types(lab: Lab) -> None:
+    result = lab.check("tokens", issue_tokens=issue_one_key, verify_token=verify_untyped)
+    assert not result.passed
+    assert "refresh token as access: got 200" in repr(result)
+
+
+@pytest.mark.filterwarnings("ignore::jwt.InsecureKeyLengthWarning")
+def test_tokens_fails_with_a_wordlist_key(lab: Lab) -> None:
+    result = lab.check("tokens", issue_tokens=issue_weak_key, verify_token=verify_weak_key)
+    assert not result.passed
+    assert "the access-token key is in the wordlist ('changeme')" in repr(result)
+
+
+def test_tokens_passes_on_the_reference(lab: Lab) -> None:
+    result = lab.check("tokens", **TOKENS)
+    assert result.passed, repr(result)
+
+
+def test_revocation_fails_on_the_stub(lab: Lab) -> None:
+    result = lab.check("revocation", **TOKENS, check_not_revoked=not_written, logout=not_written)
+    assert not result.passed
+    assert "check_not_revoked is not written yet" in repr(result)
+
+
+def test_revocation_fails_without_reuse_detection(lab: Lab) -> None:
+    result = lab.check("revocation", **TOKENS, check_not_revoked=check_version_only, logout=logout)
+    assert not result.passed
+    assert "reuse of a rotated refresh token: got 200" in repr(result)
+    assert "after logout" not in repr(result)  # logout itself works
+
+
+def test_revocation_fails_when_logout_revokes_nothing(lab: Lab) -> None:
+    result = lab.check(
+        "revocation",
+        **TOKENS,
+        check_not_revoked=check_not_revoked,
+        logout=lambda claims, ledger: None,
+    )
+    assert not result.passed
+    assert "access token after logout: got 200" in repr(result)
+    assert "refresh token after logout: got 200" in repr(result)
+
+
+def test_revocation_passes_on_the_reference(lab: Lab) -> None:
+    result = lab.check("revocation", **REVOCATION)
+    assert result.passed, repr(result)
+
+
+def test_verify_passes_on_the_reference(lab: Lab) -> None:
+    result = lab.check("verify", **REFERENCE)
+    assert result.passed, repr(result)
+    for battery in ("refresh cookie", "token attacks", "logout and rotation"):
+        assert f"{battery}: every attack refused" in repr(result)
+
+
+def test_verify_fails_when_one_part_is_wrong(lab: Lab) -> None:
+    result = lab.check("verify", **{**REFERENCE, "verify_token": verify_exp_optional})
+    assert not result.passed
+    assert "admin token without exp from the log: got 200" in repr(result)
+    for other in ("lacks", "after logout", "reuse", "alg 'none'"):
+        assert other not in repr(result)  # the other parts are the reference
+
+
+def test_verify_fails_on_the_stub(lab: Lab) -> None:
+    stubs = dict.fromkeys(REFERENCE, not_written)
+    assert not lab.check("verify", **stubs).passed
+
+
+def test_verify_needs_all_five_functions(lab: Lab) -> None:
+    result = lab.check("verify", **TOKENS)
+    assert not result.passed
+    assert result.summary.startswith("this check needs your functions")
