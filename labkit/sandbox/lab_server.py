@@ -44,10 +44,10 @@ class LabServer:
         try:
             for box in (self.main, *self.companions.values()):
                 box.start()
+            self.state.started(self.urls)
         except BaseException:
             self.stop()
             raise
-        self.state.started(self.urls)
         return self
 
     def stop(self) -> None:
