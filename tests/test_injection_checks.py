@@ -1,0 +1,382 @@
+"""07-injection: every check fails on the stub and on a plausible wrong answer or fix, and
+passes on the reference — judged through the real lab, over HTTP."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, Field, ValidationError
+
+from labkit.attacks import injection as inj
+from labkit.exercises.check import CheckResult
+from labkit.exercises.lab import Lab
+from labkit.exercises.registry import get_lab
+from labkit.patterns import validation as secure
+from labkit.vulnerable import validation as weak
+
+ALICE_HASH = "SELECT password_hash FROM users WHERE email = 'alice@example.com'"
+UNION_HASHES = "SELECT id, email, role, password_hash, token_version, password_hash, age FROM users"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LABKIT_HOME", str(tmp_path_factory.mktemp("labkit-home")))
+        opened = Lab(get_lab("07-injection"))  # not open_lab(): nobody else can replace it
+        try:
+            yield opened
+        finally:
+            opened.close()
+
+
+@pytest.fixture(autouse=True)
+def not_strict(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LABKIT_STRICT", "0")  # failing on purpose is the point here
+
+
+def mentions(result: CheckResult, text: str) -> bool:
+    return text in repr(result)
+
+
+def not_written(*args: Any) -> Any:
+    raise NotImplementedError
+
+
+# -- the learner's possible fixes --------------------------------------------------------
+QUERIES = ("find_users", "create_user", "find_login")
+REFERENCE: dict[str, Callable[..., Any]] = {
+    "find_users": secure.find_users,
+    "create_user": secure.create_user,
+    "find_login": secure.find_login,
+    "validate_user": secure.validate_user,
+    "body_too_large": secure.body_too_large,
+}
+VULNERABLE: dict[str, Callable[..., Any]] = {
+    "find_users": weak.find_users,
+    "create_user": weak.create_user,
+    "find_login": weak.find_login,
+    "validate_user": weak.validate_user,
+    "body_too_large": weak.body_too_large,
+}
+STUBS = dict.fromkeys(REFERENCE, not_written)
+
+
+def escape(value: Any) -> str:
+    return str(value).replace("'", "''")
+
+
+def escaped_find_users(db: sqlite3.Connection, email: str) -> list[Any]:
+    return db.execute(f"SELECT * FROM users WHERE email = '{escape(email)}'").fetchall()
+
+
+def escaped_create_user(db: sqlite3.Connection, user: dict[str, Any]) -> int:
+    """Escapes the email (the field everyone thinks of), not the name."""
+    age = "NULL" if user.get("age") is None else int(user["age"])
+    cursor = db.execute(
+        "INSERT INTO users (email, name, age, role, password_hash) "
+        f"VALUES ('{escape(user['email'])}', '{user['name']}', {age}, 'viewer', '')"
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def escaped_find_login(db: sqlite3.Connection, email: str, password: str) -> list[Any]:
+    return db.execute(
+        "SELECT id, email, role, token_version FROM users"
+        f" WHERE password_matches('{password}', password_hash) AND email = '{escape(email)}'"
+    ).fetchall()
+
+
+ESCAPE_EMAIL_ONLY = {
+    "find_users": escaped_find_users,
+    "create_user": escaped_create_user,
+    "find_login": escaped_find_login,
+}
+
+_BLOCKED = re.compile(r"(?i)\b(or|and|union|select|drop)\b|--|;")
+
+
+def strip_keywords(value: Any) -> str:
+    return _BLOCKED.sub("", str(value))
+
+
+def blocklist_find_users(db: sqlite3.Connection, email: str) -> list[Any]:
+    return weak.find_users(db, strip_keywords(email))
+
+
+def blocklist_create_user(db: sqlite3.Connection, user: dict[str, Any]) -> int:
+    return weak.create_user(db, {k: strip_keywords(v) for k, v in user.items()})
+
+
+def blocklist_find_login(db: sqlite3.Connection, email: str, password: str) -> list[Any]:
+    return weak.find_login(db, strip_keywords(email), strip_keywords(password))
+
+
+BLOCKLIST = {
+    "find_users": blocklist_find_users,
+    "create_user": blocklist_create_user,
+    "find_login": blocklist_find_login,
+}
+
+
+class LaxUser(BaseModel):
+    """Lengths and ranges, but extra fields ignored, nothing trimmed, any string an email."""
+
+    email: str = Field(max_length=255)
+    name: str = Field(min_length=1, max_length=100)
+    age: int | None = Field(default=None, ge=13, le=150)
+
+
+def lax_validate_user(data: Any) -> tuple[Any, Any]:
+    try:
+        return LaxUser.model_validate(data).model_dump(), None
+    except ValidationError as exc:
+        return None, exc.errors(include_url=False, include_context=False)
+
+
+def length_only_validate_user(data: Any) -> tuple[Any, Any]:
+    """Caps the strings, never looks at types."""
+    errors = {
+        field: ["Too long"] for field in ("email", "name") if len(str(data.get(field, ""))) > 100
+    }
+    return (None, {"fieldErrors": errors}) if errors else (dict(data), None)
+
+
+def content_length_only(content_length: int | None, received: int) -> bool:
+    return (content_length or 0) > secure.MAX_BODY_BYTES
+
+
+def one_kilobyte(content_length: int | None, received: int) -> bool:
+    return (content_length or 0) > 1024 or received > 1024
+
+
+# -- attack checks -----------------------------------------------------------------------
+def test_auth_bypass_fails_on_the_stub_and_a_wrong_type(lab: Lab) -> None:
+    assert not lab.check("auth-bypass", None).passed
+    assert not lab.check("auth-bypass", "' OR '1'='1").passed
+
+
+def test_auth_bypass_fails_with_the_real_password(lab: Lab) -> None:
+    alice = lab.users["alice"]
+    result = lab.check("auth-bypass", {"email": alice.email, "password": alice.password})
+    assert not result.passed
+    assert mentions(result, "that is a real password")
+
+
+def test_auth_bypass_fails_when_it_gets_in_as_someone_else(lab: Lab) -> None:
+    result = lab.check("auth-bypass", {"email": "' OR email = 'bob@example.com", "password": "x"})
+    assert not result.passed
+    assert mentions(result, "bob@example.com (editor), not an admin")
+
+
+def test_auth_bypass_fails_without_injection(lab: Lab) -> None:
+    result = lab.check("auth-bypass", {"email": "alice@example.com", "password": "guess"})
+    assert not result.passed
+    assert mentions(result, "401")
+
+
+def test_auth_bypass_passes_on_the_tautology(lab: Lab) -> None:
+    result = lab.check("auth-bypass", {"email": "' OR '1'='1", "password": "anything"})
+    assert result.passed, repr(result)
+
+
+def test_union_hashes_fails_on_the_stub_and_a_partial_read(lab: Lab) -> None:
+    assert not lab.check("union-hashes", {}).passed
+    assert not lab.check("union-hashes", ["alice@example.com"]).passed
+    rows = inj.union_read(lab.client, UNION_HASHES)
+    partial = {r["email"]: r["name"] for r in rows if r["role"] == "admin"}
+    result = lab.check("union-hashes", partial)
+    assert not result.passed
+    assert mentions(result, "1 of the 3 password hashes are right")
+
+
+def test_union_hashes_passes_on_a_union_read(lab: Lab) -> None:
+    assert inj.column_count(lab.client) == 7
+    rows = inj.union_read(lab.client, UNION_HASHES)
+    result = lab.check("union-hashes", {r["email"]: r["name"] for r in rows if r["name"]})
+    assert result.passed, repr(result)
+
+
+def test_blind_extract_fails_on_the_stub_and_a_truncated_hash(lab: Lab) -> None:
+    assert not lab.check("blind-extract", None).passed
+    ask = inj.lookup_oracle(lab.client, "alice@example.com")
+    prefix = inj.blind_extract(ask, f"substr(({ALICE_HASH}), 1, 12)")
+    result = lab.check("blind-extract", prefix)
+    assert not result.passed
+    assert mentions(result, "the first 12 characters are right")
+
+
+def test_blind_extract_passes_on_a_full_extraction(lab: Lab) -> None:
+    ask = inj.lookup_oracle(lab.client, "alice@example.com")
+    result = lab.check("blind-extract", inj.blind_extract(ask, ALICE_HASH))
+    assert result.passed, repr(result)
+
+
+def test_stacked_query_fails_on_the_stub_and_a_single_statement(lab: Lab) -> None:
+    assert not lab.check("stacked-query", None).passed
+    assert not lab.check("stacked-query", "' OR '1'='1").passed
+    result = lab.check("stacked-query", "alice@example.com;")  # no quote: just a literal
+    assert not result.passed
+    assert mentions(result, "did not reach the database as two statements")
+
+
+def test_stacked_query_passes_and_the_table_survives(lab: Lab) -> None:
+    result = lab.check("stacked-query", inj.STACKED)
+    assert result.passed, repr(result)
+    assert mentions(result, "the users table is still there")
+
+
+def test_oversized_fails_on_the_stub_and_a_short_name(lab: Lab) -> None:
+    assert not lab.check("oversized", None).passed
+    email = inj.fresh_email()
+    assert inj.create(lab.client, {"email": email, "name": "x" * 5000}).status_code == 201
+    result = lab.check("oversized", email)
+    assert not result.passed
+    assert mentions(result, "5,000 characters")
+
+
+def test_oversized_passes_on_five_megabytes(lab: Lab) -> None:
+    email = inj.fresh_email()
+    assert inj.create(lab.client, {"email": email, "name": "x" * 5_000_000}).status_code == 201
+    assert lab.check("oversized", email).passed
+
+
+def test_wrong_types_fails_on_the_stub_and_valid_ages(lab: Lab) -> None:
+    assert not lab.check("wrong-types", None).passed
+    emails = [inj.fresh_email() for _ in range(2)]
+    for email in emails:
+        inj.create(lab.client, {"email": email, "name": "Fine", "age": 30})
+    result = lab.check("wrong-types", emails)
+    assert not result.passed
+    assert mentions(result, "0 of your accounts")
+
+
+def test_wrong_types_passes_on_the_wrong_type_bodies(lab: Lab) -> None:
+    bodies = inj.wrong_type_bodies()
+    for body in bodies.values():
+        inj.create(lab.client, body)
+    result = lab.check("wrong-types", [b["email"] for b in bodies.values()])
+    assert result.passed, repr(result)
+    assert mentions(result, "age 'abc'")
+
+
+# -- parameterized -----------------------------------------------------------------------
+def pick(fixes: dict[str, Callable[..., Any]], names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: fixes[name] for name in names}
+
+
+def test_parameterized_fails_on_the_stub(lab: Lab) -> None:
+    result = lab.check("parameterized", **pick(STUBS, QUERIES))
+    assert not result.passed
+    assert mentions(result, "is not written yet")
+
+
+def test_parameterized_fails_when_only_the_email_is_escaped(lab: Lab) -> None:
+    result = lab.check("parameterized", **ESCAPE_EMAIL_ONLY)
+    assert not result.passed
+    assert mentions(result, "insert-admin")
+    assert mentions(result, "login-password")
+    assert mentions(result, 'the name "Siobhan O\'Brien" was not stored')
+
+
+def test_parameterized_fails_on_a_keyword_blocklist(lab: Lab) -> None:
+    result = lab.check("parameterized", **BLOCKLIST)
+    assert not result.passed
+    assert mentions(result, "GET /api/users: ")  # the stripped quotes still break out
+    assert mentions(result, "DROP TABLE students")  # and a real name was mangled
+
+
+def test_parameterized_passes_on_the_reference(lab: Lab) -> None:
+    result = lab.check("parameterized", **pick(REFERENCE, QUERIES))
+    assert result.passed, repr(result)
+    assert mentions(result, f"all {len(inj.PAYLOADS)} injection payloads found nothing")
+
+
+# -- validation --------------------------------------------------------------------------
+def test_validation_fails_on_the_stub(lab: Lab) -> None:
+    result = lab.check("validation", validate_user=not_written)
+    assert not result.passed
+    assert mentions(result, "validate_user is not written yet")
+
+
+def test_validation_fails_on_a_lax_model(lab: Lab) -> None:
+    result = lab.check("validation", validate_user=lax_validate_user)
+    assert not result.passed
+    assert mentions(result, "an extra role field")
+    assert mentions(result, "a name of spaces")
+    assert mentions(result, "not an email")
+
+
+def test_validation_fails_on_lengths_without_types(lab: Lab) -> None:
+    result = lab.check("validation", validate_user=length_only_validate_user)
+    assert not result.passed
+    assert mentions(result, "age is a word")
+
+
+def test_validation_passes_on_the_reference(lab: Lab) -> None:
+    result = lab.check("validation", validate_user=secure.validate_user)
+    assert result.passed, repr(result)
+
+
+# -- body-limit --------------------------------------------------------------------------
+def test_body_limit_fails_on_the_stub(lab: Lab) -> None:
+    result = lab.check("body-limit", body_too_large=not_written)
+    assert not result.passed
+    assert mentions(result, "body_too_large is not written yet")
+
+
+def test_body_limit_fails_when_it_trusts_content_length(lab: Lab) -> None:
+    result = lab.check("body-limit", body_too_large=content_length_only)
+    assert not result.passed
+    assert mentions(result, "a 5 MB chunked body (no Content-Length) got 201")
+
+
+def test_body_limit_fails_when_it_is_too_tight(lab: Lab) -> None:
+    result = lab.check("body-limit", body_too_large=one_kilobyte)
+    assert not result.passed
+    assert mentions(result, "the limit is too tight")
+
+
+def test_body_limit_passes_on_the_reference(lab: Lab) -> None:
+    result = lab.check("body-limit", body_too_large=secure.body_too_large)
+    assert result.passed, repr(result)
+
+
+# -- verify ------------------------------------------------------------------------------
+def test_verify_fails_on_the_stubs(lab: Lab) -> None:
+    result = lab.check("verify", **STUBS)
+    assert not result.passed
+    assert mentions(result, "not written yet")
+
+
+def test_verify_fails_on_validation_without_parameterization(lab: Lab) -> None:
+    fixes = {**VULNERABLE, "validate_user": secure.validate_user}
+    fixes["body_too_large"] = secure.body_too_large
+    result = lab.check("verify", **fixes)
+    assert not result.passed
+    assert mentions(result, "POST /api/auth/login: login-tautology")
+    assert mentions(result, "GET /api/users: tautology")
+    assert mentions(result, "the valid address \"o'hara-")
+
+
+def test_verify_fails_on_parameterization_without_a_length_limit(lab: Lab) -> None:
+    fixes = {**pick(REFERENCE, QUERIES), **pick(VULNERABLE, ("validate_user", "body_too_large"))}
+    result = lab.check("verify", **fixes)
+    assert not result.passed
+    assert mentions(result, "a 5,000-character name")
+    assert mentions(result, "a 5 MB body with Content-Length got 201")
+
+
+def test_verify_fails_on_escaping_by_hand(lab: Lab) -> None:
+    fixes = {**REFERENCE, **ESCAPE_EMAIL_ONLY}
+    result = lab.check("verify", **fixes)
+    assert not result.passed
+    assert mentions(result, "insert-admin")
+
+
+def test_verify_passes_on_the_reference(lab: Lab) -> None:
+    result = lab.check("verify", **REFERENCE)
+    assert result.passed, repr(result)
