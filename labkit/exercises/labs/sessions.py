@@ -1,0 +1,710 @@
+"""03-sessions: fixate, predict, steal, ride and outlive sessions — then fix them.
+
+Every check works over HTTP (and, for the cookie attacks, through a real headless
+Chromium). What a breach of the session store would show comes from the lab-only route
+``/api/_lab/sessions``; accounts for the checks come from ``POST /api/_lab/users``; the
+app's clock moves with ``POST /api/_lab/clock`` so timeouts can be tested in seconds.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+
+from labkit.attacks.sessions import (
+    SetCookie,
+    analyse_ids,
+    attacker_site,
+    browser_csrf,
+    browser_xss,
+    cookie_header,
+    csrf_url,
+    loot_cookies,
+    other_site,
+    set_cookies,
+    steal_cookie_payload,
+)
+from labkit.exercises.check import CheckContext, Findings, Target, Verdict
+from labkit.exercises.registry import LabDefinition
+from labkit.patterns.sessions import id_digest
+
+__all__ = ["LAB"]
+
+LAB = LabDefinition("03-sessions", "03 · Sessions", "labkit.sandbox.apps.sessions")
+
+LOGIN, LOGOUT, ME = "/api/auth/login", "/api/auth/logout", "/api/me"
+ELEVATE, TRANSFER = "/api/auth/elevate", "/api/transfer"
+SESSIONS, TRANSFERS, USERS, CLOCK = (
+    "/api/_lab/sessions",
+    "/api/_lab/transfers",
+    "/api/_lab/users",
+    "/api/_lab/clock",
+)
+ENTROPY_SAMPLES = 200
+MIN_BITS = 128  # ASVS 5.0 7.2.3
+#: Timeouts the check accepts: idle <= 30 min (OWASP: 2-5 high value, 15-30 low risk) and
+#: absolute <= 12 h; a user busy within the idle limit must stay logged in for 1 h.
+MAX_IDLE_S = 30 * 60
+MAX_ABSOLUTE_S = 12 * 60 * 60
+MIN_ABSOLUTE_S = 60 * 60
+#: Gaps between two requests while probing the idle timeout (the last is MAX_IDLE_S + 1).
+IDLE_GAPS_S = (110, 220, 440, 880, MAX_IDLE_S + 1)
+BROWSER_TIMEOUT_S = 90
+
+
+# -- helpers the checks share ------------------------------------------------------------
+class Session:
+    """One browser's view of the app: a client whose own cookie jar is never used."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self.client = client
+
+    def request(
+        self, method: str, path: str, cookie: tuple[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        self.client.cookies.clear()  # only the cookie we name is sent
+        headers = cookie_header(*cookie) if cookie else {}
+        return self.client.request(method, path, headers=headers, **kwargs)
+
+    def me(self, cookie: tuple[str, str]) -> dict[str, Any] | None:
+        response = self.request("GET", ME, cookie)
+        return response.json() if response.status_code == 200 else None
+
+
+@contextmanager
+def _session(target: Target) -> Iterator[Session]:
+    with target.client() as client:
+        yield Session(client)
+
+
+def _fault(response: httpx.Response) -> str:
+    try:
+        fault = response.json().get("labkitFault", "")
+    except (ValueError, AttributeError):
+        return ""
+    return f" — {fault}" if fault else ""
+
+
+def _session_cookie(response: httpx.Response) -> SetCookie | None:
+    """The cookie a response sets (not a deletion)."""
+    for cookie in set_cookies(response):
+        if cookie.value and cookie.attributes.get("max-age") != "0":
+            return cookie
+    return None
+
+
+def _account(session: Session) -> tuple[str, str]:
+    body = session.request("POST", USERS).json()
+    return body["email"], body["password"]
+
+
+def _login(
+    session: Session, email: str, password: str, planted: tuple[str, str] | None = None
+) -> tuple[httpx.Response, SetCookie | None]:
+    response = session.request("POST", LOGIN, planted, json={"email": email, "password": password})
+    return response, _session_cookie(response)
+
+
+def _dump(session: Session) -> dict[str, dict[str, Any]]:
+    return {row["idSha256"]: row for row in session.request("GET", SESSIONS).json()["sessions"]}
+
+
+def _cookie_name(session: Session) -> str | None:
+    cookie = _session_cookie(session.request("GET", "/"))
+    return cookie.name if cookie else None
+
+
+def _signed_in(
+    session: Session, findings: Findings, what: str = "a login"
+) -> tuple[str, str, SetCookie] | None:
+    """A fresh account, logged in; records a problem and returns None when that fails."""
+    email, password = _account(session)
+    response, cookie = _login(session, email, password)
+    if response.status_code != 200 or cookie is None:
+        findings.fail(
+            f"{what} failed: {response.status_code}{_fault(response)}"
+            + ("" if cookie else " (no session cookie was set)")
+        )
+        return None
+    return email, password, cookie
+
+
+def _strings(answer: Any) -> list[str] | None:
+    if isinstance(answer, str):
+        return [answer]
+    if isinstance(answer, (list, tuple, set)) and all(isinstance(a, str) for a in answer):
+        return list(answer)
+    if isinstance(answer, dict) and all(isinstance(a, str) for a in answer):
+        return list(answer)
+    return None
+
+
+# -- attacks -----------------------------------------------------------------------------
+@LAB.check(
+    "fixation",
+    title="Session fixation: plant an id, let the victim log in with it, use it",
+    kind="attack",
+    hints=(
+        "lab.client.get('/') gives every visitor a session id before any login: that is yours.",
+        "The victim's browser carries the id you planted: log in as alice with a client whose "
+        "only cookie is sessionid=<your id> (cookie_header(name, id) builds the header).",
+        "Then ask /api/me with the same id. Hand in the id you planted (a string).",
+    ),
+    answer_help="the session id you planted before the victim logged in",
+)
+def fixation(ctx: CheckContext) -> Verdict:
+    if not isinstance(ctx.answer, str) or not ctx.answer:
+        return Verdict(False, f"expected the session id you planted (a string), got {ctx.answer!r}")
+    with _session(ctx.target) as session:
+        name = _cookie_name(session) or "sessionid"
+        account = session.me((name, ctx.answer))
+        record = _dump(session).get(id_digest(ctx.answer), {})
+    findings = Findings()
+    if not findings.expect(
+        account is not None,
+        "that id is not logged in: plant it first, then let the victim log in with it",
+    ):
+        return findings.verdict("", "the planted id does not open an account")
+    findings.expect(
+        record.get("kept") == "login",
+        "that id was issued by the login itself: plant one *before* the victim logs in",
+        f"the id you planted before the login now opens {account['email']}'s account",
+    )
+    return findings.verdict("session fixation works", "this is not a fixated session yet")
+
+
+@LAB.check(
+    "predict-ids",
+    title="Predictable ids: find alice's session next to yours",
+    kind="attack",
+    hints=(
+        "Log in as carol and look at your session id: it is a number.",
+        "labkit.attacks.sessions.enumerate_sessions(lab.client, 'sessionid', int(my_id)) tries "
+        "the ids around yours.",
+        "Hand in the ids that opened someone else's account (a list of strings).",
+    ),
+    answer_help="a list of session ids that belong to other users",
+)
+def predict_ids(ctx: CheckContext) -> Verdict:
+    ids = _strings(ctx.answer)
+    if not ids:
+        return Verdict(False, f"expected a list of session ids (strings), got {ctx.answer!r}")
+    with _session(ctx.target) as session:
+        name = _cookie_name(session) or "sessionid"
+        dump = _dump(session)
+        hijacked = {}
+        for session_id in ids:
+            record = dump.get(id_digest(session_id), {})
+            account = session.me((name, session_id))
+            if account is not None and record.get("origin") == "victim":
+                hijacked[session_id] = account["email"]
+    findings = Findings()
+    findings.expect(
+        bool(hijacked),
+        "none of those ids is a session of alice or bob (logged in before you arrived)",
+        f"hijacked {len(hijacked)} session(s): {', '.join(sorted(set(hijacked.values())))}",
+    )
+    findings.expect(
+        "alice@example.com" in hijacked.values(),
+        "alice (the admin) is logged in too: find her session",
+    )
+    return findings.verdict("the ids gave the sessions away", "no victim session found yet")
+
+
+@LAB.check(
+    "steal-cookie",
+    title="An injected script reads the session cookie (no HttpOnly), in a real browser",
+    kind="attack",
+    hints=(
+        "Start the attacker's site: evil = Sandbox(attacker_site()).start().",
+        "payload = steal_cookie_payload(evil.url); browser_xss(browser, other_site(lab.url), "
+        "email, password, payload) logs the victim in and opens the page with your script.",
+        "evil.client.get('/loot').json() is what the script sent; hand in that string.",
+    ),
+    answer_help="the cookie string your injected script sent to the attacker's site",
+)
+def steal_cookie(ctx: CheckContext) -> Verdict:
+    loot = _strings(ctx.answer)
+    if not loot:
+        return Verdict(False, f"expected the stolen cookie string, got {ctx.answer!r}")
+    pairs = loot_cookies(loot)
+    findings = Findings()
+    with _session(ctx.target) as session:
+        opened = {
+            name: account["email"]
+            for name, value in pairs.items()
+            if (account := session.me((name, value))) is not None
+        }
+    findings.expect(
+        bool(opened),
+        f"no session in what you handed in ({', '.join(pairs) or 'no name=value pairs'})",
+        "the stolen cookie opens "
+        + ", ".join(f"{email}'s account ({name})" for name, email in opened.items()),
+    )
+    return findings.verdict("a script stole the session", "nothing usable was stolen yet")
+
+
+@LAB.check(
+    "csrf",
+    title="A cross-site form rides the session cookie (no SameSite), in a real browser",
+    kind="attack",
+    hints=(
+        "csrf_url(evil.url, victim_url + '/api/transfer', to='mallory', amount=500) is the "
+        "attacker's page; victim_url = other_site(lab.url) is another site.",
+        "browser_csrf(browser, victim_url, email, password, page) logs the victim in and "
+        "sends them to that page straight away.",
+        "Hand in the recipient ('to') of your forged transfer.",
+    ),
+    answer_help="the 'to' of the transfer your cross-site page forged",
+)
+def csrf(ctx: CheckContext) -> Verdict:
+    if not isinstance(ctx.answer, str) or not ctx.answer:
+        return Verdict(False, f"expected the recipient of the forged transfer, got {ctx.answer!r}")
+    with _session(ctx.target) as session:
+        transfers = [t for t in session.request("GET", TRANSFERS).json() if t["to"] == ctx.answer]
+    findings = Findings()
+    if not findings.expect(bool(transfers), f"no transfer to {ctx.answer!r} was made"):
+        return findings.verdict("", "no forged transfer yet")
+    forged = [t for t in transfers if t.get("fetchSite") == "cross-site"]
+    findings.expect(
+        bool(forged),
+        f"the transfers to {ctx.answer!r} were not started by another site "
+        "(the browser's Sec-Fetch-Site said so): send the victim to the attacker's page",
+        f"{forged[0]['from'] if forged else ''} sent {forged[0]['amount'] if forged else ''} "
+        f"to {ctx.answer!r} from a page on {forged[0]['origin'] if forged else ''}",
+    )
+    return findings.verdict("the forged transfer went through", "no forged transfer yet")
+
+
+@LAB.check(
+    "after-logout",
+    title="The session still works after logout",
+    kind="attack",
+    hints=(
+        "Log in as carol and keep the session id.",
+        "POST /api/auth/logout with it: the response clears the cookie in the browser.",
+        "Replay the old id on /api/me. Hand in that id.",
+    ),
+    answer_help="a session id that was logged out and still works",
+)
+def after_logout(ctx: CheckContext) -> Verdict:
+    if not isinstance(ctx.answer, str) or not ctx.answer:
+        return Verdict(False, f"expected a session id (a string), got {ctx.answer!r}")
+    with _session(ctx.target) as session:
+        name = _cookie_name(session) or "sessionid"
+        record = _dump(session).get(id_digest(ctx.answer), {})
+        account = session.me((name, ctx.answer))
+    findings = Findings()
+    findings.expect(
+        bool(record.get("loggedOut")),
+        "that id was never logged out: POST /api/auth/logout with it first",
+    )
+    findings.expect(
+        account is not None,
+        "that id does not work any more",
+        f"logged out, yet it still opens {account['email'] if account else ''}'s account",
+    )
+    return findings.verdict("logout did not end the session", "not a logged-out session yet")
+
+
+# -- batteries: each attack replayed against an app, plus the legitimate flow -----------
+def _entropy_battery(target: Target, findings: Findings) -> None:
+    ids = []
+    with _session(target) as session:
+        for _ in range(ENTROPY_SAMPLES):
+            response = session.request("GET", "/")
+            cookie = _session_cookie(response)
+            if cookie is None:
+                findings.fail(
+                    f"GET / set no session cookie ({response.status_code}){_fault(response)}"
+                )
+                return
+            ids.append(cookie.value)
+    analysis = analyse_ids(ids)
+    findings.expect(
+        analysis.unique == analysis.count,
+        f"{analysis.count - analysis.unique} of {analysis.count} ids were issued twice",
+        f"{analysis.count} ids, all distinct",
+    )
+    findings.expect(
+        not analysis.sequential,
+        f"the ids count up (consecutive ids differ by ~{analysis.median_gap or 0:,.0f}): "
+        "the next id is a guess away",
+    )
+    findings.expect(
+        analysis.bits >= MIN_BITS,
+        f"~{analysis.bits:.0f} random bits per id (e.g. {ids[0]!r}): ASVS 7.2.3 asks for at "
+        "least 128 from a CSPRNG",
+        f"~{analysis.bits:.0f} random bits per id ({analysis.alphabet}, "
+        f"{max(analysis.lengths)} characters)",
+    )
+
+
+def _fixation_battery(target: Target, findings: Findings) -> None:
+    with _session(target) as session:
+        email, password = _account(session)
+        anonymous = _session_cookie(session.request("GET", "/"))
+        name = anonymous.name if anonymous else None
+        planted = anonymous.value if anonymous else None
+        response, cookie = _login(session, email, password, (name, planted) if name else None)
+        if response.status_code != 200 or cookie is None:
+            findings.fail(f"a login failed: {response.status_code}{_fault(response)}")
+            return
+        findings.saw("a login works")
+        name = cookie.name
+        if planted is not None:
+            findings.expect(
+                cookie.value != planted and session.me((name, planted)) is None,
+                "the server's own pre-login id was kept at login: whoever knew it is now "
+                "logged in (renew the id at login)",
+                "the pre-login id is replaced at login",
+            )
+        chosen = f"attacker-{secrets.token_hex(8)}"
+        response, fresh = _login(session, email, password, (name, chosen))
+        findings.expect(
+            fresh is not None and fresh.value != chosen and session.me((name, chosen)) is None,
+            "an id the attacker made up was adopted at login",
+            "an attacker-chosen id is never adopted",
+        )
+        if not findings.expect(
+            session.me((name, cookie.value)) is not None,
+            "the new session does not work after login",
+            "the new session works",
+        ):
+            return
+        response = session.request(
+            "POST", ELEVATE, (name, cookie.value), json={"password": password}
+        )
+        elevated = _session_cookie(response)
+        if response.status_code != 200 or elevated is None:
+            findings.fail(
+                f"re-entering the password failed: {response.status_code}{_fault(response)}"
+            )
+            return
+        findings.expect(
+            elevated.value != cookie.value and session.me((name, cookie.value)) is None,
+            "the id was kept (or left alive) when the session gained privileges: "
+            "renew it and delete the old one at every privilege change",
+            "a privilege change renews the id and ends the old one",
+        )
+        after = session.me((name, elevated.value))
+        findings.expect(
+            bool(after and after.get("elevated")),
+            "the renewed session lost its privileges",
+            "the renewed session carries the new privilege",
+        )
+
+
+REQUIRED_FLAGS = (
+    ("HttpOnly", lambda c: c.http_only, "no HttpOnly: any script on the page reads it"),
+    ("Secure", lambda c: c.secure, "no Secure: it travels over plain HTTP"),
+    (
+        "SameSite=Strict",
+        lambda c: c.same_site == "Strict",
+        "SameSite is not Strict: other sites' forms can make the browser send it",
+    ),
+)
+
+
+def _flags_battery(target: Target, findings: Findings) -> None:
+    with _session(target) as session:
+        seen: list[tuple[str, SetCookie]] = []
+        anonymous = _session_cookie(session.request("GET", "/"))
+        if anonymous is not None:
+            seen.append(("the pre-login cookie", anonymous))
+        signed = _signed_in(session, findings)
+        if signed is None:
+            return
+        seen.append(("the login cookie", signed[2]))
+        for where, cookie in seen:
+            for _flag, present, problem in REQUIRED_FLAGS:
+                findings.expect(present(cookie), f"{where} ({cookie}): {problem}")
+            findings.expect(
+                cookie.name.startswith("__Host-")
+                and cookie.path == "/"
+                and cookie.domain is None
+                and cookie.secure,
+                f"{where} ({cookie}): name it __Host-... with Path=/ and no Domain, so no "
+                "other host can set or shadow it (ASVS 3.3.3)",
+            )
+        cookie = signed[2]
+        findings.expect(
+            session.me((cookie.name, cookie.value)) is not None,
+            f"the app does not accept its own cookie back ({cookie})",
+            f"Set-Cookie: {cookie.raw.replace(cookie.value, '…')}",
+        )
+
+
+def _browser_battery(target: Target, findings: Findings) -> None:
+    """Both cookie attacks in a real Chromium, the victim on another site than the attacker."""
+    from labkit.browser import BrowserUnavailable, run_in_browser
+    from labkit.sandbox.server import Sandbox
+
+    victim = other_site(target.url)
+    with _session(target) as session:
+        signed = _signed_in(session, findings)  # fail fast, before starting a browser
+        if signed is None:
+            return
+        email, password, _ = signed
+    with Sandbox(attacker_site(), name="attacker") as evil:
+        payload = steal_cookie_payload(evil.url)
+        recipient = f"mallory-{secrets.token_hex(3)}"
+        page = csrf_url(evil.url, victim + TRANSFER, to=recipient, amount=250)
+
+        def both(browser: Any) -> tuple[Any, Any]:
+            return (
+                browser_xss(browser, victim, email, password, payload),
+                browser_csrf(browser, victim, email, password, page),
+            )
+
+        try:
+            stolen, forged = run_in_browser(both, timeout=BROWSER_TIMEOUT_S)
+        except BrowserUnavailable as exc:
+            findings.fail(f"this check needs a real browser and none could start: {exc}")
+            return
+        loot = evil.client.get("/loot").json()
+    findings.expect(
+        stolen.signed_in and forged.signed_in,
+        "in the browser the victim could not log in: the browser refused the cookie "
+        "(a __Host- cookie needs Secure, Path=/ and no Domain)",
+        "in Chromium the victim logs in normally",
+    )
+    with _session(target) as session:
+        pairs = loot_cookies(loot)
+        opened = [n for n, v in pairs.items() if session.me((n, v)) is not None]
+        findings.expect(
+            not opened,
+            f"the injected script read the session cookie ({', '.join(opened)}) and it "
+            "opens the account: add HttpOnly",
+            f"the injected script saw document.cookie = {stolen.document_cookie!r}: "
+            "nothing to steal",
+        )
+        transfers = [t for t in session.request("GET", TRANSFERS).json() if t["to"] == recipient]
+    findings.expect(
+        not transfers,
+        "the attacker's page on another site made the victim's browser send a transfer "
+        f"(landed with {forged.landing_status}): set SameSite=Strict",
+        f"the cross-site form POST was refused ({forged.landing_status})",
+    )
+
+
+def _logout_battery(target: Target, findings: Findings) -> None:
+    with _session(target) as session:
+        signed = _signed_in(session, findings)
+        if signed is None:
+            return
+        email, password, cookie = signed
+        pair = (cookie.name, cookie.value)
+        response = session.request("POST", LOGOUT, pair)
+        if not findings.expect(
+            response.status_code == 200,
+            f"logout failed: {response.status_code}{_fault(response)}",
+        ):
+            return
+        cleared = [c for c in set_cookies(response) if c.name == cookie.name]
+        findings.expect(
+            bool(cleared) and cleared[0].attributes.get("max-age") == "0",
+            "logout did not clear the cookie in the browser",
+            "logout clears the cookie in the browser",
+        )
+        findings.expect(
+            session.me(pair) is None,
+            "replaying the old cookie after logout still opens the account: delete the "
+            "session on the server (the cookie is only the browser's copy)",
+            "the old cookie is dead after logout (401)",
+        )
+        forged = session.request("POST", TRANSFER, pair, json={"to": "mallory", "amount": 10})
+        findings.expect(
+            forged.status_code == 401,
+            f"a transfer with the logged-out cookie got {forged.status_code}",
+        )
+        response, again = _login(session, email, password)
+        findings.expect(
+            response.status_code == 200
+            and again is not None
+            and session.me((again.name, again.value)) is not None,
+            "logging in again after logout does not work",
+            "logging in again works",
+        )
+
+
+def _advance(session: Session, seconds: float) -> None:
+    session.request("POST", CLOCK, json={"advance": seconds}).raise_for_status()
+
+
+def _timeouts_battery(target: Target, findings: Findings) -> None:
+    with _session(target) as session:
+        signed = _signed_in(session, findings)
+        if signed is None:
+            return
+        email, password, cookie = signed
+        pair = (cookie.name, cookie.value)
+        first = session.request("GET", ME, pair)
+        if first.status_code != 200:
+            findings.fail(f"a fresh session does not work: {first.status_code}{_fault(first)}")
+            return
+        # Idle: wait longer and longer between two requests, up to MAX_IDLE_S.
+        step = 0.0
+        for gap in IDLE_GAPS_S:
+            _advance(session, gap)
+            if session.me(pair) is None:
+                break
+            step = gap
+        findings.expect(
+            step < MAX_IDLE_S,
+            f"a session left idle for {MAX_IDLE_S // 60} minutes still works: add an idle "
+            "timeout (OWASP: 2-5 min for high-value apps, 15-30 for low-risk ones)",
+            f"idle for {MAX_IDLE_S // 60} minutes: expired",
+        )
+        if not findings.expect(
+            step >= IDLE_GAPS_S[0],
+            f"a session died after {IDLE_GAPS_S[0]} s without a request: that idle timeout "
+            "logs people out mid-sentence",
+        ):
+            return
+        # Absolute: a user busy every `step` seconds (within the idle limit) until it ends.
+        response, active = _login(session, email, password)
+        if active is None:
+            findings.fail(f"logging in again failed: {response.status_code}{_fault(response)}")
+            return
+        pair = (active.name, active.value)
+        alive_s = 0.0
+        while session.me(pair) is not None and alive_s <= MAX_ABSOLUTE_S:
+            _advance(session, step)
+            alive_s += step
+        findings.expect(
+            alive_s >= MIN_ABSOLUTE_S,
+            f"a user active every {step:.0f} s was logged out after {alive_s / 60:.0f} "
+            "minutes: measure idle time from the last request, and make the absolute limit "
+            "hours, not minutes",
+            "a busy user stays logged in for hours",
+        )
+        findings.expect(
+            alive_s <= MAX_ABSOLUTE_S,
+            f"a session kept busy is still alive after {MAX_ABSOLUTE_S // 3600} hours: add an "
+            "absolute timeout (OWASP: 4-8 hours for an office-day app)",
+            f"a busy session ends after {alive_s / 3600:.1f} h (absolute timeout)",
+        )
+
+
+# -- fixes -------------------------------------------------------------------------------
+def _single(battery: Callable[[Target, Findings], None], passed: str, failed: str) -> Any:
+    def run(ctx: CheckContext) -> Verdict:
+        findings = Findings()
+        battery(ctx.require_patched(), findings)
+        return findings.verdict(passed, failed)
+
+    return run
+
+
+LAB.check(
+    "id-entropy",
+    title="Session ids nobody can guess",
+    kind="fix",
+    fixes=("new_session_id",),
+    hints=(
+        "The secrets module is the CSPRNG of the standard library.",
+        "128 bits is the minimum (ASVS 7.2.3): uuid4 has only 122 random bits, "
+        "token_hex(8) only 64.",
+        "return secrets.token_urlsafe(32)  # 256 bits, 43 URL-safe characters",
+    ),
+)(_single(_entropy_battery, "the ids are unguessable", "the ids can be guessed"))
+
+LAB.check(
+    "no-fixation",
+    title="A new id at login and at every privilege change",
+    kind="fix",
+    fixes=("start_session",),
+    hints=(
+        "Whatever old_id the browser brought — planted, or the server's own pre-login id — "
+        "must not survive.",
+        "Delete the old session (store.delete(old_id)) and store the record under a brand-new "
+        "id (store.put(new_id, record)); return the new id.",
+        "The app calls start_session at login and when the user re-enters the password.",
+    ),
+)(_single(_fixation_battery, "fixation no longer works", "a known id survives a login"))
+
+LAB.check(
+    "cookie-flags",
+    title="__Host-session with HttpOnly, Secure and SameSite=Strict",
+    kind="fix",
+    fixes=("session_cookie",),
+    hints=(
+        "Return a whole Set-Cookie value: 'name=value; Attribute; Attribute=value'.",
+        "HttpOnly hides it from scripts, Secure keeps it off plain HTTP, SameSite=Strict keeps "
+        "other sites from making the browser send it.",
+        "The __Host- prefix needs Path=/ and Secure, and no Domain.",
+    ),
+)(_single(_flags_battery, "the cookie carries every flag", "the cookie is missing flags"))
+
+LAB.check(
+    "cookie-browser",
+    title="The script and the cross-site form fail in a real browser",
+    kind="fix",
+    fixes=("session_cookie",),
+    hints=(
+        "This replays both browser attacks against your cookie in headless Chromium.",
+        "A stolen cookie needs HttpOnly; a ridden cookie needs SameSite=Strict.",
+        "No browser? Run `labkit doctor`: this check cannot pass without one.",
+    ),
+)(_single(_browser_battery, "both browser attacks fail", "a browser attack still works"))
+
+LAB.check(
+    "logout",
+    title="Logout ends the session on the server",
+    kind="fix",
+    fixes=("end_session",),
+    hints=(
+        "The app already clears the cookie in the browser; a copy of it elsewhere still works.",
+        "Delete the session from the store: store.delete(session_id).",
+    ),
+)(_single(_logout_battery, "logout kills the session", "the session outlives the logout"))
+
+LAB.check(
+    "timeouts",
+    title="Idle and absolute timeouts",
+    kind="fix",
+    fixes=("session_expired",),
+    hints=(
+        "Two clocks: time since the last request (idle) and time since login (absolute).",
+        "For example 15 minutes idle and 8 hours absolute (OWASP Session Management CS).",
+        "return now - last_seen >= 15 * 60 or now - created >= 8 * 3600",
+    ),
+)(_single(_timeouts_battery, "sessions expire", "sessions live too long"))
+
+BATTERIES: dict[str, Callable[[Target, Findings], None]] = {
+    "id entropy": _entropy_battery,
+    "fixation": _fixation_battery,
+    "cookie flags": _flags_battery,
+    "browser attacks": _browser_battery,
+    "logout": _logout_battery,
+    "timeouts": _timeouts_battery,
+}
+
+
+@LAB.check(
+    "verify",
+    title="Replay every attack of this lab against your fixed app",
+    kind="fix",
+    fixes=("new_session_id", "start_session", "session_cookie", "end_session", "session_expired"),
+    points=2,
+    hints=(
+        "Pass all five of your functions: together they are the app's session management.",
+        "Each battery names what failed; fix that function and run the cell again.",
+    ),
+)
+def verify(ctx: CheckContext) -> Verdict:
+    findings = Findings()
+    target = ctx.require_patched()
+    for name, battery in BATTERIES.items():
+        before = len(findings.problems)
+        battery(target, findings)
+        if len(findings.problems) == before:
+            findings.saw(f"{name}: every attack refused")
+    return findings.verdict(
+        "every attack fails and legitimate use works", "some attacks still get through"
+    )
