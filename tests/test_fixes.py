@@ -243,3 +243,22 @@ def test_validation_errors_use_the_contract_shape() -> None:
 
 class EmailBody(BaseModel):
     email: str
+
+
+def test_http_errors_use_the_seeds_error_shape() -> None:
+    from fastapi import HTTPException
+
+    from labkit.sandbox.apps.base import LabState, new_lab_app
+    from labkit.sandbox.server import Sandbox
+
+    app = new_lab_app("t", secure=False, state=LabState(secure=False))
+
+    @app.get("/api/secret")
+    def secret() -> dict[str, str]:
+        raise HTTPException(status_code=403, detail="Insufficient permissions")
+
+    with Sandbox(app) as box:
+        refused = box.client.get("/api/secret")
+        assert (refused.status_code, refused.json()) == (403, {"error": "Insufficient permissions"})
+        missing = box.client.get("/api/nowhere")
+        assert (missing.status_code, missing.json()) == (404, {"error": "Not Found"})

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from labkit.sandbox.fixes import install_fault_handler
 from labkit.sandbox.store import LabStore, Users
@@ -59,7 +60,16 @@ def new_lab_app(title: str, *, secure: bool, state: LabState) -> FastAPI:
     app.state.lab = state
     install_fault_handler(app)
     app.add_exception_handler(RequestValidationError, _validation_errors)
+    app.add_exception_handler(StarletteHTTPException, _http_errors)
     return app
+
+
+async def _http_errors(request: Request, exc: Exception) -> JSONResponse:
+    """``{"error": ...}`` for 401/403/404... (the seed's shape; FastAPI's is ``detail``)."""
+    if not isinstance(exc, StarletteHTTPException):
+        return JSONResponse({"error": "Internal server error"}, status_code=500)
+    body = {"error": exc.detail if isinstance(exc.detail, str) else "Request refused"}
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
 async def _validation_errors(request: Request, exc: Exception) -> JSONResponse:
