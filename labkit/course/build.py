@@ -79,10 +79,20 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-") or "cell"
 
 
+def _check_points(lab_id: str) -> dict[str, int]:
+    """Points per check from the registry (empty for a lab not registered yet)."""
+    from labkit.exercises.registry import LABS, get_lab
+
+    if lab_id not in LABS:
+        return {}
+    return {check_id: spec.points for check_id, spec in get_lab(lab_id).checks.items()}
+
+
 def build_notebook(source: Path, *, solved: bool = False) -> Any:
     """Read one course source and return the release (or solved) notebook."""
     lab_id = source.stem
     notebook = jupytext.read(source, fmt="py:percent")
+    points = _check_points(lab_id)
     seen: set[str] = set()
     for index, cell in enumerate(notebook.cells):
         where = f"{source.name} cell {index}"
@@ -97,6 +107,8 @@ def build_notebook(source: Path, *, solved: bool = False) -> Any:
         cell.metadata.pop("lines_to_next_cell", None)
         if role is not None:
             cell.metadata["tags"] = sorted({*cell.metadata.get("tags", []), role[0]})
+        if role is not None and role[0] == CHECK and role[1] in points:
+            cell.metadata[METADATA_KEY]["points"] = points[role[1]]  # the grader's max points
         base = _slug(f"{role[0]}-{role[1]}") if role else f"c{index:02d}"
         cell_id = base if base not in seen else f"{base}-{index:02d}"
         seen.add(cell_id)
