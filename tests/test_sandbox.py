@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from fastapi import FastAPI
+from starlette.requests import Request
 
 from labkit.sandbox.server import LOOPBACK, Sandbox, SandboxError
 
@@ -393,3 +394,23 @@ def test_large_blocks_go_back_to_the_os_on_glibc() -> None:
 
     expected = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
     assert return_large_blocks_to_os() is expected
+
+
+def test_forwarded_headers_from_clients_are_not_trusted() -> None:
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/whoami")
+    def whoami(request: Request) -> dict[str, str]:
+        return {
+            "scheme": request.url.scheme,
+            "client": request.client.host if request.client else "",
+        }
+
+    with Sandbox(app) as box:
+        spoofed = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"}
+        assert box.client.get("/whoami", headers=spoofed).json() == {
+            "scheme": "http",
+            "client": "127.0.0.1",
+        }

@@ -172,6 +172,7 @@ class Sandbox:
                 access_log=False,
                 lifespan="off",
                 ws="none",
+                proxy_headers=False,  # never trust X-Forwarded-* from clients (labs 09, 11)
                 timeout_graceful_shutdown=1,
                 ssl_certfile=certfile,
                 ssl_keyfile=keyfile,
