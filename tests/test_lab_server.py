@@ -97,6 +97,7 @@ def test_an_app_listed_in_tls_is_served_over_https(tmp_path: Path) -> None:
     app, state = two_app_lab()
     certfile, keyfile = self_signed(tmp_path)
     state.tls["main"] = (certfile, keyfile)
+    state.ca_file = certfile
     server = LabServer(app, name="tls").start()
     try:
         assert server.urls["main"].startswith("https://")
@@ -106,5 +107,7 @@ def test_an_app_listed_in_tls_is_served_over_https(tmp_path: Path) -> None:
         trusted = ssl.create_default_context(cafile=certfile)
         with httpx.Client(trust_env=False, verify=trusted) as http:
             assert http.get(server.urls["main"] + "/peer").json() == {"peer": server.urls["client"]}
+        # the sandbox's own client trusts the lab's CA (here the self-signed certificate)
+        assert server.main.client.get("/peer").json() == {"peer": server.urls["client"]}
     finally:
         server.close()

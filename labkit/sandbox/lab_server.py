@@ -29,7 +29,10 @@ class LabServer:
         if key not in self.state.tls:
             return {}
         certfile, keyfile = self.state.tls[key]
-        return {"ssl_certfile": certfile, "ssl_keyfile": keyfile}
+        options = {"ssl_certfile": certfile, "ssl_keyfile": keyfile}
+        if self.state.ca_file:
+            options["ssl_ca_file"] = self.state.ca_file
+        return options
 
     @property
     def url(self) -> str:

@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import socket
+import ssl
 import threading
 import time
 import weakref
@@ -141,6 +142,7 @@ class Sandbox:
         traffic_size: int = 500,
         ssl_certfile: str | None = None,
         ssl_keyfile: str | None = None,
+        ssl_ca_file: str | None = None,
     ) -> None:
         self.name = name
         self.app = app
@@ -148,6 +150,7 @@ class Sandbox:
         self._host = host
         self._requested_port = port
         self._ssl = (ssl_certfile, ssl_keyfile)
+        self._ca_file = ssl_ca_file
         self._server: _ThreadServer | None = None
         self._thread: threading.Thread | None = None
         self._port: int | None = None
@@ -267,8 +270,11 @@ class Sandbox:
     def client(self) -> httpx.Client:
         """An ``httpx.Client`` with ``base_url`` set; ignores proxy variables (loopback only)."""
         if self._client is None:
+            verify: ssl.SSLContext | bool = True
+            if self._ca_file:  # a lab CA: trust exactly it, hostname checks on
+                verify = ssl.create_default_context(cafile=self._ca_file)
             self._client = httpx.Client(
-                base_url=self.url, timeout=CLIENT_TIMEOUT_S, trust_env=False
+                base_url=self.url, timeout=CLIENT_TIMEOUT_S, trust_env=False, verify=verify
             )
         return self._client
 

@@ -27,7 +27,8 @@ class LabState:
     others in ``companions``; each is served in its own sandbox, and once all are up
     ``urls`` maps ``"main"`` and every companion name to its base URL and every
     ``on_started`` callback is called with it. ``tls`` names the apps served over HTTPS:
-    app name -> (certificate PEM path, key PEM path).
+    app name -> (certificate PEM path, key PEM path); ``ca_file`` is the CA the sandboxes'
+    own clients (``lab.client``) trust for them.
     """
 
     secure: bool
@@ -36,6 +37,7 @@ class LabState:
     extras: dict[str, str] = field(default_factory=dict)
     companions: dict[str, Any] = field(default_factory=dict)
     tls: dict[str, tuple[str, str]] = field(default_factory=dict)
+    ca_file: str | None = None
     urls: dict[str, str] = field(default_factory=dict)
     on_started: list[Callable[[dict[str, str]], None]] = field(default_factory=list)
     on_close: list[Callable[[], None]] = field(default_factory=list)

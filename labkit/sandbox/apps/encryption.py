@@ -341,6 +341,7 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
 
     state = LabState(secure=secure, users=users, store=store)
     state.tls["main"] = (tls.certfile, tls.keyfile)
+    state.ca_file = tls.ca  # lab.client trusts the lab CA
     state.extras.update({"http": "(starting)", "ca": tls.ca, "trusted proxy": "127.0.0.2"})
     state.on_started.append(lambda urls: state.extras.update(http=urls.get("http", "")))
     state.on_close.append(tls.remove)
