@@ -6,10 +6,12 @@ registers its checks with the ``@LAB.check(...)`` decorator, next to their hints
 
 from __future__ import annotations
 
+import ast
 import importlib
 import pkgutil
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from labkit.exercises.check import CheckContext, CheckKind, CheckSpec, Verdict
@@ -19,9 +21,28 @@ __all__ = ["LABS", "LabDefinition", "UnknownLab", "get_lab"]
 LABS_PACKAGE = "labkit.exercises.labs"
 
 
+def _declared_lab_id(path: Path) -> str | None:
+    """The id in ``LAB = LabDefinition("NN-name", ...)`` of a module, read without importing."""
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "LAB" for t in node.targets)
+            and isinstance(node.value, ast.Call)
+            and node.value.args
+            and isinstance(node.value.args[0], ast.Constant)
+            and isinstance(node.value.args[0].value, str)
+        ):
+            return node.value.args[0].value
+    return None
+
+
 class LabIndex(Mapping[str, str]):
     """Lab id -> module defining ``LAB``, in course order, found by scanning
-    :data:`LABS_PACKAGE` once: adding a lab is adding a module there."""
+    :data:`LABS_PACKAGE` once: adding a lab is adding a module there.
+
+    The scan reads each module's source and imports nothing, so opening one lab never pays
+    for importing every other lab.
+    """
 
     def __init__(self) -> None:
         self._modules: dict[str, str] | None = None
@@ -31,10 +52,9 @@ class LabIndex(Mapping[str, str]):
             package = importlib.import_module(LABS_PACKAGE)
             found = {}
             for info in pkgutil.iter_modules(package.__path__):
-                name = f"{LABS_PACKAGE}.{info.name}"
-                lab = getattr(importlib.import_module(name), "LAB", None)
-                if isinstance(lab, LabDefinition):
-                    found[lab.id] = name
+                lab_id = _declared_lab_id(Path(package.__path__[0]) / f"{info.name}.py")
+                if lab_id is not None:
+                    found[lab_id] = f"{LABS_PACKAGE}.{info.name}"
             self._modules = dict(sorted(found.items()))
         return self._modules
 
@@ -102,6 +122,6 @@ def get_lab(lab_id: str) -> LabDefinition:
     if lab_id not in LABS:
         raise UnknownLab(lab_id)
     lab = importlib.import_module(LABS[lab_id]).LAB
-    if not isinstance(lab, LabDefinition):
-        raise TypeError(f"{LABS[lab_id]}.LAB is not a LabDefinition")
+    if not isinstance(lab, LabDefinition) or lab.id != lab_id:
+        raise TypeError(f"{LABS[lab_id]}.LAB is not LabDefinition({lab_id!r}, ...)")
     return lab
