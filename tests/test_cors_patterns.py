@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 
 from labkit.attacks import cors as attacks
 from labkit.patterns import cors as secure
+from labkit.sandbox.server import Sandbox
 from labkit.vulnerable import cors as weak
 
 BYPASS = {
@@ -67,14 +67,14 @@ def test_install_cors_refuses_an_untrusted_origin_but_still_answers_200() -> Non
     def x() -> dict[str, bool]:
         return {"ok": True}
 
-    client = TestClient(app)
-    refused = client.get("/x", headers={"Origin": "https://evil.example.net"})
-    assert refused.status_code == 200  # the browser, not the server, withholds the body
-    assert "access-control-allow-origin" not in refused.headers
-    assert "Origin" in refused.headers["vary"]
-    allowed = client.get("/x", headers={"Origin": secure.APP_ORIGIN})
-    assert allowed.headers["access-control-allow-origin"] == secure.APP_ORIGIN
-    assert allowed.headers["access-control-allow-credentials"] == "true"
+    with Sandbox(app) as box:
+        refused = box.client.get("/x", headers={"Origin": "https://evil.example.net"})
+        assert refused.status_code == 200  # the browser, not the server, withholds the body
+        assert "access-control-allow-origin" not in refused.headers
+        assert "Origin" in refused.headers["vary"]
+        allowed = box.client.get("/x", headers={"Origin": secure.APP_ORIGIN})
+        assert allowed.headers["access-control-allow-origin"] == secure.APP_ORIGIN
+        assert allowed.headers["access-control-allow-credentials"] == "true"
 
 
 @pytest.mark.parametrize("gateway", sorted(BYPASS))
@@ -109,7 +109,8 @@ def test_reflect_any_origin_settings_reflect_null_with_credentials() -> None:
     def x() -> dict[str, bool]:
         return {"ok": True}
 
-    answer = TestClient(app).get("/x", headers={"Origin": "null"})
+    with Sandbox(app) as box:
+        answer = box.client.get("/x", headers={"Origin": "null"})
     assert answer.headers["access-control-allow-origin"] == "null"
     assert answer.headers["access-control-allow-credentials"] == "true"
 
