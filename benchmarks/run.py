@@ -16,6 +16,8 @@ What is measured, and why (everything in one run, on this machine):
    learner's kernel needs, e.g. on a 2 GB Binder pod.
 5. Offline guesses per second on one core for the hashes of lab 01, and how much slower than
    MD5 each one is: the numbers behind the lab's "use a slow hash" argument.
+6. Grading throughput: ``labkit grade`` on 40 copies of a solved notebook with ``--jobs`` =
+   cores (every check must come back ``passed``), end to end as an instructor runs it.
 
 Medians are reported with their spread and n. Targets are for this report only: a missed
 target does not fail the run; a notebook that fails under nbval or nbclient does (exit 1,
@@ -564,6 +566,85 @@ def report_guesses(results: dict[str, Stats]) -> str:
     )
 
 
+# -- 6. grading throughput ----------------------------------------------------------------
+GRADING_RUNS = {"00-welcome": 40, "01-passwords": 10}  # copies graded per lab
+GRADING_TARGET_S = 300.0  # 40 submissions of one lab on 2 cores
+GRADING_HEADER = ["lab", "submissions", "jobs", "wall s", "s each", "≈ s per 40", "checks"]
+
+
+@dataclass
+class GradingResult:
+    lab: str
+    copies: int
+    jobs: int
+    wall_s: float
+    statuses: dict[str, int]
+
+    @property
+    def per_40_s(self) -> float:
+        return self.wall_s / self.copies * 40
+
+
+def bench_grading(notebooks: list[Path], work: Path) -> list[GradingResult]:
+    """``labkit grade`` (the CLI, as instructors run it) on N copies of a solved notebook."""
+    import csv
+
+    by_lab = {nb.stem: nb for nb in notebooks}
+    jobs = os.cpu_count() or 1
+    results = []
+    for lab, copies in GRADING_RUNS.items():
+        if lab not in by_lab:
+            continue
+        progress(f"grading {copies} copies of {lab} with --jobs {jobs}")
+        subs = work / f"grade-{lab}"
+        for i in range(copies):
+            (subs / f"student{i:02d}").mkdir(parents=True)
+            (subs / f"student{i:02d}" / f"{lab}.ipynb").write_bytes(by_lab[lab].read_bytes())
+        book = work / f"grade-{lab}.csv"
+        command = [sys.executable, "-m", "labkit", "grade", str(subs), "--out", str(book)]
+        start = time.perf_counter()
+        subprocess.run([*command, "--jobs", str(jobs)], cwd=ROOT, capture_output=True, check=False)
+        wall = time.perf_counter() - start
+        statuses: dict[str, int] = {}
+        if book.exists():
+            with open(book, newline="", encoding="utf-8") as handle:
+                for row in csv.DictReader(handle):
+                    statuses[row["status"]] = statuses.get(row["status"], 0) + 1
+        results.append(GradingResult(lab, copies, jobs, wall, statuses))
+    return results
+
+
+def grading_failures(results: list[GradingResult]) -> list[str]:
+    return [f"grade {r.lab}" for r in results if set(r.statuses) != {"passed"}]
+
+
+def report_grading(results: list[GradingResult]) -> str:
+    rows = [
+        [
+            r.lab,
+            str(r.copies),
+            str(r.jobs),
+            f"{r.wall_s:.0f}",
+            f"{r.wall_s / r.copies:.1f}",
+            f"{r.per_40_s:.0f} {mark(r.per_40_s <= GRADING_TARGET_S)}",
+            ", ".join(f"{n} {s}" for s, n in sorted(r.statuses.items())) or "no gradebook",
+        ]
+        for r in results
+    ]
+    return "\n\n".join(
+        [
+            "## 6. Grading throughput",
+            "`labkit grade SUBMISSIONS --jobs <cores>` on copies of a solved notebook, one "
+            "folder per student, timed end to end (course build, a worker process, a kernel, "
+            "a grader-served target and a verifier per submission). Target: 40 submissions "
+            f"of one lab in ≤ {GRADING_TARGET_S:.0f} s on 2 cores (otter-grader#413 reports "
+            "about 12 minutes for 2 submissions in Docker). Every check must come back "
+            "`passed`.",
+            table(GRADING_HEADER, rows),
+        ]
+    )
+
+
 # -- main ---------------------------------------------------------------------------------
 def main() -> int:
     started, load_start = time.perf_counter(), load_average()
@@ -576,8 +657,10 @@ def main() -> int:
         notebooks = build_solved(work / "solved")
         nbval = bench_nbval(notebooks, work / "solved")
         rss = bench_rss(notebooks, work / "solved")
+        grading = bench_grading(notebooks, work)
     total = time.perf_counter() - started
     failed = [r.notebook for r in nbval if r.failures] + [r.notebook for r in rss if r.errors]
+    failed += grading_failures(grading)
     sections = [
         "# labkit benchmarks",
         "Written by `make bench` (`benchmarks/run.py`); all numbers from one run on this "
@@ -588,6 +671,7 @@ def main() -> int:
         report_nbval(nbval),
         report_rss(rss),
         report_guesses(guesses),
+        report_grading(grading),
     ]
     if failed:
         sections.append(f"**FAILED notebooks: {', '.join(sorted(set(failed)))}**")

@@ -1,4 +1,4 @@
-"""The ``labkit`` command: serve, build, progress, doctor, lab, list."""
+"""The ``labkit`` command: serve, build, grade, progress, doctor, lab, list."""
 
 from __future__ import annotations
 
@@ -131,6 +131,26 @@ def _lab(args: argparse.Namespace) -> int:
     return subprocess.call(command)  # noqa: S603 - our own interpreter and fixed arguments
 
 
+def _grade(args: argparse.Namespace) -> int:
+    from labkit.grading.execute import Limits
+    from labkit.grading.grade import grade
+
+    root, course = Path(args.submissions), Path(args.course)
+    if not root.is_dir():
+        print(f"no such folder: {root}", file=sys.stderr)
+        return 2
+    if not course.is_dir():
+        print(f"no course sources in {course} (use --course DIR)", file=sys.stderr)
+        return 2
+    limits = Limits(cell_s=args.cell_timeout, notebook_s=args.timeout, memory_mb=args.memory)
+    html = Path(args.html) if args.html else None
+    rows = grade(root, Path(args.out), course_dir=course, html=html, jobs=args.jobs, limits=limits)
+    statuses = ("passed", "failed", "not-evaluated", "error")
+    counts = ", ".join(f"{sum(r.status == s for r in rows)} {s}" for s in statuses)
+    print(f"wrote {args.out}: {counts}")
+    return 0
+
+
 def _list(args: argparse.Namespace) -> int:
     from labkit.exercises.registry import LABS, get_lab
 
@@ -177,6 +197,17 @@ def parser() -> argparse.ArgumentParser:
     lab.add_argument("--port", type=int, default=8888)
     lab.set_defaults(run=_lab)
     commands.add_parser("list", help="list the labs").set_defaults(run=_list)
+
+    grade = commands.add_parser("grade", help="grade a folder of submissions (see INSTRUCTORS.md)")
+    grade.add_argument("submissions", help="SUBMISSIONS_DIR/<student>/<NN-name>.ipynb")
+    grade.add_argument("--out", default="gradebook.csv", help="gradebook CSV (%(default)s)")
+    grade.add_argument("--html", metavar="FILE", help="also write an HTML report")
+    grade.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel submissions")
+    grade.add_argument("--timeout", type=float, default=600.0, help="seconds per notebook")
+    grade.add_argument("--cell-timeout", type=float, default=120.0, help="seconds per cell")
+    grade.add_argument("--memory", type=int, default=2048, help="MB of address space per kernel")
+    grade.add_argument("--course", default="course", help="course sources (default: course)")
+    grade.set_defaults(run=_grade)
     return top
 
 

@@ -186,6 +186,10 @@ def open_lab(lab_id: str) -> Lab:
 
     Opening a lab again replaces the running one (fresh database and passwords).
     """
+    from labkit.exercises.graded import grading_mode, open_graded_lab
+
+    if grading_mode():  # under `labkit grade`: the grader serves the target and judges
+        return open_graded_lab(lab_id)
     definition = get_lab(lab_id)
     previous = _open.pop(lab_id, None)
     if previous is not None:

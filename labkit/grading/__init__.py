@@ -1,0 +1,18 @@
+"""``labkit grade``: grade a folder of submissions with checks the learner cannot touch.
+
+Only answer cells are taken from a submission and spliced into the canonical release; the
+grader serves the vulnerable targets and runs every check from its own import; the notebook's
+outputs are never read. See DESIGN "Grading" and INSTRUCTORS.md.
+"""
+
+from __future__ import annotations
+
+__all__ = ["grade"]
+
+
+def __getattr__(name: str) -> object:
+    if name == "grade":
+        from labkit.grading.grade import grade
+
+        return grade
+    raise AttributeError(name)

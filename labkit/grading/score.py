@@ -1,0 +1,55 @@
+"""Turn what the verifier recorded into gradebook rows. Never ``passed`` without a verdict."""
+
+from __future__ import annotations
+
+from labkit.grading.canonical import Canonical
+from labkit.grading.outcome import Row
+from labkit.grading.worker import WorkerResult
+
+__all__ = ["error_row", "not_evaluated", "score"]
+
+NO_VERDICT = "the check cell ran but no verdict reached the grader (was lab.check replaced?)"
+
+
+def score(
+    student: str,
+    lab: Canonical,
+    result: WorkerResult,
+    *,
+    notes: dict[str, list[str]] | None = None,
+    flags: list[str] | None = None,
+) -> list[Row]:
+    """One row per check of ``lab``; ``notes`` by check id, ``flags`` on every row."""
+    rows = []
+    stopped_seen = False
+    for slot in lab.checks:
+        if slot.id in result.recorded:
+            passed, message = result.recorded[slot.id]
+            status = "passed" if passed else "failed"
+        elif slot.id in result.completed:
+            status, message = "failed", NO_VERDICT
+            if error := result.completed[slot.id]:
+                message += f": {error}"
+        else:
+            status = "not-evaluated"
+            if not result.stopped:
+                message = "the check cell never ran"
+            elif not stopped_seen:
+                message, stopped_seen = result.stopped, True
+            else:
+                message = f"not reached: {result.stopped}"
+        extra = [*(notes or {}).get(slot.id, []), *(f"FLAGGED: {f}" for f in flags or [])]
+        message = " | ".join([message, *extra]) if extra else message
+        points = slot.points if status == "passed" else 0
+        rows.append(Row(student, lab.lab, slot.id, status, points, slot.points, message))  # type: ignore[arg-type]
+    return rows
+
+
+def error_row(student: str, lab: str, message: str, max_points: int = 0) -> Row:
+    """The single row of a submission that could not be read or matched to a lab."""
+    return Row(student, lab, "", "error", 0, max_points, message)
+
+
+def not_evaluated(student: str, lab: Canonical, reason: str, flags: list[str]) -> list[Row]:
+    """Every check not evaluated (the worker itself crashed or ran out of time)."""
+    return score(student, lab, WorkerResult({}, {}, reason, ""), flags=flags)

@@ -1,0 +1,53 @@
+"""``labkit grade`` from the command line on richer labs, several labs per student:
+solved builds get every check ``passed``, untouched releases every check ``failed``."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from labkit.course.build import build_course
+
+REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+
+def test_solved_builds_pass_and_releases_fail(tmp_path: Path) -> None:
+    solved = build_course(REPO / "course", tmp_path / "solved", solved=True)
+    release = build_course(REPO / "course", tmp_path / "release")
+    by_name = {p.stem: p for p in solved}
+    subs = tmp_path / "subs"
+    for student, files in {
+        "alice": [by_name["01-passwords"], next(p for p in release if p.stem == "05-api-keys")],
+        "bob": [by_name["05-api-keys"]],
+    }.items():
+        (subs / student).mkdir(parents=True)
+        for path in files:
+            (subs / student / path.name).write_bytes(path.read_bytes())
+    book = tmp_path / "out" / "book.csv"
+    run = subprocess.run(
+        [sys.executable, "-m", "labkit", "grade", str(subs), "--out", str(book),
+         "--jobs", "2", "--html", str(tmp_path / "out" / "report.html")],
+        cwd=REPO, capture_output=True, text=True, timeout=540,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    with open(book, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    grouped: dict[tuple[str, str], set[str]] = {}
+    for row in rows:
+        grouped.setdefault((row["student"], row["lab"]), set()).add(row["status"])
+    assert grouped == {
+        ("alice", "01-passwords"): {"passed"},
+        ("alice", "05-api-keys"): {"failed"},
+        ("bob", "05-api-keys"): {"passed"},
+    }, [r for r in rows if r["status"] != "passed"]
+    assert sum(r["max_points"] != "" for r in rows) == len(rows) >= 7 + 2 * 12
+    with open(book.with_name("book-summary.csv"), newline="", encoding="utf-8") as handle:
+        summary = {r["student"]: r for r in csv.DictReader(handle)}
+    assert summary["alice"]["labs"] == "2" and summary["bob"]["percent"] == "100.0"
+    assert "wrote" in run.stdout

@@ -1,0 +1,240 @@
+"""The grader's pieces, without kernels: wire format, splice, reading, flags, scoring, CSV."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from labkit.cli import parser
+from labkit.course.build import build_notebook
+from labkit.course.cells import ANSWER, CHECK, cell_role
+from labkit.exercises.check import CheckResult
+from labkit.exercises.graded import NotPlainData, decode_answer, encode_answer
+from labkit.grading.canonical import Course
+from labkit.grading.flags import scan_answer
+from labkit.grading.gradebook import summary_path, write_atomic, write_gradebook
+from labkit.grading.outcome import COLUMNS, Row
+from labkit.grading.score import NO_VERDICT, score
+from labkit.grading.splice import splice
+from labkit.grading.submissions import Submission, SubmissionError, read_submission
+from labkit.grading.verifier import Verdicts
+from labkit.grading.worker import WorkerResult
+
+REPO = Path(__file__).resolve().parents[1]
+COURSE = Course(REPO / "course")
+
+
+# -- answers on the wire -------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "value",
+    [
+        "s",
+        3,
+        2.5,
+        True,
+        None,
+        b"\x00\xff",
+        ("a", 1),
+        {"x", "y"},
+        [1, (2, b"3")],
+        {"a": [1, 2], ("k", 1): {"n": None}},
+    ],
+)
+def test_plain_answers_cross_to_the_verifier_unchanged(value: object) -> None:
+    wire = json.loads(json.dumps(encode_answer(value)))
+    assert decode_answer(wire) == value
+    assert type(decode_answer(wire)) is type(value)
+
+
+def test_other_answers_are_refused_with_a_clear_message() -> None:
+    with pytest.raises(NotPlainData, match="plain data"):
+        encode_answer(object())
+    with pytest.raises(ValueError, match="not an encoded answer"):
+        decode_answer({"$nope": 1})
+
+
+# -- canonical release, splice -------------------------------------------------------------
+def test_check_cells_carry_their_points_in_both_builds() -> None:
+    for solved in (False, True):
+        nb = build_notebook(REPO / "course" / "01-passwords.py", solved=solved)
+        points = {
+            c.metadata["labkit"]["check"]: c.metadata["labkit"]["points"]
+            for c in nb.cells
+            if (cell_role(c) or ("",))[0] == CHECK
+        }
+        assert points["verify"] == 2 and points["crack-leak"] == 1
+        assert any((cell_role(c) or ("",))[0] == ANSWER for c in nb.cells)
+
+
+def test_file_names_map_to_labs() -> None:
+    assert COURSE.lab_of("01-passwords.ipynb") == "01-passwords"
+    assert COURSE.lab_of("01-passwords-Copy1.ipynb") == "01-passwords"
+    assert COURSE.lab_of("01-passwords (2).ipynb") == "01-passwords"
+    assert COURSE.lab_of("passwords.ipynb") is None
+    assert COURSE["00-welcome"].max_points == 2
+
+
+def test_splice_takes_only_answer_sources() -> None:
+    canonical = COURSE["00-welcome"].notebook
+    spliced, notes = splice(canonical, {"first-ticket": ["ticket = 'mine'"]})
+    roles = [cell_role(c) for c in spliced.cells]
+    answer = spliced.cells[roles.index(("answer", "first-ticket"))]
+    assert answer.source == "ticket = 'mine'"
+    assert notes == {
+        "greeting-fix": ["answer cell greeting-fix missing: graded with the release stub"]
+    }
+    others = [(c.source, c.metadata) for c, r in zip(spliced.cells, roles, strict=True)
+              if r != ("answer", "first-ticket")]  # fmt: skip
+    assert others == [(c.source, c.metadata) for c in canonical.cells
+                      if cell_role(c) != ("answer", "first-ticket")]  # fmt: skip
+    assert canonical.cells[roles.index(("answer", "first-ticket"))].source != "ticket = 'mine'"
+
+
+def test_an_answer_id_used_twice_is_spliced_in_order() -> None:
+    lab = "03-sessions"
+    if lab not in COURSE.labs:
+        pytest.skip("03-sessions not in the course yet")
+    canonical = COURSE[lab].notebook
+    count = COURSE[lab].answers.count("steal-cookie")
+    assert count == 2
+    spliced, _ = splice(canonical, {"steal-cookie": ["first", "second"]})
+    sources = [c.source for c in spliced.cells if cell_role(c) == ("answer", "steal-cookie")]
+    assert sources == ["first", "second"]
+
+
+# -- reading submissions -------------------------------------------------------------------
+def _sub(raw: bytes, name: str = "00-welcome.ipynb") -> Submission:
+    return Submission("s", Path(name), COURSE.lab_of(name) or Path(name).stem, raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"", "the file is empty"),
+        (b"{nope", "not valid JSON"),
+        (b"\xff\xfe", "not valid JSON"),
+        (b"[1, 2]", "not a Jupyter notebook"),
+        (b'{"cells": [1]}', "not a readable Jupyter notebook"),
+        (b'{"cells": [], "metadata": {"labkit": {"lab": "01-passwords"}}}', "notebook of lab 01"),
+        (b'{"cells": [], "metadata": {}}', "not a labkit notebook"),
+    ],
+)
+def test_unreadable_submissions_say_why(raw: bytes, message: str) -> None:
+    with pytest.raises(SubmissionError, match=message):
+        read_submission(_sub(raw), COURSE)
+
+
+def test_a_file_matching_no_lab_is_an_error() -> None:
+    with pytest.raises(SubmissionError, match="matches no lab"):
+        read_submission(_sub(b"{}", "homework.ipynb"), COURSE)
+
+
+def test_answer_ids_of_another_lab_are_refused() -> None:
+    nb = build_notebook(REPO / "course" / "01-passwords.py")
+    del nb.metadata["labkit"]
+    with pytest.raises(SubmissionError, match="do not belong to lab 00-welcome"):
+        read_submission(_sub(nbformat.writes(nb).encode()), COURSE)
+
+
+def test_a_release_notebook_reads_back_its_answers() -> None:
+    nb = build_notebook(REPO / "course" / "00-welcome.py", solved=True)
+    answers = read_submission(_sub(nbformat.writes(nb).encode()), COURSE)
+    assert set(answers) == {"first-ticket", "greeting-fix"}
+
+
+# -- flags ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("source", "flag"),
+    [
+        ("from labkit.patterns.passwords import hash_password", "imports labkit.patterns"),
+        ("import labkit.patterns.apikeys as k", "imports labkit.patterns"),
+        ("from labkit import patterns", "imports labkit.patterns"),
+        ("import importlib\nimportlib.import_module('labkit.patterns.x')", "labkit.patterns"),
+        ("import labkit\nlabkit.open_lab = None", "assigns into labkit (labkit.open_lab)"),
+        ("from labkit.exercises import check\ncheck.strict_mode = 1", "assigns into labkit"),
+        ("import labkit\nsetattr(labkit, 'x', 1)", "assigns into labkit (setattr)"),
+        ("lab.check = print", "replaces lab.check"),
+        ("app = create_app(secure=True)", "secure reference app"),
+    ],
+)
+def test_suspicious_answers_are_flagged(source: str, flag: str) -> None:
+    assert any(flag in f for f in scan_answer(source)), scan_answer(source)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from labkit.attacks import cracking\ncracked = cracking.crack_unsalted(leak)",
+        "from labkit.wordlists import common_passwords\nBLOCKLIST = set(common_passwords())",
+        "%timeit x = 1\n!ls",
+        "def broken(:",
+    ],
+)
+def test_ordinary_answers_are_not_flagged(source: str) -> None:
+    assert scan_answer(source) == []
+
+
+# -- verdicts and scoring ------------------------------------------------------------------
+def test_a_verdict_is_recorded_only_while_its_check_cell_runs() -> None:
+    verdicts = Verdicts()
+    ok = CheckResult("00-welcome", "first-ticket", True, "fine")
+    assert not verdicts.offer(ok)  # no check cell running
+    verdicts.expect("greeting-fix")
+    assert not verdicts.offer(ok)  # another check's cell
+    verdicts.expect("first-ticket")
+    assert verdicts.offer(ok)
+    assert verdicts.recorded["first-ticket"].passed
+
+
+def test_nothing_passes_without_a_verdict() -> None:
+    lab = COURSE["01-passwords"]
+    result = WorkerResult(
+        recorded={"crack-leak": (True, "cracked"), "enumerate-users": (False, "nope")},
+        completed={"crack-leak": "", "enumerate-users": "", "bcrypt-72": "NameError: x"},
+        stopped="the kernel died in answer cell hashing",
+        stopped_at="hashing",
+    )
+    rows = {r.check: r for r in score("ann", lab, result, flags=["answer x flagged"])}
+    assert [r.status for r in rows.values()] == [
+        "passed", "failed", "failed", "not-evaluated", "not-evaluated", "not-evaluated",
+        "not-evaluated",
+    ]  # fmt: skip
+    assert rows["bcrypt-72"].message.startswith(NO_VERDICT + ": NameError")
+    assert rows["hashing"].message.startswith("the kernel died")
+    assert rows["policy"].message.startswith("not reached: the kernel died")
+    assert rows["verify"].max_points == 2 and rows["verify"].points == 0
+    assert rows["crack-leak"].points == 1
+    assert all("FLAGGED: answer x flagged" in r.message for r in rows.values())
+
+
+# -- the gradebook files -------------------------------------------------------------------
+def test_the_gradebook_columns_are_exact(tmp_path: Path) -> None:
+    path = tmp_path / "book.csv"
+    write_gradebook(path, [Row("a", "00-welcome", "c", "passed", 1, 1, 'say "hi", ok')])
+    lines = path.read_text().splitlines()
+    assert lines[0] == "student,lab,check,status,points,max_points,message"
+    assert list(COLUMNS) == lines[0].split(",")
+    assert lines[1] == 'a,00-welcome,c,passed,1,1,"say ""hi"", ok"'
+    assert summary_path(path).name == "book-summary.csv"
+
+
+def test_a_failed_write_leaves_the_old_gradebook_and_no_temp_file(tmp_path: Path) -> None:
+    path = tmp_path / "book.csv"
+    path.write_text("old")
+
+    with pytest.raises(TypeError):
+        write_atomic(path, object())  # type: ignore[arg-type]
+    assert path.read_text() == "old"
+    assert os.listdir(tmp_path) == ["book.csv"]
+
+
+def test_the_cli_has_the_grade_command() -> None:
+    args = parser().parse_args(
+        ["grade", "subs", "--out", "g.csv", "--jobs", "3", "--memory", "512"]
+    )
+    assert (args.submissions, args.out, args.jobs, args.memory) == ("subs", "g.csv", 3, 512)
+    assert args.timeout > 0 and args.cell_timeout > 0 and args.html is None
