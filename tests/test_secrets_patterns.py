@@ -232,6 +232,19 @@ def test_vulnerable_code_cannot_overlap_even_with_five_steps() -> None:
         (f'digest = "{secrets.token_hex(32)}"', "high-entropy string"),
         (f"SOMETHING={secrets.token_urlsafe(32)}", "high-entropy string"),
     ],
+    # fixed ids: the random values would differ between xdist workers
+    ids=[
+        "assignment",
+        "env-file",
+        "fallback",
+        "secretstr",
+        "url-password",
+        "labkit-key",
+        "aws",
+        "private-key",
+        "hex-entropy",
+        "base64-entropy",
+    ],
 )
 def test_scanner_finds(line: str, rule: str) -> None:
     assert [f.rule for f in scan_text(line)] == [rule]
