@@ -368,3 +368,15 @@ def test_fix_check_cleans_up_its_patched_sandbox(lab: Lab) -> None:
     result = lab.check("greeting-fix", validate_name=lambda name: [])
     assert not result.passed
     assert lab._patched == []
+
+
+def test_findings_section_notes_a_clean_battery_and_stays_quiet_on_a_dirty_one() -> None:
+    from labkit.exercises.check import Findings
+
+    findings = Findings()
+    with findings.section("tokens"):
+        findings.saw("alg none refused")
+    with findings.section("cookies", "flags all set"):
+        findings.fail("no SameSite")
+    assert findings.observations == ["alg none refused", "tokens: every attack refused"]
+    assert findings.problems == ["no SameSite"]

@@ -9,8 +9,9 @@ It never calls learner functions, which is what lets a grader run it in a clean 
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -103,6 +104,14 @@ class Findings:
 
     def saw(self, observation: str) -> None:
         self.observations.append(observation)
+
+    @contextlib.contextmanager
+    def section(self, name: str, clean: str = "every attack refused") -> Iterator[None]:
+        """Run one battery; if it added no problem, record ``"<name>: <clean>"``."""
+        before = len(self.problems)
+        yield
+        if len(self.problems) == before:
+            self.observations.append(f"{name}: {clean}")
 
     def verdict(self, passed_summary: str, failed_summary: str) -> Verdict:
         if self.problems:

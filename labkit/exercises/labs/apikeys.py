@@ -639,10 +639,8 @@ def verify(ctx: CheckContext) -> Verdict:
     findings = Findings()
     with ctx.require_patched().client() as client:
         for name, battery in BATTERIES.items():
-            before = len(findings.problems)
-            _run(battery, client, findings)
-            if len(findings.problems) == before:
-                findings.saw(f"{name}: every attack refused")
+            with findings.section(name):
+                _run(battery, client, findings)
         partner = client.post("/api/_lab/partner-job")
         if partner.status_code == 200:
             findings.saw(

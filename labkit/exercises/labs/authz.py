@@ -556,10 +556,8 @@ def verify(ctx: CheckContext) -> Verdict:
     findings = Findings()
     with ctx.require_patched().client() as client:
         for name, battery in BATTERIES.items():
-            before = len(findings.problems)
-            _run(battery, client, findings)
-            if len(findings.problems) == before:
-                findings.saw(f"{name}: every attack refused, legitimate use works")
+            with findings.section(name, "every attack refused, legitimate use works"):
+                _run(battery, client, findings)
     return findings.verdict(
         "every attack fails and legitimate users work", "some attacks still get through"
     )

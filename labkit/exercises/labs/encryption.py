@@ -807,14 +807,10 @@ def verify(ctx: CheckContext) -> Verdict:
     patched = ctx.require_patched()
     with _secure(patched) as client:
         for name, battery in BATTERIES.items():
-            before = len(findings.problems)
-            _run(battery, client, findings)
-            if len(findings.problems) == before:
-                findings.saw(f"{name}: every attack refused")
-    before = len(findings.problems)
-    _run(_transport_battery, patched, findings)
-    if len(findings.problems) == before:
-        findings.saw("transport: every attack refused")
+            with findings.section(name):
+                _run(battery, client, findings)
+    with findings.section("transport"):
+        _run(_transport_battery, patched, findings)
     return findings.verdict(
         "every attack fails and legitimate use works", "some attacks still get through"
     )

@@ -743,10 +743,8 @@ def verify(ctx: CheckContext) -> Verdict:
     findings = Findings()
     with ctx.require_patched().client() as client:
         for name, battery in BATTERIES.items():
-            before = len(findings.problems)
-            battery(client, findings)
-            if len(findings.problems) == before:
-                findings.saw(f"{name}: every attack refused")
+            with findings.section(name):
+                battery(client, findings)
     return findings.verdict(
         "every token attack fails and legitimate use works", "some attacks still get through"
     )

@@ -701,10 +701,8 @@ def verify(ctx: CheckContext) -> Verdict:
     findings = Findings()
     target = ctx.require_patched()
     for name, battery in BATTERIES.items():
-        before = len(findings.problems)
-        battery(target, findings)
-        if len(findings.problems) == before:
-            findings.saw(f"{name}: every attack refused")
+        with findings.section(name):
+            battery(target, findings)
     return findings.verdict(
         "every attack fails and legitimate use works", "some attacks still get through"
     )
