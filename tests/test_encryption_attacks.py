@@ -229,9 +229,9 @@ def test_key_rotation(app: App) -> None:
         )
 
 
+@pytest.mark.parametrize("app", [True], ids=["secure"], indirect=True)
 def test_the_attack_checks_fail_against_the_secure_app(app: App) -> None:
-    if not app.secure:
-        pytest.skip("the vulnerable app is what the attack checks accept (test_encryption_checks)")
+    # (the vulnerable app is what the attack checks accept: test_encryption_checks)
     dave = app.login("dave")
     cookie = app.api.get("/api/profile", headers=dave).cookies["profile"]
     app.api.cookies.clear()
