@@ -12,11 +12,15 @@ kernel has one), so :func:`run_in_browser` always runs the work in a fresh threa
 
 from __future__ import annotations
 
+import atexit
 import glob
 import os
+import queue
 import shutil
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -137,27 +141,90 @@ def chromium(*, headless: bool = True) -> Iterator[Browser]:
             browser.close()
 
 
-def run_in_browser(fn: Callable[[Browser], T], *, timeout: float = 60) -> T:
-    """Run ``fn(browser)`` inside :func:`chromium` in a fresh thread; return its result.
+class _BrowserWorker:
+    """One thread that owns Playwright and a running Chromium, serving jobs one at a time.
 
-    Works from a Jupyter cell (where an asyncio loop is already running).
-    Re-raises ``fn``'s exception; raises ``TimeoutError`` after ``timeout`` seconds.
+    Starting Chromium costs seconds; a check that drives the browser several times (or a
+    notebook with several browser checks) reuses this one. Every job opens its own browser
+    context, so jobs share no cookies or storage. A job that overruns its timeout leaves the
+    worker busy: the worker is then abandoned (a daemon thread) and the next job starts a
+    fresh one.
     """
-    result: list[T] = []
-    error: list[BaseException] = []
 
-    def work() -> None:
+    def __init__(self) -> None:
+        self.jobs: queue.Queue[tuple[Callable[[Browser], object], Future[object]] | None]
+        self.jobs = queue.Queue()
+        self.thread = threading.Thread(target=self._serve, name="labkit-browser", daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
         try:
             with chromium() as browser:
-                result.append(fn(browser))
-        except BaseException as exc:
-            error.append(exc)
+                while (job := self.jobs.get()) is not None:
+                    fn, future = job
+                    if not future.set_running_or_notify_cancel():
+                        continue
+                    try:
+                        future.set_result(fn(browser))
+                    except BaseException as exc:
+                        future.set_exception(exc)
+                        if not browser.is_connected():
+                            return  # the browser died: let the next job start a new one
+        except BaseException as exc:  # Chromium or Playwright could not start
+            self._fail_pending(exc)
 
-    thread = threading.Thread(target=work, name="labkit-browser", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        raise TimeoutError(f"browser work did not finish within {timeout:g} s")
-    if error:
-        raise error[0]
-    return result[0]
+    def _fail_pending(self, exc: BaseException) -> None:
+        while True:
+            try:
+                job = self.jobs.get_nowait()
+            except queue.Empty:
+                return
+            if job is not None and job[1].set_running_or_notify_cancel():
+                job[1].set_exception(exc)
+
+    def submit(self, fn: Callable[[Browser], T]) -> Future[T]:
+        future: Future[T] = Future()
+        self.jobs.put((fn, future))  # type: ignore[arg-type]
+        return future
+
+    def stop(self) -> None:
+        self.jobs.put(None)
+
+
+_worker: _BrowserWorker | None = None
+_worker_lock = threading.Lock()
+
+
+def run_in_browser(fn: Callable[[Browser], T], *, timeout: float = 60) -> T:
+    """Run ``fn(browser)`` in the shared headless Chromium; return its result.
+
+    Works from a Jupyter cell (where an asyncio loop is already running): the browser lives in
+    a thread of its own. ``fn`` should open its own context (``browser.new_context()``) and
+    close it. Re-raises ``fn``'s exception; raises ``TimeoutError`` after ``timeout`` seconds.
+    """
+    global _worker
+    if find_chromium() is None:  # checked every call: a browser may be removed (or hidden)
+        raise BrowserUnavailable()
+    with _worker_lock:
+        if _worker is None or not _worker.thread.is_alive():
+            _worker = _BrowserWorker()
+        worker = _worker
+    future = worker.submit(fn)
+    try:
+        return future.result(timeout)
+    except FutureTimeout:
+        with _worker_lock:
+            if _worker is worker:
+                _worker = None  # stuck on this job: the next call starts a fresh browser
+        raise TimeoutError(f"browser work did not finish within {timeout:g} s") from None
+
+
+@atexit.register
+def close_shared_browser() -> None:
+    """Close the Chromium that :func:`run_in_browser` keeps running (the next call reopens)."""
+    global _worker
+    with _worker_lock:
+        worker, _worker = _worker, None
+    if worker is not None:
+        worker.stop()
+        worker.thread.join(5)

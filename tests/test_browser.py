@@ -122,6 +122,7 @@ def test_browser_unavailable_when_nothing_found(tmp_path, monkeypatch: pytest.Mo
     assert find_chromium() is None
     with pytest.raises(BrowserUnavailable, match="labkit doctor"), chromium():
         pass
+    browser.close_shared_browser()  # a browser started by an earlier test would still serve
     with pytest.raises(BrowserUnavailable, match="LABKIT_CHROMIUM"):
         run_in_browser(lambda b: None)
 
@@ -130,3 +131,22 @@ def test_browser_unavailable_when_find_returns_none(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(browser, "find_chromium", lambda: None)
     with pytest.raises(BrowserUnavailable), chromium():
         pass
+
+
+@pytest.mark.browser
+def test_run_in_browser_reuses_one_chromium(chromium_path: str) -> None:
+    def set_and_read(b: object) -> tuple[int, str]:
+        context = b.new_context()  # type: ignore[attr-defined]
+        try:
+            return id(b), str(context.new_page().evaluate("6 * 7"))
+        finally:
+            context.close()
+
+    first_browser, _ = run_in_browser(set_and_read)
+    second_browser, _ = run_in_browser(set_and_read)
+    assert first_browser == second_browser  # one Chromium, started once
+
+    with pytest.raises(TimeoutError):
+        run_in_browser(lambda b: __import__("time").sleep(5), timeout=0.5)
+    third_browser, _ = run_in_browser(set_and_read)  # a stuck job does not block the next
+    assert third_browser != first_browser
