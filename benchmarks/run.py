@@ -645,6 +645,53 @@ def report_grading(results: list[GradingResult]) -> str:
     )
 
 
+# -- 7. real-browser exploit time ------------------------------------------------------------
+BROWSER_RUNS = 5
+
+
+def bench_browser() -> list[float] | None:
+    """Seconds for 10-cors's cross-origin exploit in real Chromium: first run, then warm runs."""
+    import labkit
+    from labkit.attacks import cors
+    from labkit.browser import close_shared_browser, find_chromium
+
+    if find_chromium() is None:
+        return None
+    close_shared_browser()  # the first run pays for starting Chromium
+    lab = labkit.open_lab("10-cors")
+    try:
+        victim = (lab.users["alice"].email, lab.users["alice"].password)
+        times = []
+        for _ in range(BROWSER_RUNS + 1):
+            start = time.perf_counter()
+            cors.browser_reads(lab.urls["main"], lab.urls["attacker"], victim=victim)
+            times.append(time.perf_counter() - start)
+        return times
+    finally:
+        lab.close()
+
+
+def report_browser(times: list[float] | None) -> str:
+    heading = "## 7. A real-browser exploit (10-cors, headless Chromium)"
+    if times is None:
+        return f"{heading}\n\nNo Chromium found: not measured."
+    first, warm = times[0], times[1:]
+    rows = [
+        ["first (starts Chromium)", f"{first:.2f}", "1"],
+        ["warm (shared Chromium)", f"{statistics.median(warm):.2f}", str(len(warm))],
+    ]
+    return "\n\n".join(
+        [
+            heading,
+            "`labkit.attacks.cors.browser_reads`: the victim logs in on the API origin, then "
+            "the attacker page (another sandbox origin) tries a credentialed read. "
+            "`labkit.browser.run_in_browser` keeps one Chromium per process, so only the first "
+            f"run starts it. Warm spread: {min(warm):.2f}–{max(warm):.2f} s.",
+            table(["run", "median s", "n"], rows),
+        ]
+    )
+
+
 # -- main ---------------------------------------------------------------------------------
 def main() -> int:
     started, load_start = time.perf_counter(), load_average()
@@ -653,6 +700,7 @@ def main() -> int:
         os.environ["LABKIT_HOME"] = str(fresh_home(work, "inprocess"))  # keep ~/.labkit clean
         open_lab = bench_open_lab()  # first: its cold runs must be the first in the process
         round_trip = bench_round_trip()
+        browser = bench_browser()
         guesses = bench_guesses()
         notebooks = build_solved(work / "solved")
         nbval = bench_nbval(notebooks, work / "solved")
@@ -672,6 +720,7 @@ def main() -> int:
         report_rss(rss),
         report_guesses(guesses),
         report_grading(grading),
+        report_browser(browser),
     ]
     if failed:
         sections.append(f"**FAILED notebooks: {', '.join(sorted(set(failed)))}**")
