@@ -134,3 +134,14 @@ def test_expiry_follows_the_clock(app: App) -> None:
     assert read(client, short["key"]) == (401 if secure else 200)
     assert client.post("/api/keys", json={"scopes": ["reports:read"], "expiresInDays": 400},
                        headers=auth).status_code in (400, 422)  # fmt: skip
+
+
+def test_decodings_only_yield_values_that_can_travel_in_a_header() -> None:
+    import base64
+
+    from labkit.attacks.apikeys import decodings
+
+    value = base64.b64encode("clé-ô-secrète".encode()).decode()  # decodes to valid UTF-8
+    forms = decodings(value)
+    assert value in forms
+    assert all(form.isascii() and form.isprintable() for form in forms)

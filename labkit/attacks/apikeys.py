@@ -80,7 +80,9 @@ def decodings(value: str) -> list[str]:
             seen[attempt().decode("utf-8")] = None
         except (ValueError, binascii.Error, UnicodeDecodeError):
             continue
-    return [v for v in seen if v]
+    # a key travels in an HTTP header: only printable ASCII can be one (a random decoding
+    # that happens to be valid UTF-8, say 'ô…', cannot)
+    return [v for v in seen if v and v.isascii() and v.isprintable()]
 
 
 def probe_scopes(client: httpx.Client, key: str) -> dict[str, int]:
