@@ -226,6 +226,26 @@ def _victim_grant(ctx: CheckContext, token: str) -> tuple[Pair, dict[str, Any] |
     return pair, _grant(pair, token)
 
 
+Judge = Callable[[Pair, dict[str, Any]], tuple[bool, str, str]]
+
+
+def _alices_token(ctx: CheckContext, how: Judge, *, won: str, lost: str) -> Verdict:
+    """The token-stealing attacks: the answer must be an access token the server issued for
+    alice, and ``how(pair, grant)`` says whether it was got the intended way
+    (ok, problem, observation)."""
+    token, bad = _token_answer(ctx)
+    if token is None:
+        return bad or Verdict(False, "no token")
+    pair, grant = _victim_grant(ctx, token)
+    findings = Findings()
+    if grant is None:
+        findings.fail("the server never issued this access token")
+        return findings.verdict("", "that is not a token from this server")
+    findings.expect(grant["user"] == VICTIM, f"this token is {grant['user']}'s, not alice's")
+    findings.expect(*how(pair, grant))
+    return findings.verdict(won, lost)
+
+
 @LAB.check(
     "code-interception",
     title="Intercept alice's code and redeem it without PKCE",
@@ -240,23 +260,16 @@ def _victim_grant(ctx: CheckContext, token: str) -> tuple[Pair, dict[str, Any] |
     answer_help="the access token you got for alice's intercepted code",
 )
 def code_interception(ctx: CheckContext) -> Verdict:
-    token, bad = _token_answer(ctx)
-    if token is None:
-        return bad or Verdict(False, "no token")
-    _, grant = _victim_grant(ctx, token)
-    findings = Findings()
-    if not findings.expect(grant is not None, "the server never issued this access token"):
-        return findings.verdict("", "that is not a token from this server")
-    assert grant is not None
-    findings.expect(grant["user"] == VICTIM, f"this token is {grant['user']}'s, not alice's")
-    findings.expect(
-        grant["grant_type"] == "authorization_code" and grant["pkce"] == "none",
-        f"issued by {grant['grant_type']} with PKCE {grant['pkce']!r}: redeem the code "
-        "without any code_verifier",
-        "alice's code was redeemed with no code_verifier at all",
-    )
-    return findings.verdict(
-        "you hold alice's tokens: PKCE was not enforced", "not an intercepted code yet"
+    return _alices_token(
+        ctx,
+        lambda pair, grant: (
+            grant["grant_type"] == "authorization_code" and grant["pkce"] == "none",
+            f"issued by {grant['grant_type']} with PKCE {grant['pkce']!r}: redeem the code "
+            "without any code_verifier",
+            "alice's code was redeemed with no code_verifier at all",
+        ),
+        won="you hold alice's tokens: PKCE was not enforced",
+        lost="not an intercepted code yet",
     )
 
 
@@ -370,22 +383,17 @@ def code_reuse(ctx: CheckContext) -> Verdict:
     answer_help="the access token evil-app got for alice's code",
 )
 def other_client(ctx: CheckContext) -> Verdict:
-    token, bad = _token_answer(ctx)
-    if token is None:
-        return bad or Verdict(False, "no token")
-    pair, grant = _victim_grant(ctx, token)
-    findings = Findings()
-    if not findings.expect(grant is not None, "the server never issued this access token"):
-        return findings.verdict("", "that is not a token from this server")
-    assert grant is not None
-    findings.expect(grant["user"] == VICTIM, f"this token is {grant['user']}'s, not alice's")
-    findings.expect(
-        grant["client_id"] == pair.evil_id and grant["code_client_id"] == pair.client_id,
-        f"issued to {grant['client_id']} for a code of {grant['code_client_id']}: redeem a "
-        f"{pair.client_id} code as {pair.evil_id}",
-        f"a code issued to {pair.client_id} gave tokens to {pair.evil_id}",
+    return _alices_token(
+        ctx,
+        lambda pair, grant: (
+            grant["client_id"] == pair.evil_id and grant["code_client_id"] == pair.client_id,
+            f"issued to {grant['client_id']} for a code of {grant['code_client_id']}: redeem a "
+            f"{pair.client_id} code as {pair.evil_id}",
+            f"a code issued to {pair.client_id} gave tokens to {pair.evil_id}",
+        ),
+        won="codes are not bound to their client",
+        lost="not another client's code",
     )
-    return findings.verdict("codes are not bound to their client", "not another client's code")
 
 
 @LAB.check(
@@ -401,21 +409,16 @@ def other_client(ctx: CheckContext) -> Verdict:
     answer_help="the access token from the URL",
 )
 def implicit_leak(ctx: CheckContext) -> Verdict:
-    token, bad = _token_answer(ctx)
-    if token is None:
-        return bad or Verdict(False, "no token")
-    _, grant = _victim_grant(ctx, token)
-    findings = Findings()
-    if not findings.expect(grant is not None, "the server never issued this access token"):
-        return findings.verdict("", "that is not a token from this server")
-    assert grant is not None
-    findings.expect(grant["user"] == VICTIM, f"this token is {grant['user']}'s, not alice's")
-    findings.expect(
-        grant["grant_type"] == "implicit",
-        f"issued by the {grant['grant_type']} grant: use response_type=token",
-        "the implicit grant put alice's token in a URL",
+    return _alices_token(
+        ctx,
+        lambda pair, grant: (
+            grant["grant_type"] == "implicit",
+            f"issued by the {grant['grant_type']} grant: use response_type=token",
+            "the implicit grant put alice's token in a URL",
+        ),
+        won="the URL leaked a bearer token",
+        lost="not an implicit-flow token",
     )
-    return findings.verdict("the URL leaked a bearer token", "not an implicit-flow token")
 
 
 @LAB.check(
@@ -431,21 +434,16 @@ def implicit_leak(ctx: CheckContext) -> Verdict:
     answer_help="the access token from a plain-PKCE code",
 )
 def plain_downgrade(ctx: CheckContext) -> Verdict:
-    token, bad = _token_answer(ctx)
-    if token is None:
-        return bad or Verdict(False, "no token")
-    _, grant = _victim_grant(ctx, token)
-    findings = Findings()
-    if not findings.expect(grant is not None, "the server never issued this access token"):
-        return findings.verdict("", "that is not a token from this server")
-    assert grant is not None
-    findings.expect(grant["user"] == VICTIM, f"this token is {grant['user']}'s, not alice's")
-    findings.expect(
-        grant["pkce"] == "plain",
-        f"PKCE for this token: {grant['pkce']!r}; use a code_challenge_method=plain code",
-        "a plain challenge, read from the request, redeemed the code",
+    return _alices_token(
+        ctx,
+        lambda pair, grant: (
+            grant["pkce"] == "plain",
+            f"PKCE for this token: {grant['pkce']!r}; use a code_challenge_method=plain code",
+            "a plain challenge, read from the request, redeemed the code",
+        ),
+        won="plain PKCE fell to an observer",
+        lost="not a plain-PKCE code",
     )
-    return findings.verdict("plain PKCE fell to an observer", "not a plain-PKCE code")
 
 
 @LAB.check(
