@@ -50,8 +50,18 @@ class Target:
     urls: Mapping[str, str] = field(default_factory=dict)
 
     def client(self, **kwargs: Any) -> httpx.Client:
-        """A fresh client (own cookie jar) for this target; close it or use ``with``."""
+        """A fresh client (own cookie jar) for this target; close it or use ``with``.
+
+        An ``https://`` target is served with a lab CA (09, 13): the client trusts the lab
+        CAs of this process, and only them.
+        """
         kwargs.setdefault("timeout", 30.0)
+        if self.url.startswith("https://") and "verify" not in kwargs:
+            from labkit.sandbox.tls import lab_trust
+
+            trust = lab_trust()
+            if trust is not None:
+                kwargs["verify"] = trust
         return httpx.Client(base_url=self.url, trust_env=False, **kwargs)
 
 

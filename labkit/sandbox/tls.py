@@ -24,12 +24,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["LocalTLS", "client_context"]
+__all__ = ["LocalTLS", "client_context", "lab_trust"]
 
 CA_LIFETIME = dt.timedelta(days=30)
 CERT_LIFETIME = dt.timedelta(days=7)
 #: Clocks differ a little; a certificate valid from "now" can look not-yet-valid elsewhere.
 BACKDATE = dt.timedelta(minutes=5)
+
+#: CA certificates (PEM) of the lab CAs alive in this process, by CA file path.
+_LIVE_CAS: dict[str, str] = {}
 
 
 def _name(common_name: str) -> x509.Name:
@@ -132,6 +135,7 @@ class LocalTLS:
         for filename, data in paths.items():
             (directory / filename).write_bytes(data)
         (directory / "key.pem").chmod(0o600)
+        _LIVE_CAS[str(directory / "ca.pem")] = paths["ca.pem"].decode()
         return cls(
             directory,
             str(directory / "ca.pem"),
@@ -153,6 +157,7 @@ class LocalTLS:
         return {"ssl_certfile": self.certfile, "ssl_keyfile": self.keyfile}
 
     def remove(self) -> None:
+        _LIVE_CAS.pop(self.ca, None)
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
@@ -163,3 +168,14 @@ def client_context(*, cafile: str | None = None, cadata: str | None = None) -> s
         raise ValueError("give the CA certificate as cafile= or cadata=")
     kwargs: dict[str, Any] = {"cafile": cafile} if cafile else {"cadata": cadata}
     return ssl.create_default_context(**kwargs)
+
+
+def lab_trust() -> ssl.SSLContext | None:
+    """A client context trusting every lab CA alive in this process, or None if there is none.
+
+    A check talks to the sandboxes its own process serves (a learner's kernel, the grader),
+    so this is the browser with the lab's CA installed — still verified, hostname checked.
+    """
+    if not _LIVE_CAS:
+        return None
+    return client_context(cadata="\n".join(_LIVE_CAS.values()))

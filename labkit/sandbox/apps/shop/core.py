@@ -1,0 +1,129 @@
+"""What every part of BrokenShop shares: the running shop, its database, its learner parts.
+
+BrokenShop (13-capstone) is one app that carries every row of the seed's "Common
+Anti-Patterns Summary" at once. Each concern lives in its own module of this package
+(``tokens``, ``accounts``, ``edge``, ``data``); each module declares the parts a learner
+may replace (``SLOTS``), the reference functions (``SECURE``), the broken ones
+(``VULNERABLE``, from :mod:`labkit.vulnerable`) and ``install(shop)``, which adds its
+routes to the app. :func:`labkit.sandbox.apps.shop.create_app` builds a :class:`Shop` and
+installs the modules in order — ``tokens`` first, because the others authenticate with it.
+
+Like 09, the shop is served over HTTPS (``urls["main"]``, a fresh lab CA) and on a plain
+HTTP listener (``urls["http"]``, the same app), whose ``/api/_lab/ca.pem`` hands out the CA.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI, Request
+from fastapi.responses import PlainTextResponse
+
+from labkit.sandbox.apps.base import LabState
+from labkit.sandbox.store import LabStore
+from labkit.sandbox.tls import LocalTLS
+
+__all__ = ["CA_ROUTE", "LAB_ID", "LAB_ROUTES", "TRUSTED_PROXIES", "Shop", "connection"]
+
+LAB_ID = "13-capstone"
+CA_ROUTE = "/api/_lab/ca.pem"
+LAB_ROUTES = "/api/_lab/"
+#: The shop's load balancer (as in 09): the only peer whose X-Forwarded-* may be believed.
+TRUSTED_PROXIES = frozenset({"127.0.0.2"})
+
+Dependency = Callable[..., Any]
+
+
+@dataclass
+class Shop:
+    """The running shop as its modules see it.
+
+    ``parts`` maps every slot name to the function the shop uses — the secure or the broken
+    default, or the learner's guarded fix; ``fixed`` names the slots the learner plugged in.
+    Modules hang their shared hooks here: ``tokens`` sets ``login_response`` (what a
+    successful login answers) and ``current_user`` (a FastAPI dependency returning the
+    verified claims: ``sub``, ``email``, ``role``).
+    """
+
+    secure: bool
+    app: FastAPI
+    state: LabState
+    store: LabStore
+    tls: LocalTLS
+    parts: dict[str, Callable[..., Any]]
+    fixed: frozenset[str]
+    login_response: Callable[..., Any] | None = None
+    current_user: Dependency | None = None
+    lab_facts: dict[str, Any] = field(default_factory=dict)
+
+    def uses(self, slot: str) -> bool:
+        """True when the shop has a function for ``slot`` (a secure default or a fix)."""
+        return slot in self.parts
+
+
+def _host_only(entry: str) -> str:
+    entry = entry.strip()
+    if entry.startswith("[") and "]" in entry:
+        return entry[1 : entry.index("]")]
+    return entry.split(":")[0] if entry.count(":") == 1 else entry
+
+
+def connection(request: Request, state: LabState) -> tuple[str, str]:
+    """``(scheme, peer)`` as the socket saw them (see 09: the scheme comes from the listening
+    port; a loopback peer named in its own X-Forwarded-For is put back to 127.0.0.1)."""
+    main = urlsplit(state.urls.get("main", ""))
+    server = request.scope.get("server") or ("", 0)
+    tls = main.scheme == "https" and server[1] == main.port
+    peer = request.client.host if request.client else ""
+    forwarded_for = {
+        _host_only(part)
+        for value in request.headers.getlist("x-forwarded-for")
+        for part in value.split(",")
+    }
+    if peer in forwarded_for:
+        peer = "127.0.0.1"
+    return ("https" if tls else "http"), peer
+
+
+def add_core_routes(shop: Shop) -> None:
+    """Lab-only routes every part uses: the CA, and the breach (a dump of every table)."""
+    app, store = shop.app, shop.store
+
+    @app.get(CA_ROUTE, include_in_schema=False)
+    def ca_pem() -> PlainTextResponse:
+        return PlainTextResponse(shop.tls.ca_pem, media_type="application/x-pem-file")
+
+    @app.get("/api/_lab/breach", include_in_schema=False)
+    def breach() -> dict[str, list[dict[str, Any]]]:
+        """What an attacker who stole the database file holds: every row of every table."""
+        with store.connect() as db:
+            tables = [
+                row[0]
+                for row in db.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' "
+                    "AND name NOT LIKE 'sqlite_%' ORDER BY name"
+                )
+            ]
+            dump = {}
+            for table in tables:
+                cursor = db.execute(f'SELECT * FROM "{table}"')  # noqa: S608 (names from sqlite_master)
+                columns = [c[0] for c in cursor.description]
+                dump[table] = [
+                    {
+                        c: (v.hex() if isinstance(v, bytes) else v)
+                        for c, v in zip(columns, r, strict=True)
+                    }
+                    for r in cursor.fetchall()
+                ]
+        return dump
+
+    @app.get("/api/_lab/accounts", include_in_schema=False)
+    def accounts() -> list[dict[str, Any]]:
+        """The seeded accounts with their passwords (what each user types in)."""
+        return [
+            {"email": u.email, "role": u.role, "password": u.password}
+            for u in shop.state.users.values()
+        ]
