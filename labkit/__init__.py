@@ -7,18 +7,29 @@ Learner API::
     lab.client.post("/api/auth/login", json={...})
     lab.check("crack-leak", cracked)        # an attack result, judged by behaviour
     lab.check("hashing", hash_password=hash_password, verify_password=verify_password)
-    lab.hint("hashing"); lab.traffic(); labkit.progress()
+    lab.hint("hashing"); lab.traffic(); labkit.progress(); labkit.course_summary()
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["CheckFailed", "CheckResult", "Lab", "__version__", "open_lab", "progress"]
+__all__ = [
+    "CheckFailed",
+    "CheckResult",
+    "Lab",
+    "__version__",
+    "audit_checklist",
+    "course_summary",
+    "open_lab",
+    "progress",
+]
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from labkit.exercises.check import CheckFailed, CheckResult
+    from labkit.exercises.checklist import audit_checklist
+    from labkit.exercises.completion import course_summary
     from labkit.exercises.dashboard import progress
     from labkit.exercises.lab import Lab, open_lab
 
@@ -26,6 +37,8 @@ _LAZY = {
     "CheckFailed": "labkit.exercises.check",
     "CheckResult": "labkit.exercises.check",
     "Lab": "labkit.exercises.lab",
+    "audit_checklist": "labkit.exercises.checklist",
+    "course_summary": "labkit.exercises.completion",
     "open_lab": "labkit.exercises.lab",
     "progress": "labkit.exercises.dashboard",
 }

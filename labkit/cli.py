@@ -111,6 +111,11 @@ def _progress(args: argparse.Namespace) -> int:
     elif args.reset:
         store.reset()
         print(f"progress reset ({store.path})")
+    elif args.summary:
+        from labkit.exercises.completion import course_summary
+
+        summary = course_summary(args.name or "", store)
+        print(f"course summary written to {summary.export_html(args.summary)}")
     else:
         print(progress(store))
     return 0
@@ -188,6 +193,8 @@ def parser() -> argparse.ArgumentParser:
     group.add_argument("--export", metavar="FILE")
     group.add_argument("--import", dest="import_", metavar="FILE")
     group.add_argument("--reset", action="store_true")
+    group.add_argument("--summary", metavar="FILE", help="write the course summary as HTML")
+    prog.add_argument("--name", help="the learner's name on the summary page")
     prog.set_defaults(run=_progress)
 
     commands.add_parser("doctor", help="what is installed and what is missing").set_defaults(

@@ -151,6 +151,19 @@ def test_progress_export_import_reset(tmp_path: Path) -> None:
     assert failed.returncode == 1 and "cannot import" in failed.stderr
 
 
+def test_progress_summary_writes_the_course_summary_page(tmp_path: Path) -> None:
+    env = {**os.environ, "LABKIT_HOME": str(tmp_path / "home")}
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "progress.json").write_text(
+        '{"version": 1, "labs": {"00-welcome": {"first-ticket": {"passed": true, "attempts": 1}}}}'
+    )
+    page = tmp_path / "summary.html"
+    run = labkit("progress", "--summary", str(page), "--name", "Ada Lovelace", env=env)
+    assert run.returncode == 0 and "course summary written to" in run.stdout
+    text = page.read_text("utf-8")
+    assert "Ada Lovelace" in text and "00-welcome" in text and "13-capstone" in text
+
+
 def test_build_check_fails_on_a_stale_notebook(tmp_path: Path) -> None:
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
