@@ -1,0 +1,271 @@
+"""13-capstone, accounts part: fast password hashes, login enumeration, no auth rate limit.
+
+Each anti-pattern's locate confirms at its route of the vulnerable shop and nowhere else (nor on
+the reference shop); each fix-<id> check fails on the stub and on a plausible wrong fix, and
+passes on the reference; the three fixes work alone and together, and the seeded staff log in
+whatever is fixed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from labkit.exercises.capstone import accounts as checks
+from labkit.exercises.check import CheckResult, Findings, Target
+from labkit.exercises.lab import Lab
+from labkit.exercises.registry import get_lab
+from labkit.patterns import passwords as secure
+from labkit.patterns import ratelimit as secure_limits
+from labkit.sandbox.apps.shop import create_app
+from labkit.sandbox.apps.shop.accounts import CUSTOMER_DOMAIN, CUSTOMERS
+from labkit.sandbox.lab_server import LabServer
+from labkit.vulnerable import ratelimit as weak_limits
+
+AP = {ap.id: ap for ap in checks.ANTI_PATTERNS}
+ROUTES = {
+    "fast-password-hash": ("POST", "/api/auth/register"),
+    "login-enumeration": ("POST", "/api/auth/login"),
+    "no-auth-rate-limit": ("POST", "/api/auth/login"),
+}
+WRONG_ROUTES = {
+    "fast-password-hash": ("POST", "/api/auth/login"),
+    "login-enumeration": ("POST", "/api/auth/register"),
+    "no-auth-rate-limit": ("POST", "/api/auth/register"),
+}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LABKIT_HOME", str(tmp_path_factory.mktemp("labkit-home")))
+        opened = Lab(get_lab("13-capstone"))
+        try:
+            yield opened
+        finally:
+            opened.close()
+
+
+@pytest.fixture(autouse=True)
+def not_strict(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LABKIT_STRICT", "0")  # failing on purpose is the point here
+
+
+@pytest.fixture(scope="module")
+def reference_shop() -> Iterator[Target]:
+    server = LabServer(create_app(secure=True), name="13-capstone-secure").start()
+    try:
+        yield Target(server.url, server.urls)
+    finally:
+        server.close()
+
+
+def vulnerable(lab: Lab) -> Target:
+    return Target(lab.url, lab.urls)
+
+
+def mentions(result: CheckResult, text: str) -> bool:
+    return text in repr(result)
+
+
+# -- the learner's possible fixes ----------------------------------------------------------
+def not_written(*args: Any) -> Any:
+    raise NotImplementedError
+
+
+def reference_login(email: str, password: str, find_user: Any) -> tuple[int, dict[str, Any]]:
+    user = secure.authenticate(email, password, find_user)
+    if user is None:
+        return 401, {"error": "Invalid email or password"}
+    return 200, {"email": user.email, "role": user.role}
+
+
+def unsalted_sha256(password: str) -> str:
+    return hashlib.sha256(password.encode()).hexdigest()
+
+
+def sha256_verify(password: str, stored: str) -> bool:
+    return unsalted_sha256(password) == stored
+
+
+def argon2_only_verify(password: str, stored: str) -> bool:
+    """Forgets the legacy rows: the seeded accounts can no longer log in."""
+    return stored.startswith("$argon2") and secure.verify_password(password, stored)
+
+
+def login_with_distinct_status(
+    email: str, password: str, find_user: Any
+) -> tuple[int, dict[str, Any]]:
+    """The same message, but 404 for an unknown email: the status still tells."""
+    user = find_user(email)
+    if user is None:
+        return 404, {"error": "Invalid email or password"}
+    if not secure.verify_password(password, user.password_hash):
+        return 401, {"error": "Invalid email or password"}
+    return 200, {"email": user.email, "role": user.role}
+
+
+def ip_only_keys(ip: str, email: str) -> list[str]:
+    """Per address only: a botnet guesses one account without limit."""
+    return [f"ip:{ip}"]
+
+
+REFERENCE: dict[str, dict[str, Callable[..., Any]]] = {
+    "fast-password-hash": {
+        "hash_password": secure.hash_password,
+        "verify_password": secure.verify_password,
+        "needs_rehash": secure.needs_rehash,
+    },
+    "login-enumeration": {"login": reference_login},
+    "no-auth-rate-limit": {"login_keys": secure_limits.login_keys},
+}
+STUBS = {ap_id: dict.fromkeys(fixes, not_written) for ap_id, fixes in REFERENCE.items()}
+WRONG: dict[str, tuple[dict[str, Callable[..., Any]], str]] = {
+    "unsalted-sha256": (
+        {
+            **REFERENCE["fast-password-hash"],
+            "hash_password": unsalted_sha256,
+            "verify_password": sha256_verify,
+        },
+        "the same password gave the same hash twice",
+    ),
+    "no-legacy-verify": (
+        {**REFERENCE["fast-password-hash"], "verify_password": argon2_only_verify},
+        "must still accept",
+    ),
+    "distinct-status": ({"login": login_with_distinct_status}, "must be identical 401s"),
+    "ip-only-keys": ({"login_keys": ip_only_keys}, "guessing one account from many addresses"),
+    "case-sensitive-keys": ({"login_keys": weak_limits.login_keys}, "case-changed emails"),
+}
+WRONG_FOR = {
+    "unsalted-sha256": "fast-password-hash",
+    "no-legacy-verify": "fast-password-hash",
+    "distinct-status": "login-enumeration",
+    "ip-only-keys": "no-auth-rate-limit",
+    "case-sensitive-keys": "no-auth-rate-limit",
+}
+
+
+# -- locate --------------------------------------------------------------------------------
+def test_the_three_rows_are_registered() -> None:
+    lab_def = get_lab("13-capstone")
+    for ap_id in AP:
+        assert f"fix-{ap_id}" in lab_def.checks
+        assert lab_def.checks[f"fix-{ap_id}"].fixes == tuple(REFERENCE[ap_id])
+
+
+@pytest.mark.parametrize("ap_id", sorted(ROUTES))
+def test_locate_confirms_at_the_route(lab: Lab, ap_id: str) -> None:
+    verdict = AP[ap_id].locate(vulnerable(lab), *ROUTES[ap_id])
+    assert verdict.passed, verdict
+
+
+@pytest.mark.parametrize("ap_id", sorted(ROUTES))
+def test_locate_refuses_a_wrong_route(lab: Lab, ap_id: str) -> None:
+    verdict = AP[ap_id].locate(vulnerable(lab), *WRONG_ROUTES[ap_id])
+    assert not verdict.passed and verdict.summary, verdict
+    lab_only = AP[ap_id].locate(vulnerable(lab), "POST", "/api/_lab/legacy-user")
+    assert not lab_only.passed and "lab-only" in lab_only.summary
+
+
+@pytest.mark.parametrize("ap_id", sorted(ROUTES))
+def test_locate_refuses_on_the_reference_shop(reference_shop: Target, ap_id: str) -> None:
+    verdict = AP[ap_id].locate(reference_shop, *ROUTES[ap_id])
+    assert not verdict.passed, verdict
+
+
+def test_audit_confirms_the_accounts_rows(lab: Lab) -> None:
+    marks = {ap_id: f"{m} {p}" for ap_id, (m, p) in ROUTES.items()}
+    result = lab.check("audit", marks)
+    for ap_id, (method, path) in ROUTES.items():
+        assert mentions(result, f"✓ {ap_id} at {method} {path}"), result
+    wrong = lab.check("audit", {"login-enumeration": "POST /api/auth/register"})
+    assert mentions(wrong, "✗ login-enumeration at POST /api/auth/register")
+
+
+# -- fix checks ----------------------------------------------------------------------------
+@pytest.mark.parametrize("ap_id", sorted(REFERENCE))
+def test_fix_fails_on_the_stub(lab: Lab, ap_id: str) -> None:
+    result = lab.check(f"fix-{ap_id}", **STUBS[ap_id])
+    assert not result.passed
+    assert mentions(result, "is not written yet (it raises NotImplementedError)"), result
+
+
+@pytest.mark.parametrize("wrong", sorted(WRONG))
+def test_fix_fails_on_a_wrong_fix(lab: Lab, wrong: str) -> None:
+    fixes, complaint = WRONG[wrong]
+    result = lab.check(f"fix-{WRONG_FOR[wrong]}", **fixes)
+    assert not result.passed, result
+    assert mentions(result, complaint), result
+
+
+@pytest.mark.parametrize("ap_id", sorted(REFERENCE))
+def test_fix_passes_on_the_reference(lab: Lab, ap_id: str) -> None:
+    result = lab.check(f"fix-{ap_id}", **REFERENCE[ap_id])
+    assert result.passed, result
+
+
+@pytest.mark.parametrize("ap_id", sorted(REFERENCE))
+def test_replay_passes_on_the_reference_shop(reference_shop: Target, ap_id: str) -> None:
+    findings = Findings()
+    AP[ap_id].replay(reference_shop, findings)
+    assert not findings.problems, findings.problems
+
+
+def test_all_three_fixes_together() -> None:
+    fixes = {name: fn for part in REFERENCE.values() for name, fn in part.items()}
+    server = LabServer(create_app(**fixes), name="13-capstone-accounts-all").start()
+    try:
+        target = Target(server.url, server.urls)
+        for ap in checks.ANTI_PATTERNS:
+            findings = Findings()
+            ap.replay(target, findings)
+            assert not findings.problems, (ap.id, findings.problems)
+    finally:
+        server.close()
+
+
+COMBINATIONS = [
+    combo
+    for n in range(len(REFERENCE) + 1)
+    for combo in itertools.combinations(sorted(REFERENCE), n)
+]
+
+
+@pytest.mark.parametrize("fixed", COMBINATIONS, ids=lambda c: "+".join(c) or "none")
+def test_seeded_staff_log_in_whatever_is_fixed(fixed: tuple[str, ...]) -> None:
+    fixes = {name: fn for ap_id in fixed for name, fn in REFERENCE[ap_id].items()}
+    server = LabServer(create_app(**fixes), name="13-capstone-accounts-combo").start()
+    try:
+        target = Target(server.url, server.urls)
+        with target.client() as client:
+            for user in server.state.users.values():
+                for _ in range(2):  # again after a legacy row was upgraded
+                    response = client.post(
+                        "/api/auth/login", json={"email": user.email, "password": user.password}
+                    )
+                    assert response.status_code == 200, (user.email, response.text)
+    finally:
+        server.close()
+
+
+# -- the vulnerable shop's own flows -------------------------------------------------------
+def test_vulnerable_shop_accounts(lab: Lab) -> None:
+    client = lab.client
+    assert sorted(lab.users) == ["alice@example.com", "bob@example.com", "carol@example.com"]
+    rows = {u["email"]: u["password_hash"] for u in client.get("/api/_lab/breach").json()["users"]}
+    customers = [f"{n}@{CUSTOMER_DOMAIN}" for n in CUSTOMERS]
+    assert set(customers) <= set(rows)
+    assert len({rows[c] for c in customers}) == len(customers) - 1  # two share a password
+    account = {"email": "new-customer@shop.example", "password": "hunter2 hunter2"}
+    assert client.post("/api/auth/register", json=account).status_code in (201, 400)
+    for _ in range(8):  # no limit: failures are never refused
+        assert client.post("/api/auth/login", json={**account, "password": "x"}).status_code == 401
+    assert client.post("/api/auth/login", json=account).status_code == 200
+    alice = lab.users["alice"]
+    ok = client.post("/api/auth/login", json={"email": alice.email, "password": alice.password})
+    assert ok.status_code == 200

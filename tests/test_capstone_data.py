@@ -1,0 +1,279 @@
+"""13-capstone, the data part (homemade-crypto, trusting-input, eternal-api-key): each exploit
+is confirmed only at its route of the broken shop, each fix check fails on the stub and on a
+plausible wrong fix and passes on the reference written out as in the notebook."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import pytest
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from labkit.exercises.capstone import data
+from labkit.exercises.check import Findings, Target
+from labkit.exercises.lab import Lab
+from labkit.exercises.registry import get_lab
+from labkit.sandbox.apps.shop import create_app
+from labkit.sandbox.lab_server import LabServer
+from labkit.vulnerable import crypto as weak_crypto
+
+AP = {ap.id: ap for ap in data.ANTI_PATTERNS}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LABKIT_HOME", str(tmp_path_factory.mktemp("labkit-home")))
+        opened = Lab(get_lab("13-capstone"))
+        try:
+            yield opened
+        finally:
+            opened.close()
+
+
+@pytest.fixture(scope="module")
+def secure() -> Iterator[Target]:
+    server = LabServer(create_app(secure=True), name="13-capstone-secure").start()
+    try:
+        yield Target(server.url, server.urls)
+    finally:
+        server.close()
+
+
+@pytest.fixture(autouse=True)
+def not_strict(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LABKIT_STRICT", "0")  # failing on purpose is the point here
+
+
+def broken(lab: Lab) -> Target:
+    return Target(lab.url, lab.urls)
+
+
+def login(lab: Lab, who: str) -> dict[str, str]:
+    user = lab.users[who]
+    response = lab.client.post(
+        "/api/auth/login", json={"email": user.email, "password": user.password}
+    )
+    return {"Authorization": f"Bearer {response.json()['accessToken']}"}
+
+
+# -- the learner's possible fixes, the references as the notebook writes them out --------------
+def encrypt_record(plaintext: bytes, record_id: str, key_id: str, key: bytes) -> dict:
+    nonce = os.urandom(12)
+    aad = json.dumps([record_id, key_id]).encode()
+    sealed = AESGCM(key).encrypt(nonce, plaintext, aad)
+    return {
+        "keyId": key_id,
+        "nonce": base64.b64encode(nonce).decode(),
+        "ciphertext": base64.b64encode(sealed).decode(),
+    }
+
+
+def decrypt_record(stored: dict, record_id: str, keyring: dict[str, bytes]) -> bytes | None:
+    key_id = stored.get("keyId")
+    if not isinstance(key_id, str) or key_id not in keyring:
+        return None
+    try:
+        nonce = base64.b64decode(stored["nonce"], validate=True)
+        sealed = base64.b64decode(stored["ciphertext"], validate=True)
+        aad = json.dumps([record_id, key_id]).encode()
+        return AESGCM(keyring[key_id]).decrypt(nonce, sealed, aad)
+    except (KeyError, TypeError, ValueError, InvalidTag):
+        return None
+
+
+def find_users(db: sqlite3.Connection, email: str) -> list[sqlite3.Row]:
+    return db.execute(
+        "SELECT id, email, name, age, role FROM users WHERE email = ?", (email,)
+    ).fetchall()
+
+
+def authenticate(
+    api_key: str | None, scope: str, find_key: Callable[[str], Any], now: float
+) -> tuple[int, dict[str, Any]]:
+    if not api_key:
+        return 401, {"error": "API key required"}
+    record = find_key(api_key)
+    if (
+        record is None
+        or record.revoked_at is not None
+        or record.expires_at is None
+        or now >= record.expires_at
+    ):
+        return 401, {"error": "Invalid API key"}
+    if scope not in record.scopes:
+        return 403, {"error": "Insufficient permissions"}
+    return 200, {"client": record.name, "keyId": record.id}
+
+
+def stub(*args: Any) -> Any:
+    raise NotImplementedError
+
+
+def encrypt_without_aad(plaintext: bytes, record_id: str, key_id: str, key: bytes) -> dict:
+    nonce = os.urandom(12)
+    sealed = AESGCM(key).encrypt(nonce, plaintext, None)
+    return {"keyId": key_id, "nonce": base64.b64encode(nonce).decode(),
+            "ciphertext": base64.b64encode(sealed).decode()}  # fmt: skip
+
+
+def decrypt_without_aad(stored: dict, record_id: str, keyring: dict[str, bytes]) -> bytes | None:
+    try:
+        nonce, sealed = base64.b64decode(stored["nonce"]), base64.b64decode(stored["ciphertext"])
+        return AESGCM(keyring[stored["keyId"]]).decrypt(nonce, sealed, None)
+    except (KeyError, ValueError, InvalidTag):
+        return None
+
+
+def encrypt_to_bytes(plaintext: bytes, record_id: str, key_id: str, key: bytes) -> bytes:
+    return plaintext  # the wrong type: the shop must say so
+
+
+def find_users_like(db: sqlite3.Connection, email: str) -> list[sqlite3.Row]:
+    """Parameterized, but with LIKE: '%' lists everyone."""
+    return db.execute(
+        "SELECT id, email, name, age, role FROM users WHERE email LIKE ?", (email,)
+    ).fetchall()
+
+
+def find_users_blocklist(db: sqlite3.Connection, email: str) -> list[sqlite3.Row]:
+    """Refuse the scary words, paste the rest: the tautology needs none of them."""
+    if any(word in email.lower() for word in ("union", "--", ";", "select", "drop")):
+        return []
+    return db.execute(f"SELECT * FROM users WHERE email = '{email}'").fetchall()
+
+
+def authenticate_expiry_only(
+    api_key: str | None, scope: str, find_key: Callable[[str], Any], now: float
+) -> tuple[int, dict[str, Any]]:
+    """Expiry and scope, but revocation forgotten: rotation never ends."""
+    if not api_key:
+        return 401, {"error": "API key required"}
+    record = find_key(api_key)
+    if record is None or record.expires_at is None or now >= record.expires_at:
+        return 401, {"error": "Invalid API key"}
+    if scope not in record.scopes:
+        return 403, {"error": "Insufficient permissions"}
+    return 200, {"client": record.name, "keyId": record.id}
+
+
+REFERENCE: dict[str, dict[str, Callable[..., Any]]] = {
+    "homemade-crypto": {"encrypt_record": encrypt_record, "decrypt_record": decrypt_record},
+    "trusting-input": {"find_users": find_users},
+    "eternal-api-key": {"authenticate": authenticate},
+}
+#: (anti-pattern, name of the mistake, fixes, what the failure must say)
+WRONG: list[tuple[str, str, dict[str, Callable[..., Any]], str]] = [
+    ("homemade-crypto", "gcm-fixed-nonce",
+     {"encrypt_record": weak_crypto.encrypt_record, "decrypt_record": weak_crypto.decrypt_record},
+     "decrypted alice's card from the breach"),
+    ("homemade-crypto", "gcm-without-aad",
+     {"encrypt_record": encrypt_without_aad, "decrypt_record": decrypt_without_aad}, "AAD"),
+    ("homemade-crypto", "wrong-return-type",
+     {"encrypt_record": encrypt_to_bytes, "decrypt_record": decrypt_record}, "expected dict"),
+    ("trusting-input", "like-wildcards", {"find_users": find_users_like}, "not wildcards"),
+    ("trusting-input", "keyword-blocklist", {"find_users": find_users_blocklist}, "tautology"),
+    ("eternal-api-key", "no-revocation", {"authenticate": authenticate_expiry_only},
+     "a revoked key got 200"),
+]  # fmt: skip
+ROUTES = {
+    "homemade-crypto": (["POST /api/cards"], ["GET /api/cards", "POST /api/auth/login"]),
+    "trusting-input": (["GET /api/users"], ["GET /api/cards", "GET /api/v1/reports"]),
+    "eternal-api-key": (
+        ["GET /api/v1/reports", "POST /api/v1/reports"],
+        ["GET /api/users", "GET /api/keys", "GET /api/_lab/old-config"],
+    ),
+}
+
+
+# -- locate: the exploit confirms the right route only, on the broken shop only ---------------
+@pytest.mark.parametrize("ap_id", sorted(ROUTES))
+def test_locate(lab: Lab, secure: Target, ap_id: str) -> None:
+    right, wrong = ROUTES[ap_id]
+    for mark in right:
+        verdict = AP[ap_id].locate(broken(lab), *mark.split(" "))
+        assert verdict.passed, (mark, verdict)
+        refused = AP[ap_id].locate(secure, *mark.split(" "))
+        assert not refused.passed and refused.summary, (mark, refused)
+    for mark in wrong:
+        verdict = AP[ap_id].locate(broken(lab), *mark.split(" "))
+        assert not verdict.passed and mark in verdict.summary, (mark, verdict)
+
+
+def test_audit_confirms_the_data_marks(lab: Lab) -> None:
+    marks = {ap_id: routes[0][0] for ap_id, routes in ROUTES.items()}
+    details = "\n".join(lab.check("audit", marks).details)
+    for ap_id, mark in marks.items():
+        assert f"✓ {ap_id} at {mark}" in details, details
+    wrong = {ap_id: routes[1][0] for ap_id, routes in ROUTES.items()}
+    details = "\n".join(lab.check("audit", wrong).details)
+    for ap_id in wrong:
+        assert f"✗ {ap_id} at" in details, details
+
+
+# -- fix-<id>: stub, wrong fixes, reference -----------------------------------------------------
+@pytest.mark.parametrize("ap_id", sorted(REFERENCE))
+def test_fix_fails_on_the_stub(lab: Lab, ap_id: str) -> None:
+    result = lab.check(f"fix-{ap_id}", **{name: stub for name in REFERENCE[ap_id]})
+    assert not result.passed and "NotImplementedError" in repr(result), result
+
+
+@pytest.mark.parametrize(
+    ("ap_id", "fixes", "says"),
+    [pytest.param(a, f, s, id=f"{a}-{name}") for a, name, f, s in WRONG],
+)
+def test_fix_fails_on_a_wrong_fix(
+    lab: Lab, ap_id: str, fixes: Mapping[str, Callable[..., Any]], says: str
+) -> None:
+    result = lab.check(f"fix-{ap_id}", **fixes)
+    assert not result.passed and says in repr(result), result
+
+
+@pytest.mark.parametrize("ap_id", sorted(REFERENCE))
+def test_fix_passes_on_the_reference(lab: Lab, ap_id: str) -> None:
+    result = lab.check(f"fix-{ap_id}", **REFERENCE[ap_id])
+    assert result.passed, result
+
+
+@pytest.mark.parametrize("ap_id", sorted(REFERENCE))
+def test_replay_passes_on_the_secure_shop(secure: Target, ap_id: str) -> None:
+    findings = Findings()
+    AP[ap_id].replay(secure, findings)
+    verdict = findings.verdict("passed", "failed")
+    assert verdict.passed, verdict
+
+
+@pytest.mark.parametrize("ap_id", sorted(REFERENCE))
+def test_replay_fails_on_the_broken_shop(lab: Lab, ap_id: str) -> None:
+    findings = Findings()
+    AP[ap_id].replay(broken(lab), findings)
+    assert findings.problems
+
+
+# -- the broken shop's legitimate flows -------------------------------------------------------
+def test_broken_shop_cards_lookup_and_keys_work(lab: Lab) -> None:
+    bob = login(lab, "bob")
+    saved = lab.client.post(
+        "/api/cards", json={"number": "5555-5555-5555-4444", "holder": "Bob"}, headers=bob
+    )
+    assert saved.status_code == 201 and saved.json()["last4"] == "4444"
+    listed = lab.client.get("/api/cards", headers=bob).json()["cards"]
+    assert any(c["id"] == saved.json()["id"] and c["last4"] == "4444" for c in listed)
+    other = lab.client.get(f"/api/cards/{saved.json()['id']}", headers=login(lab, "carol"))
+    assert other.status_code == 403
+    bad = lab.client.post("/api/cards", json={"number": "4242424242424241", "holder": "B"},
+                          headers=bob)  # fmt: skip
+    assert bad.status_code == 400 and "errors" in bad.json()
+    assert lab.client.get("/api/users", params={"email": "bob@example.com"}).status_code == 401
+    found = lab.client.get("/api/users", params={"email": "bob@example.com"}, headers=bob)
+    assert [u["name"] for u in found.json()["users"]] == ["Bob Okafor"]
+    key = lab.client.post("/api/keys", json={"scopes": ["reports:read"]}, headers=bob).json()
+    reports = lab.client.get("/api/v1/reports", headers={"X-API-Key": key["key"]})
+    assert reports.status_code == 200 and reports.json()["reports"]
+    assert lab.client.get("/api/v1/reports").json() == {"error": "API key required"}

@@ -1,0 +1,345 @@
+"""13-capstone, BrokenShop's edge: CORS (10), HTTPS (09) and input length (07).
+
+For each row: ``locate`` confirms the exploit at the right routes of the vulnerable shop,
+refuses a wrong route and the secure shop; ``fix-<id>`` fails on the stub and on plausible
+wrong fixes, passes on the reference (written here self-contained, as the notebook's
+solution); ``replay`` passes on the secure shop. Plus the vulnerable shop's legit flows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from typing import Annotated, Any
+
+import httpx
+import pytest
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from labkit.exercises.capstone.edge import ANTI_PATTERNS
+from labkit.exercises.check import Findings, Target
+from labkit.exercises.lab import Lab
+from labkit.exercises.registry import get_lab
+from labkit.sandbox.apps.shop import create_app
+from labkit.sandbox.lab_server import LabServer
+
+AP = {ap.id: ap for ap in ANTI_PATTERNS}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LABKIT_HOME", str(tmp_path_factory.mktemp("labkit-home")))
+        opened = Lab(get_lab("13-capstone"))
+        try:
+            yield opened
+        finally:
+            opened.close()
+
+
+@pytest.fixture(scope="module")
+def secure() -> Iterator[Target]:
+    server = LabServer(create_app(secure=True), name="test-13-edge-secure").start()
+    try:
+        yield Target(server.url, server.urls)
+    finally:
+        server.close()
+
+
+@pytest.fixture(autouse=True)
+def not_strict(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LABKIT_STRICT", "0")  # failing on purpose is the point here
+
+
+def vulnerable(lab: Lab) -> Target:
+    return Target(lab.server.url, lab.server.urls)
+
+
+# -- the reference solutions (as in the notebook) ----------------------------------------
+def cors_settings(trusted_origins: list[str]) -> dict[str, Any]:
+    return {
+        "allow_origins": list(trusted_origins),
+        "allow_credentials": True,
+        "allow_methods": ["GET", "PUT"],
+        "allow_headers": ["Content-Type", "Authorization"],
+        "max_age": 600,
+    }
+
+
+def effective_scheme(
+    scheme: str, peer: str, forwarded_proto: str | None, trusted_proxies: Collection[str]
+) -> str:
+    if forwarded_proto and peer in trusted_proxies:
+        claimed = forwarded_proto.split(",")[-1].strip().lower()
+        if claimed in ("http", "https"):
+            return claimed
+    return scheme
+
+
+def security_headers(scheme: str) -> dict[str, str]:
+    if scheme == "https":
+        return {"Strict-Transport-Security": "max-age=31536000; includeSubDomains"}
+    return {}
+
+
+class Review(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    productId: Annotated[int, Field(ge=1)]
+    rating: Annotated[int, Field(ge=1, le=5)]
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+def _flatten(exc: ValidationError) -> dict[str, Any]:
+    fields: dict[str, list[str]] = {}
+    form: list[str] = []
+    for error in exc.errors(include_url=False, include_input=False):
+        if error["loc"]:
+            fields.setdefault(str(error["loc"][0]), []).append(error["msg"])
+        else:
+            form.append(error["msg"])
+    return {"formErrors": form, "fieldErrors": fields}
+
+
+def validate_review(data: Any) -> tuple[dict[str, Any], None] | tuple[None, dict[str, Any]]:
+    try:
+        return Review.model_validate(data).model_dump(), None
+    except ValidationError as exc:
+        return None, _flatten(exc)
+
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+def body_too_large(content_length: int | None, received: int) -> bool:
+    return (content_length or 0) > MAX_BODY_BYTES or received > MAX_BODY_BYTES
+
+
+REFERENCE: dict[str, dict[str, Any]] = {
+    "cors-wildcard": {"cors_settings": cors_settings},
+    "no-https-redirect": {
+        "effective_scheme": effective_scheme,
+        "security_headers": security_headers,
+    },
+    "no-length-limits": {"validate_review": validate_review, "body_too_large": body_too_large},
+}
+
+
+# -- stubs and plausible wrong fixes -----------------------------------------------------
+def stub(*args: Any) -> Any:
+    raise NotImplementedError
+
+
+def star_with_credentials(trusted_origins: list[str]) -> dict[str, Any]:
+    return {**cors_settings(trusted_origins), "allow_origins": ["*"]}
+
+
+def trusts_null(trusted_origins: list[str]) -> dict[str, Any]:
+    return {**cors_settings(trusted_origins), "allow_origins": [*trusted_origins, "null"]}
+
+
+def hsts_everywhere(scheme: str) -> dict[str, str]:
+    return {"Strict-Transport-Security": "max-age=31536000; includeSubDomains"}
+
+
+def trusts_any_forwarded(
+    scheme: str, peer: str, forwarded_proto: str | None, trusted_proxies: Collection[str]
+) -> str:
+    return (forwarded_proto or scheme).split(",")[-1].strip().lower()
+
+
+class UnboundedReview(BaseModel):
+    productId: int
+    rating: Annotated[int, Field(ge=1, le=5)]
+    text: str
+
+
+def validate_without_lengths(data: Any) -> tuple[Any, Any]:
+    try:
+        return UnboundedReview.model_validate(data).model_dump(), None
+    except ValidationError as exc:
+        return None, _flatten(exc)
+
+
+def never_too_large(content_length: int | None, received: int) -> bool:
+    return False
+
+
+def trusts_content_length(content_length: int | None, received: int) -> bool:
+    return (content_length or 0) > MAX_BODY_BYTES  # a chunked body has none
+
+
+WRONG: dict[str, dict[str, dict[str, Any]]] = {
+    "cors-wildcard": {
+        "star with credentials": {"cors_settings": star_with_credentials},
+        "trusts null": {"cors_settings": trusts_null},
+    },
+    "no-https-redirect": {
+        "HSTS over plain HTTP too": {
+            "effective_scheme": effective_scheme,
+            "security_headers": hsts_everywhere,
+        },
+        "X-Forwarded-Proto from anyone": {
+            "effective_scheme": trusts_any_forwarded,
+            "security_headers": security_headers,
+        },
+    },
+    "no-length-limits": {
+        "schema without lengths": {
+            "validate_review": validate_without_lengths,
+            "body_too_large": body_too_large,
+        },
+        "no body cap": {"validate_review": validate_review, "body_too_large": never_too_large},
+        "Content-Length trusted": {
+            "validate_review": validate_review,
+            "body_too_large": trusts_content_length,
+        },
+    },
+}
+
+RIGHT_MARKS = [
+    ("cors-wildcard", "GET /api/account"),
+    ("cors-wildcard", "GET /api/products/{product_id}"),
+    ("cors-wildcard", "POST /api/reviews"),
+    ("no-https-redirect", "GET /api/status"),
+    ("no-https-redirect", "GET /api/account"),
+    ("no-https-redirect", "POST /api/auth/login"),
+    ("no-length-limits", "POST /api/reviews"),
+]
+WRONG_MARKS = [
+    ("cors-wildcard", "GET /api/nowhere"),
+    ("no-https-redirect", "GET /api/nowhere"),
+    ("no-length-limits", "PUT /api/account"),
+    ("no-length-limits", "POST /api/auth/login"),
+    ("no-length-limits", "GET /api/products"),
+]
+
+
+# -- locate ------------------------------------------------------------------------------
+@pytest.mark.parametrize(("ap_id", "mark"), RIGHT_MARKS)
+def test_locate_confirms_the_exploit_at_the_right_route(lab: Lab, ap_id: str, mark: str) -> None:
+    method, path = mark.split(" ")
+    verdict = AP[ap_id].locate(vulnerable(lab), method, path)
+    assert verdict.passed, verdict
+
+
+@pytest.mark.parametrize(("ap_id", "mark"), WRONG_MARKS)
+def test_locate_refuses_a_wrong_route(lab: Lab, ap_id: str, mark: str) -> None:
+    method, path = mark.split(" ")
+    verdict = AP[ap_id].locate(vulnerable(lab), method, path)
+    assert not verdict.passed and verdict.summary, verdict
+
+
+@pytest.mark.parametrize(("ap_id", "mark"), RIGHT_MARKS)
+def test_locate_refuses_on_the_secure_shop(secure: Target, ap_id: str, mark: str) -> None:
+    method, path = mark.split(" ")
+    assert not AP[ap_id].locate(secure, method, path).passed
+
+
+def test_audit_reports_each_edge_mark(lab: Lab) -> None:
+    marks = {"cors-wildcard": "GET /api/account", "no-https-redirect": "GET /api/status",
+             "no-length-limits": "PUT /api/account"}  # fmt: skip
+    details = "\n".join(lab.check("audit", marks).details)
+    assert "✓ cors-wildcard at GET /api/account" in details
+    assert "✓ no-https-redirect at GET /api/status" in details
+    assert "✗ no-length-limits at PUT /api/account" in details
+
+
+# -- replay ------------------------------------------------------------------------------
+@pytest.mark.parametrize("ap_id", sorted(AP))
+def test_replay_passes_on_the_secure_shop(secure: Target, ap_id: str) -> None:
+    findings = Findings()
+    AP[ap_id].replay(secure, findings)
+    assert not findings.problems, findings.problems
+    assert findings.observations
+
+
+@pytest.mark.parametrize("ap_id", sorted(AP))
+def test_replay_fails_on_the_vulnerable_shop(lab: Lab, ap_id: str) -> None:
+    findings = Findings()
+    AP[ap_id].replay(vulnerable(lab), findings)
+    assert findings.problems
+
+
+# -- fix checks --------------------------------------------------------------------------
+@pytest.mark.parametrize("ap_id", sorted(AP))
+def test_fix_check_passes_on_the_reference(lab: Lab, ap_id: str) -> None:
+    result = lab.check(f"fix-{ap_id}", **REFERENCE[ap_id])
+    assert result.passed, result
+
+
+@pytest.mark.parametrize("ap_id", sorted(AP))
+def test_fix_check_fails_on_the_stub(lab: Lab, ap_id: str) -> None:
+    result = lab.check(f"fix-{ap_id}", **{name: stub for name in AP[ap_id].fixes})
+    assert not result.passed
+    assert "not written yet" in repr(result), result
+
+
+@pytest.mark.parametrize(
+    ("ap_id", "mistake"), [(ap_id, mistake) for ap_id in sorted(WRONG) for mistake in WRONG[ap_id]]
+)
+def test_fix_check_fails_on_a_plausible_wrong_fix(lab: Lab, ap_id: str, mistake: str) -> None:
+    result = lab.check(f"fix-{ap_id}", **WRONG[ap_id][mistake])
+    assert not result.passed, result
+
+
+def test_wrong_fixes_are_told_what_is_wrong(lab: Lab) -> None:
+    hsts = lab.check(
+        "fix-no-https-redirect", **WRONG["no-https-redirect"]["HSTS over plain HTTP too"]
+    )
+    assert "RFC 6797" in repr(hsts)
+    lengths = lab.check("fix-no-length-limits", **WRONG["no-length-limits"]["no body cap"])
+    assert "5 MB body with Content-Length" in repr(lengths)
+    star = lab.check("fix-cors-wildcard", **WRONG["cors-wildcard"]["star with credentials"])
+    assert "evil.example.net" in repr(star)
+
+
+# -- the vulnerable shop's legitimate flows ----------------------------------------------
+def _token(client: httpx.Client, lab: Lab, who: str = "carol") -> dict[str, str]:
+    user = lab.users[who]
+    response = client.post("/api/auth/login", json={"email": user.email, "password": user.password})
+    return {"Authorization": f"Bearer {response.json()['accessToken']}"}
+
+
+def test_vulnerable_shop_legit_flows(lab: Lab) -> None:
+    client = lab.client
+    assert client.get("/api/status").json() == {"ok": True, "connection": "https"}
+    products = client.get("/api/products").json()
+    assert len(products) >= 3 and {"id", "name", "priceCents"} <= set(products[0])
+    headers = _token(client, lab)
+    account = client.get("/api/account", headers=headers).json()
+    assert account["email"] == lab.users["carol"].email and account["address"]
+    assert client.get("/api/account").status_code == 401
+    moved = client.put("/api/account", json={"address": "9 New Road"}, headers=headers)
+    assert moved.status_code == 200 and moved.json()["address"] == "9 New Road"
+    assert client.get("/api/account", headers=headers).json()["address"] == "9 New Road"
+    review = {"productId": products[1]["id"], "rating": 4, "text": "Flies in light wind."}
+    posted = client.post("/api/reviews", json=review, headers=headers)
+    assert posted.status_code == 201
+    page = client.get(f"/api/products/{products[1]['id']}").json()
+    assert any(
+        r["id"] == posted.json()["id"] and r["text"] == review["text"] for r in page["reviews"]
+    )
+    assert client.post("/api/reviews", json=review).status_code == 401
+    assert client.get("/api/products/999999").json() == {"error": "Product not found"}
+    missing = client.post("/api/reviews", json={**review, "productId": 999999}, headers=headers)
+    assert missing.status_code == 400 and "productId" in missing.text
+    assert "/api/reviews" in client.get("/openapi.json").json()["paths"]
+
+
+def test_secure_shop_answers_reviews_with_the_contract_shapes(secure: Target) -> None:
+    with secure.client() as client:
+        accounts = {a["email"]: a["password"] for a in client.get("/api/_lab/accounts").json()}
+        token = client.post(
+            "/api/auth/login",
+            json={"email": "carol@example.com", "password": accounts["carol@example.com"]},
+        ).json()["accessToken"]
+        headers = {"Authorization": f"Bearer {token}"}
+        bad = client.post(
+            "/api/reviews", json={"productId": 1, "rating": 9, "text": "x"}, headers=headers
+        )
+        assert bad.status_code == 400 and "rating" in bad.json()["errors"]["fieldErrors"]
+        huge = client.post(
+            "/api/reviews",
+            json={"productId": 1, "rating": 5, "text": "x" * 200_000},
+            headers=headers,
+        )
+        assert huge.status_code == 413 and huge.json() == {"error": "Request body too large"}
