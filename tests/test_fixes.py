@@ -44,6 +44,28 @@ def test_exception_becomes_a_fault_naming_it() -> None:
         guard(SLOT, broken)("Ada")
 
 
+def test_exceptions_of_the_slots_contract_pass_through_unchanged() -> None:
+    class Rejected(ValueError):
+        pass
+
+    slot = FixSlot("verify", dict, "verify(token) -> dict; raise ValueError to reject",
+                   passes=(ValueError,))  # fmt: skip
+
+    def verify(token: str) -> dict[str, str]:
+        if token == "bad":
+            raise Rejected("bad token")
+        if token == "bug":
+            raise KeyError("sub")
+        raise NotImplementedError
+
+    with pytest.raises(Rejected, match="bad token"):
+        guard(slot, verify)("bad")
+    with pytest.raises(FixFault, match="verify raised KeyError"):
+        guard(slot, verify)("bug")
+    with pytest.raises(FixFault, match="not written yet"):  # not a ValueError: still a fault
+        guard(slot, verify)("stub")
+
+
 def test_not_implemented_reads_not_written_yet() -> None:
     def stub(name: str) -> list[str]:
         raise NotImplementedError

@@ -1,7 +1,586 @@
-"""Checks for BrokenShop's tokens part. STUB: filled in by the tokens work."""
+"""Checks for BrokenShop's tokens part: jwt-in-localstorage, symmetric-jwt, hardcoded-secret.
+
+Each exploit and each battery judges only HTTP answers of the shop (and of its ``shipping``
+service). 02-jwt's cookie battery is replayed as it is (the shop honours 02's login and
+refresh-cookie contract); its token battery needs 02's ``/api/me`` and ``/api/admin/users``,
+so :func:`replay_symmetric` replays the same attacks (:mod:`labkit.attacks.jwt`) against the
+shop's admin route and the shipping service instead. 08's fail-fast idea is replayed through
+the shop's ``/api/_lab/boot`` with ``PAYMENT_WEBHOOK_SECRET``; the source is read with 08's
+scanner (:func:`labkit.attacks.secret_scan.scan_text`).
+"""
 
 from __future__ import annotations
 
-from labkit.exercises.capstone.antipattern import AntiPattern
+import json
+import secrets
+from typing import Any
 
-ANTI_PATTERNS: tuple[AntiPattern, ...] = ()
+import httpx
+import jwt
+from cryptography.hazmat.primitives import serialization
+
+from labkit.attacks.jwt import (
+    decode_unverified,
+    flip_signature_bit,
+    forge,
+    new_rsa_key,
+    rsa_jwk,
+    tamper,
+    with_signature,
+)
+from labkit.attacks.secret_scan import Finding, scan_text
+from labkit.exercises.capstone.antipattern import AntiPattern, fault
+from labkit.exercises.check import Findings, Target, Verdict
+from labkit.exercises.labs.jwt import NONE_CASINGS, cookie_battery, parse_set_cookie
+from labkit.patterns.webhooks import sign_webhook
+
+__all__ = ["ANTI_PATTERNS", "replay_secret", "replay_storage", "replay_symmetric"]
+
+LOGIN, REFRESH = "/api/auth/login", "/api/auth/refresh"
+ORDERS, ADMIN_ORDERS, WEBHOOK = "/api/orders", "/api/admin/orders", "/api/webhooks/payment"
+SHIPMENTS, DEBUG_CONFIG = "/api/shipments", "/debug/config"
+SECRET_ENV = "PAYMENT_WEBHOOK_SECRET"  # noqa: S105 (a variable name)
+ASYMMETRIC = ("ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "EdDSA")
+
+
+# -- helpers -------------------------------------------------------------------------------
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _login(client: httpx.Client, role: str) -> httpx.Response:
+    account = next(a for a in client.get("/api/_lab/accounts").json() if a["role"] == role)
+    return client.post(LOGIN, json={"email": account["email"], "password": account["password"]})
+
+
+def _refresh_cookie(response: httpx.Response) -> str | None:
+    for header in response.headers.get_list("set-cookie"):
+        name, value, _ = parse_set_cookie(header)
+        if name == "refreshToken" and value:
+            return value
+    return None
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _mark(method: str, path: str) -> str:
+    return f"{method} {path}"
+
+
+# -- jwt-in-localstorage (02-jwt) ----------------------------------------------------------
+def locate_storage(target: Target, method: str, path: str) -> Verdict:
+    """A refresh token from a JSON body (what the page keeps in localStorage) refreshes with
+    no cookie at all: whoever reads the page's storage owns the session."""
+    if (method, path) not in {("POST", LOGIN), ("POST", REFRESH)}:
+        return Verdict(
+            False,
+            f"{_mark(method, path)} hands out no refresh token: look for "
+            "the route whose JSON answer a page script would store",
+        )
+    with target.client() as client:
+        token = _json(_login(client, "viewer")).get("refreshToken")
+        if not isinstance(token, str):
+            return Verdict(False, "the login answers no refresh token in its JSON body")
+        if path == REFRESH:
+            client.cookies.clear()
+            token = _json(client.post(REFRESH, json={"refreshToken": token})).get("refreshToken")
+            if not isinstance(token, str):
+                return Verdict(False, "the refresh route answers no refresh token in JSON")
+        client.cookies.clear()
+        stolen = client.post(REFRESH, json={"refreshToken": token})
+    if stolen.status_code != 200:
+        return Verdict(
+            False, f"a refresh token read from JSON got {stolen.status_code} at {REFRESH}"
+        )
+    return Verdict(
+        True,
+        "the refresh token travels in JSON, so the page keeps it in localStorage: a script "
+        "that reads it refreshes at will — no cookie, no HttpOnly in the way",
+        (
+            f"{_mark(method, path)} answered a refreshToken in its body",
+            f"POST {REFRESH} with {{'refreshToken': ...}} and no cookie: 200, new tokens",
+        ),
+    )
+
+
+def replay_storage(patched: Target, findings: Findings) -> None:
+    """02's cookie battery, then: no refresh token in any body, refresh reads only the
+    cookie, and refreshing with the cookie still works (and rotates)."""
+    with patched.client() as client:
+        cookie_battery(client, findings)
+        client.cookies.clear()
+        login = _login(client, "viewer")
+        if not findings.expect(
+            login.status_code == 200, f"login got {login.status_code}{fault(login)}"
+        ):
+            return
+        extra = sorted(set(_json(login)) - {"accessToken"})
+        findings.expect(
+            not extra,
+            f"the login body still carries {', '.join(extra)}: a page script (and any XSS) "
+            "reads whatever the JSON carries — send the refresh token only as the cookie",
+            "login body: accessToken only (kept in memory)",
+        )
+        cookie = _refresh_cookie(login)
+        if not findings.expect(cookie is not None, "login sets no refreshToken cookie"):
+            return
+        client.cookies.clear()
+        from_body = client.post(REFRESH, json={"refreshToken": cookie})
+        findings.expect(
+            400 <= from_body.status_code < 500,
+            f"refresh with the token in a JSON body (no cookie) got {from_body.status_code}"
+            f"{fault(from_body)}: read the refresh token from the cookie only",
+            "refresh from a JSON body refused",
+        )
+        client.cookies.clear()
+        rotated = client.post(REFRESH, headers={"Cookie": f"refreshToken={cookie}"})
+        new_cookie, access = _refresh_cookie(rotated), _json(rotated).get("accessToken")
+        if not findings.expect(
+            rotated.status_code == 200 and new_cookie is not None and isinstance(access, str),
+            f"refresh with the cookie got {rotated.status_code}{fault(rotated)}: it must "
+            "answer {'accessToken'} and set a new refreshToken cookie",
+            "refresh with the cookie: a new access token and a new cookie",
+        ):
+            return
+        findings.expect(new_cookie != cookie, "refresh returned the same refresh token")
+        orders = client.get(ORDERS, headers=_bearer(str(access)))
+        findings.expect(
+            orders.status_code == 200,
+            f"the refreshed access token got {orders.status_code} at {ORDERS}{fault(orders)}",
+            "the refreshed access token works",
+        )
+
+
+# -- symmetric-jwt (02-jwt) ----------------------------------------------------------------
+def _shipping(target: Target) -> Target | None:
+    url = target.urls.get("shipping")
+    return Target(url) if url else None
+
+
+def _leaked(shipping: Target) -> dict[str, str]:
+    """Every string of the shipping service's ``/debug/config`` (16+ characters), by name."""
+    with shipping.client() as client:
+        response = client.get(DEBUG_CONFIG)
+    found: dict[str, str] = {}
+
+    def walk(value: Any, name: str) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, str(key))
+        elif isinstance(value, list):
+            for item in value:
+                walk(item, name)
+        elif isinstance(value, str) and len(value) >= 16:
+            found.setdefault(name, value)
+
+    walk(_json(response) if response.status_code == 200 else {}, "config")
+    return found
+
+
+def _admin_forgery(access: str, secret: str) -> str:
+    header, claims = decode_unverified(access)
+    return forge({**header, "alg": "HS256"}, {**claims, "role": "admin"}, secret.encode())
+
+
+def locate_symmetric(target: Target, method: str, path: str) -> Verdict:
+    """An admin token signed with the secret shipping's debug page shows opens the route."""
+    shipping = _shipping(target)
+    if shipping is None:
+        return Verdict(False, "this shop has no shipping service (urls['shipping'])")
+    leaked = _leaked(shipping)
+    with target.client() as client:
+        access = _json(_login(client, "viewer")).get("accessToken")
+        if not isinstance(access, str):
+            return Verdict(False, "could not log in as carol (no accessToken)")
+        own = client.request(method, path, headers=_bearer(access))
+        for secret in leaked.values():
+            forged = client.request(method, path, headers=_bearer(_admin_forgery(access, secret)))
+            if forged.status_code == 200 and own.status_code in (401, 403):
+                return Verdict(
+                    True,
+                    "shipping's leaked HS256 secret signs tokens the shop believes: carol "
+                    "minted herself an admin token",
+                    (
+                        f"carol's own token at {_mark(method, path)}: {own.status_code}",
+                        f"the token forged with shipping's {DEBUG_CONFIG} secret: 200",
+                    ),
+                )
+    if own.status_code == 200:
+        return Verdict(
+            False,
+            f"carol's own token already gets 200 at {_mark(method, path)}: "
+            "mark a route only an admin may use",
+        )
+    return Verdict(
+        False,
+        f"no admin token forged with what shipping's {DEBUG_CONFIG} shows "
+        f"got into {_mark(method, path)}",
+    )
+
+
+def _public_pems(client: httpx.Client, leaked: dict[str, str]) -> list[bytes]:
+    """The shop's public keys as PEM (from its JWKS and from leaked config): the classic
+    HS256 key-confusion secrets."""
+    pems = [s.encode() for s in leaked.values() if "PUBLIC KEY" in s]
+    for jwk in _json(client.get("/.well-known/jwks.json")).get("keys", []):
+        try:
+            public = jwt.PyJWK(jwk).key
+            pems.append(
+                public.public_bytes(
+                    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+                )
+            )
+        except (jwt.PyJWTError, AttributeError, TypeError, ValueError):
+            continue
+    return pems
+
+
+def _forgeries(
+    client: httpx.Client, access: str, refresh: str | None, leaked: dict[str, str]
+) -> list[tuple[str, str]]:
+    """(label, token) for every attack of 02's battery that fits a two-service shop."""
+    header, claims = decode_unverified(access)
+    admin = {**claims, "role": "admin"}
+    tampered = tamper(access, role="admin")
+    attacker = new_rsa_key()
+    attacks = [(f"alg {c!r}", forge({"alg": c, "typ": "JWT"}, admin)) for c in NONE_CASINGS]
+    attacks += [
+        ("role tampered, old signature kept", tampered),
+        ("role tampered, null signature", with_signature(tampered, b"")),
+        ("one signature bit flipped", flip_signature_bit(access, 20)),
+        (
+            "embedded jwk header (attacker's own key)",
+            forge({**header, "alg": "RS256", "jwk": rsa_jwk(attacker)}, admin, attacker),
+        ),
+    ]
+    attacks += [
+        (f"HS256 signed with shipping's leaked {name}", _admin_forgery(access, value))
+        for name, value in leaked.items()
+        if "PUBLIC KEY" not in value
+    ]
+    attacks += [
+        (
+            f"HS256 signed with the public key (PEM #{n})",
+            forge({**header, "alg": "HS256"}, admin, pem),
+        )
+        for n, pem in enumerate(_public_pems(client, leaked), 1)
+    ]
+    for entry in client.get("/api/_lab/token-log").json():
+        token = str(entry["authorization"]).removeprefix("Bearer ")
+        attacks.append((f"{entry['kind']} admin token from the log", token))
+    if refresh:
+        attacks.append(("refresh token used as an access token", refresh))
+    return attacks
+
+
+def replay_symmetric(patched: Target, findings: Findings) -> None:
+    """Legit: shop tokens work at the shop and at shipping. Attacks: 02's forgeries plus
+    shipping's leaked config, each refused (401) by the shop's admin route and by shipping."""
+    shipping = _shipping(patched)
+    if shipping is None:
+        findings.fail("the shop has no shipping service (urls['shipping'])")
+        return
+    leaked = _leaked(shipping)
+    with patched.client() as shop, shipping.client() as ship:
+        logins = {role: _login(shop, role) for role in ("admin", "viewer")}
+        for role, response in logins.items():
+            if not findings.expect(
+                response.status_code == 200 and "accessToken" in _json(response),
+                f"logging in as the {role} got {response.status_code}{fault(response)}",
+            ):
+                return
+        tokens = {role: _json(r)["accessToken"] for role, r in logins.items()}
+        for role, want in (("admin", 200), ("viewer", 403)):
+            got = shop.get(ADMIN_ORDERS, headers=_bearer(tokens[role]))
+            findings.expect(
+                got.status_code == want,
+                f"the {role}'s own token at {ADMIN_ORDERS}"
+                f" got {got.status_code}{fault(got)}, expected {want}",
+            )
+            there = ship.get(SHIPMENTS, headers=_bearer(tokens[role]))
+            findings.expect(
+                there.status_code == 200,
+                f"shipping refused the {role}'s genuine "
+                f"shop token: {there.status_code}{fault(there)}",
+            )
+        findings.saw(
+            "legitimate: shop tokens work at the shop (admin 200, carol 403) and at shipping"
+        )
+        alg = str(decode_unverified(tokens["viewer"])[0].get("alg"))
+        findings.expect(
+            alg in ASYMMETRIC,
+            f"access tokens are {alg}: with a symmetric key every service that verifies "
+            "them can also sign them — sign with ES256 and give shipping the public key",
+            f"access tokens signed with {alg} (asymmetric)",
+        )
+        login = logins["viewer"]
+        refresh = _refresh_cookie(login) or _json(login).get("refreshToken")
+        attacks = _forgeries(shop, tokens["viewer"], refresh, leaked)
+        for service, client, route in (("shop", shop, ADMIN_ORDERS), ("shipping", ship, SHIPMENTS)):
+            before = len(findings.problems)
+            for label, token in attacks:
+                got = client.get(route, headers=_bearer(token))
+                findings.expect(
+                    got.status_code == 401,
+                    f"{service} {route}: {label} got {got.status_code}{fault(got)} — expected 401",
+                )
+            if len(findings.problems) == before:
+                findings.saw(
+                    f"{service}: {len(attacks)} forged, tampered, expired and misused "
+                    "tokens refused"
+                )
+
+
+# -- hardcoded-secret (08-secrets) ---------------------------------------------------------
+def _source_secrets(client: httpx.Client) -> tuple[list[Finding], str]:
+    """What 08's scanner finds in the shop's public source (files and history)."""
+    response = client.get("/api/_lab/source")
+    served = _json(response)
+    texts = dict(served.get("files", {}))
+    for commit in served.get("history", []):
+        for path, text in commit.get("files", {}).items():
+            texts[f"{path}@{commit.get('commit', '')}"] = text
+    found = [f for path, text in texts.items() for f in scan_text(str(text), path)]
+    return found, response.text
+
+
+def _new_order(client: httpx.Client, findings: Findings | None = None) -> tuple[int, str] | None:
+    access = _json(_login(client, "viewer")).get("accessToken")
+    if not isinstance(access, str):
+        return None
+    order = client.post(ORDERS, json={"item": "espresso machine"}, headers=_bearer(access))
+    if order.status_code != 201:
+        if findings is not None:
+            findings.fail(f"{ORDERS} got {order.status_code}{fault(order)}")
+        return None
+    return int(order.json()["id"]), access
+
+
+def _status(client: httpx.Client, order: tuple[int, str]) -> str:
+    return str(_json(client.get(f"{ORDERS}/{order[0]}", headers=_bearer(order[1]))).get("status"))
+
+
+def _paid_event(order_id: int) -> bytes:
+    return json.dumps({"type": "payment.succeeded", "orderId": order_id}).encode()
+
+
+def locate_secret(target: Target, method: str, path: str) -> Verdict:
+    """A "paid" event signed with a literal from the public source pays the order."""
+    with target.client() as client:
+        found, _ = _source_secrets(client)
+        order = _new_order(client)
+        if order is None:
+            return Verdict(False, "could not log in as carol and place an order")
+        for finding in found:
+            event = _paid_event(order[0])
+            client.request(
+                method,
+                path,
+                content=event,
+                headers={
+                    "X-Signature": sign_webhook(event, finding.secret),
+                    "Content-Type": "application/json",
+                },
+            )
+            if _status(client, order) == "paid":
+                return Verdict(
+                    True,
+                    "the webhook secret is in the public source: a forged 'paid' event paid "
+                    "carol's order, and nothing was charged",
+                    (
+                        f"scan_text found it: {finding}",
+                        f"order {order[0]} is now paid, through {_mark(method, path)}",
+                    ),
+                )
+    return Verdict(
+        False,
+        f"no event signed with the {len(found)} secret(s) the source shows "
+        f"paid an order at {_mark(method, path)}",
+    )
+
+
+def _boot(client: httpx.Client, env: dict[str, str]) -> tuple[dict[str, Any], str]:
+    response = client.post("/api/_lab/boot", json={"env": env})
+    return _json(response), response.text
+
+
+def _fail_fast(client: httpx.Client, findings: Findings) -> list[str]:
+    """08's fail-fast battery for one variable; returns the texts the shop answered."""
+    good = "whsec_" + secrets.token_urlsafe(32)
+    short = secrets.token_urlsafe(12)
+    answers: list[str] = []
+    started, text = _boot(client, {SECRET_ENV: good, "APP_ENV": "production"})
+    answers.append(text)
+    findings.expect(
+        started.get("started") is True,
+        "a strong PAYMENT_WEBHOOK_SECRET was "
+        f"refused at startup: {started.get('error', text[:120])}",
+    )
+    refused = 0
+    for label, value in (
+        ("missing", None),
+        ("empty", ""),
+        ("'changeme'", "changeme"),
+        (f"{len(short)} characters long", short),
+        ("'changeme' * 4 (32 characters)", "changeme" * 4),
+    ):
+        env = {"APP_ENV": "production", **({SECRET_ENV: value} if value is not None else {})}
+        outcome, text = _boot(client, env)
+        answers.append(text)
+        if outcome.get("started") is not False:
+            findings.fail(
+                f"the shop starts with PAYMENT_WEBHOOK_SECRET {label}{_fault_text(text)}"
+                ": refuse it at startup (fail fast)"
+            )
+            continue
+        refused += 1
+        findings.expect(
+            not value or len(value) < 8 or value not in text,
+            f"refusing a {label} secret, the error repeats its value",
+        )
+    if refused:
+        findings.saw(f"{refused} weak or missing webhook secrets refused at startup")
+    return answers
+
+
+def _fault_text(text: str) -> str:
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return ""
+    return f" — {body['labkitFault']}" if isinstance(body, dict) and "labkitFault" in body else ""
+
+
+def replay_secret(patched: Target, findings: Findings) -> None:
+    """Every secret the public source shows is refused at the webhook; the provider's real
+    signature pays; a missing/weak secret stops the shop; the secret is in no answer."""
+    with patched.client() as client:
+        found, source_text = _source_secrets(client)
+        answers = [source_text]
+        order = _new_order(client, findings)
+        if not findings.expect(order is not None, "could not log in and place an order"):
+            return
+        assert order is not None
+        for finding in found:
+            event = _paid_event(order[0])
+            got = client.post(
+                WEBHOOK, content=event, headers={"X-Signature": sign_webhook(event, finding.secret)}
+            )
+            answers.append(got.text)
+            findings.expect(
+                got.status_code == 401,
+                f"a 'paid' event signed with the source's "
+                f"{finding.rule} ({finding.redacted}) got {got.status_code}"
+                f"{fault(got)}: the leaked literal still signs payments",
+            )
+        findings.expect(_status(client, order) == "pending", "a forged event paid the order")
+        if found:
+            findings.saw(f"{len(found)} secret(s) from the public source refused at {WEBHOOK}")
+        unsigned = client.post(WEBHOOK, content=_paid_event(order[0]))
+        findings.expect(
+            unsigned.status_code == 401,
+            f"an unsigned event got {unsigned.status_code}{fault(unsigned)}",
+        )
+        genuine = client.post("/api/_lab/provider/pay", json={"orderId": order[0]}).json()
+        paid = client.post(
+            WEBHOOK, content=genuine["body"], headers={"X-Signature": genuine["signature"]}
+        )
+        answers.append(paid.text)
+        findings.expect(
+            paid.status_code == 200 and _status(client, order) == "paid",
+            f"the provider's genuine event got {paid.status_code}{fault(paid)}: read the "
+            "secret from PAYMENT_WEBHOOK_SECRET (the rotated value in the environment)",
+            "the provider's genuine signature pays the order",
+        )
+        answers += _fail_fast(client, findings)
+        vault = str(client.get("/api/_lab/vault").json()[SECRET_ENV])
+    shipping = _shipping(patched)
+    if shipping is not None:
+        with shipping.client() as ship:
+            answers.append(ship.get(DEBUG_CONFIG).text)
+    findings.expect(
+        not any(vault in text for text in answers),
+        "the real PAYMENT_WEBHOOK_SECRET appears in an answer of the shop",
+        "the real webhook secret appears in no answer (source, webhook, boot, debug config)",
+    )
+
+
+ANTI_PATTERNS: tuple[AntiPattern, ...] = (
+    AntiPattern(
+        id="jwt-in-localstorage",
+        avoid="JWT in localStorage",
+        instead="httpOnly secure cookie (refresh), memory (access)",
+        lab="02-jwt",
+        fixes=("refresh_cookie",),
+        locate=locate_storage,
+        replay=replay_storage,
+        title="JWT in localStorage → the refresh token in an HttpOnly Secure cookie",
+        hints=(
+            "Log in and look at the JSON: which token would the page's script "
+            "(/static/app.js) keep in localStorage?",
+            "Can that token refresh on its own, sent in a JSON body without any cookie?",
+        ),
+        fix_hints=(
+            "refresh_cookie(token) is the one you wrote in 02: return the Set-Cookie value.",
+            "HttpOnly; Secure; SameSite=Strict; Path=/api/auth/refresh; Max-Age=604800.",
+            "With it, the shop stops putting the refresh token in JSON and reads only the cookie.",
+        ),
+    ),
+    AntiPattern(
+        id="symmetric-jwt",
+        avoid="Symmetric JWT for multi-service",
+        instead="Use RS256/ES256 (asymmetric) for distributed",
+        lab="02-jwt",
+        fixes=("issue_tokens", "verify_token"),
+        locate=locate_symmetric,
+        replay=replay_symmetric,
+        title="Symmetric JWT for many services → ES256, verifiers hold only the public key",
+        hints=(
+            "lab.urls['shipping'] is another service that checks the shop's tokens: what "
+            "does its GET /debug/config show?",
+            "An HS256 key that verifies also signs: forge({'alg': 'HS256', 'typ': 'JWT'}, "
+            "{**claims, 'role': 'admin'}, leaked.encode()).",
+            "Mark the shop route your forged admin token opens (carol gets 403 there).",
+        ),
+        fix_hints=(
+            "Same signatures as in 02; keys now holds keys['access'] (P-256 private key, shop "
+            "only), keys['public'], keys['refresh'] (32 bytes), issuer, audience, kid.",
+            "issue_tokens: access token jwt.encode(..., keys['access'], algorithm='ES256', "
+            "headers={'typ': 'at+jwt', 'kid': keys['kid']}); refresh token HS256 with "
+            "keys['refresh'].",
+            "verify_token: access tokens with keys['public'] and algorithms=['ES256'] only — "
+            "shipping calls it with public, issuer, audience and kid, nothing else.",
+        ),
+    ),
+    AntiPattern(
+        id="hardcoded-secret",
+        avoid="Hardcoded secrets in code",
+        instead="Environment variables + secrets manager",
+        lab="08-secrets",
+        fixes=("webhook_secret",),
+        locate=locate_secret,
+        replay=replay_secret,
+        title="Hardcoded webhook secret → PAYMENT_WEBHOOK_SECRET from the environment, "
+        "checked at startup",
+        hints=(
+            "The shop's repository went public: GET /api/_lab/source. Run 08's scanner "
+            "(secret_scan.scan_text) over it.",
+            "The payment provider signs X-Signature: sha256=<hex HMAC-SHA256 of the body>; "
+            "sign {'type': 'payment.succeeded', 'orderId': <your order>} yourself.",
+            "Mark the route that believed your forged event.",
+        ),
+        fix_hints=(
+            "webhook_secret(env) returns env['PAYMENT_WEBHOOK_SECRET'] — the deployment holds "
+            "a new, rotated value: the leaked one is public forever.",
+            "Fail fast: raise when it is missing, shorter than 32 characters or a "
+            "placeholder such as 'changeme' — no fallback literal.",
+            "Never put the value in the error message.",
+        ),
+    ),
+)

@@ -1,0 +1,304 @@
+"""13-capstone, tokens part: jwt-in-localstorage, symmetric-jwt and hardcoded-secret — each
+located by its exploit on the vulnerable shop, and each fix check failing on the stub and on
+plausible wrong fixes and passing on the reference, judged over HTTP."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+
+from labkit.exercises.capstone import tokens as checks
+from labkit.exercises.capstone.antipattern import AntiPattern
+from labkit.exercises.check import Findings, Target
+from labkit.exercises.lab import Lab
+from labkit.exercises.registry import get_lab
+from labkit.sandbox.apps.shop import create_app
+from labkit.sandbox.lab_server import LabServer
+
+AP = {ap.id: ap for ap in checks.ANTI_PATTERNS}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LABKIT_HOME", str(tmp_path_factory.mktemp("labkit-home")))
+        opened = Lab(get_lab("13-capstone"))
+        try:
+            yield opened
+        finally:
+            opened.close()
+
+
+@pytest.fixture(scope="module")
+def secure() -> Iterator[Target]:
+    server = LabServer(create_app(secure=True), name="13-capstone-secure").start()
+    try:
+        yield Target(server.url, server.urls)
+    finally:
+        server.close()
+
+
+@pytest.fixture(autouse=True)
+def not_strict(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LABKIT_STRICT", "0")  # failing on purpose is the point here
+
+
+def vulnerable(lab: Lab) -> Target:
+    return Target(lab.url, lab.urls)
+
+
+# -- the learner's reference solutions (self-contained, as in the notebook) ----------------
+def refresh_cookie(token: str) -> str:
+    return (
+        f"refreshToken={token}; HttpOnly; Secure; SameSite=Strict; "
+        "Path=/api/auth/refresh; Max-Age=604800"
+    )
+
+
+def issue_tokens(user: dict[str, Any], keys: dict[str, Any]) -> dict[str, str]:
+    now = int(time.time())
+    base = {"sub": str(user["id"]), "ver": user.get("tokenVersion", 0), "iat": now,
+            "iss": keys["issuer"], "aud": keys["audience"]}  # fmt: skip
+    access = jwt.encode(
+        {**base, "role": user["role"], "exp": now + 900},
+        keys["access"],
+        algorithm="ES256",
+        headers={"typ": "at+jwt", "kid": keys["kid"]},
+    )
+    refresh = jwt.encode(
+        {**base, "jti": str(time.time_ns()), "fam": user["family"], "exp": now + 604800},
+        keys["refresh"],
+        algorithm="HS256",
+        headers={"typ": "refresh+jwt"},
+    )
+    return {"accessToken": access, "refreshToken": refresh}
+
+
+def verify_token(token: str, typ: str, keys: dict[str, Any]) -> dict[str, Any]:
+    key, alg = (keys["public"], "ES256") if typ == "access" else (keys["refresh"], "HS256")
+    decoded = jwt.decode_complete(
+        token, key, algorithms=[alg], audience=keys["audience"], issuer=keys["issuer"],
+        leeway=30, options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+    )  # fmt: skip
+    if decoded["header"].get("typ") != {"access": "at+jwt", "refresh": "refresh+jwt"}[typ]:
+        raise jwt.InvalidTokenError(f"not an {typ} token")
+    return decoded["payload"]
+
+
+def webhook_secret(env: Mapping[str, str]) -> str:
+    value = env.get("PAYMENT_WEBHOOK_SECRET", "")
+    if len(value) < 32:
+        raise ValueError("PAYMENT_WEBHOOK_SECRET is missing or shorter than 32 characters")
+    if any(word in value.lower() for word in ("changeme", "secret", "password", "example")):
+        raise ValueError("PAYMENT_WEBHOOK_SECRET is a placeholder")
+    counts = Counter(value)
+    bits = -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
+    if bits < 3.0:
+        raise ValueError("PAYMENT_WEBHOOK_SECRET is not random (a repetition)")
+    return value
+
+
+REFERENCE: dict[str, Callable[..., Any]] = {
+    "refresh_cookie": refresh_cookie,
+    "issue_tokens": issue_tokens,
+    "verify_token": verify_token,
+    "webhook_secret": webhook_secret,
+}
+
+
+def stub(*args: Any) -> Any:
+    raise NotImplementedError
+
+
+# -- plausible wrong fixes -----------------------------------------------------------------
+def cookie_without_httponly(token: str) -> str:
+    return refresh_cookie(token).replace("HttpOnly; ", "")
+
+
+def cookie_on_every_path(token: str) -> str:
+    return refresh_cookie(token).replace("Path=/api/auth/refresh", "Path=/")
+
+
+def issue_hs256_as_in_02(user: dict[str, Any], keys: dict[str, Any]) -> dict[str, str]:
+    """02's solution pasted unchanged: HS256 with keys['access'] (now a private key)."""
+    now = int(time.time())
+    claims = {"sub": str(user["id"]), "role": user["role"], "iat": now, "exp": now + 900}
+    return {
+        "accessToken": jwt.encode(claims, keys["access"], algorithm="HS256"),
+        "refreshToken": jwt.encode(claims, keys["refresh"], algorithm="HS256"),
+    }
+
+
+def verify_with_header_alg(token: str, typ: str, keys: dict[str, Any]) -> dict[str, Any]:
+    """Lets the token's header pick the algorithm."""
+    alg = jwt.get_unverified_header(token)["alg"]
+    key = keys["public"] if typ == "access" else keys["refresh"]
+    return jwt.decode(
+        token, key, algorithms=[alg], audience=keys["audience"], issuer=keys["issuer"]
+    )
+
+
+def secret_with_fallback(env: Mapping[str, str]) -> str:
+    return env.get("PAYMENT_WEBHOOK_SECRET") or "whsec_local_dev_fallback_Zq81mKx0"
+
+
+def secret_length_only(env: Mapping[str, str]) -> str:
+    value = env.get("PAYMENT_WEBHOOK_SECRET", "")
+    if len(value) < 32:
+        raise ValueError("PAYMENT_WEBHOOK_SECRET is too short")
+    return value
+
+
+def secret_echoed(env: Mapping[str, str]) -> str:
+    try:
+        return webhook_secret(env)
+    except ValueError as exc:
+        value = env.get("PAYMENT_WEBHOOK_SECRET")
+        raise ValueError(f"PAYMENT_WEBHOOK_SECRET {value!r} is weak") from exc
+
+
+WRONG: dict[str, list[tuple[str, dict[str, Callable[..., Any]]]]] = {
+    "jwt-in-localstorage": [
+        ("no-httponly", {"refresh_cookie": cookie_without_httponly}),
+        ("path-slash", {"refresh_cookie": cookie_on_every_path}),
+    ],
+    "symmetric-jwt": [
+        (
+            "hs256-pasted-from-02",
+            {"issue_tokens": issue_hs256_as_in_02, "verify_token": verify_token},
+        ),
+        ("alg-from-header", {"issue_tokens": issue_tokens, "verify_token": verify_with_header_alg}),
+    ],
+    "hardcoded-secret": [
+        ("fallback-literal", {"webhook_secret": secret_with_fallback}),
+        ("length-only", {"webhook_secret": secret_length_only}),
+        ("echoes-value", {"webhook_secret": secret_echoed}),
+    ],
+}
+
+
+def fixes_for(ap: AntiPattern, **override: Callable[..., Any]) -> dict[str, Callable[..., Any]]:
+    return {name: override.get(name, REFERENCE[name]) for name in ap.fixes}
+
+
+# -- audit: each mark confirmed only by its exploit -----------------------------------------
+ROUTES = {
+    "jwt-in-localstorage": (
+        ["POST /api/auth/login", "POST /api/auth/refresh"],
+        ["GET /api/orders", "POST /api/webhooks/payment"],
+    ),
+    "symmetric-jwt": (["GET /api/admin/orders"], ["GET /api/orders", "POST /api/auth/login"]),
+    "hardcoded-secret": (["POST /api/webhooks/payment"], ["POST /api/orders"]),
+}
+
+
+def locate(ap_id: str, target: Target, mark: str) -> Any:
+    method, path = mark.split(" ")
+    return AP[ap_id].locate(target, method, path)
+
+
+@pytest.mark.parametrize("ap_id", sorted(ROUTES))
+def test_locate(lab: Lab, secure: Target, ap_id: str) -> None:
+    right, wrong = ROUTES[ap_id]
+    for mark in right:
+        verdict = locate(ap_id, vulnerable(lab), mark)
+        assert verdict.passed, (mark, verdict)
+    for mark in wrong:
+        verdict = locate(ap_id, vulnerable(lab), mark)
+        assert not verdict.passed and verdict.summary, mark
+    for mark in right:
+        assert not locate(ap_id, secure, mark).passed, mark
+
+
+# -- fix checks ----------------------------------------------------------------------------
+@pytest.mark.parametrize("ap_id", sorted(ROUTES))
+def test_fix_fails_on_the_stub(lab: Lab, ap_id: str) -> None:
+    result = lab.check(f"fix-{ap_id}", **{name: stub for name in AP[ap_id].fixes})
+    assert not result.passed and "NotImplementedError" in repr(result), result
+
+
+@pytest.mark.parametrize(
+    ("ap_id", "wrong"),
+    [(ap_id, name) for ap_id, cases in WRONG.items() for name, _ in cases],
+)
+def test_fix_fails_on_wrong_fixes(lab: Lab, ap_id: str, wrong: str) -> None:
+    fixes = dict(next(f for name, f in WRONG[ap_id] if name == wrong))
+    result = lab.check(f"fix-{ap_id}", **fixes_for(AP[ap_id], **fixes))
+    assert not result.passed, result
+
+
+@pytest.mark.parametrize("ap_id", sorted(ROUTES))
+def test_fix_passes_on_the_reference(lab: Lab, ap_id: str) -> None:
+    result = lab.check(f"fix-{ap_id}", **fixes_for(AP[ap_id]))
+    assert result.passed, result
+
+
+@pytest.mark.parametrize("ap_id", sorted(ROUTES))
+def test_replay_passes_on_the_secure_shop(secure: Target, ap_id: str) -> None:
+    findings = Findings()
+    AP[ap_id].replay(secure, findings)
+    verdict = findings.verdict("ok", "not ok")
+    assert verdict.passed, verdict
+
+
+@pytest.mark.parametrize("ap_id", sorted(ROUTES))
+def test_replay_fails_on_the_vulnerable_shop(lab: Lab, ap_id: str) -> None:
+    findings = Findings()
+    AP[ap_id].replay(vulnerable(lab), findings)
+    assert findings.problems
+
+
+def test_all_three_fixes_together(lab: Lab) -> None:
+    server = LabServer(create_app(**REFERENCE), name="13-capstone-tokens-all").start()
+    try:
+        target = Target(server.url, server.urls)
+        for ap in checks.ANTI_PATTERNS:
+            findings = Findings()
+            ap.replay(target, findings)
+            assert findings.verdict("ok", "not ok").passed, (ap.id, findings.problems)
+    finally:
+        server.close()
+
+
+def test_a_verifier_returning_the_wrong_type_is_feedback(lab: Lab) -> None:
+    result = lab.check(
+        "fix-symmetric-jwt", issue_tokens=issue_tokens, verify_token=lambda t, typ, k: "ok"
+    )
+    assert not result.passed and "expected dict" in repr(result)
+
+
+# -- the vulnerable shop still works for its users -----------------------------------------
+def test_vulnerable_shop_legitimate_flows(lab: Lab) -> None:
+    carol = lab.users["carol"]
+    with vulnerable(lab).client() as client:
+        login = client.post(
+            "/api/auth/login", json={"email": carol.email, "password": carol.password}
+        ).json()
+        assert set(login) == {"accessToken", "refreshToken"}
+        renewed = client.post("/api/auth/refresh", json={"refreshToken": login["refreshToken"]})
+        assert renewed.status_code == 200
+        again = client.post("/api/auth/refresh", json={"refreshToken": login["refreshToken"]})
+        assert again.status_code == 401  # single use: every refresh rotates
+        bearer = {"Authorization": f"Bearer {renewed.json()['accessToken']}"}
+        order = client.post("/api/orders", json={"item": "mug", "quantity": 2}, headers=bearer)
+        assert order.status_code == 201 and order.json()["status"] == "pending"
+        order_id = order.json()["id"]
+        signed = client.post("/api/_lab/provider/pay", json={"orderId": order_id}).json()
+        paid = client.post(
+            "/api/webhooks/payment",
+            content=signed["body"],
+            headers={"X-Signature": signed["signature"]},
+        )
+        assert paid.status_code == 200
+        assert client.get(f"/api/orders/{order_id}", headers=bearer).json()["status"] == "paid"
+        assert client.get("/api/admin/orders", headers=bearer).status_code == 403
+        assert client.get("/api/admin/orders").json() == {"error": "Missing token"}
+    shipments = httpx.get(f"{lab.urls['shipping']}/api/shipments", headers=bearer).json()
+    assert {"orderId": order_id, "status": "label created"} in shipments["shipments"]
