@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import functools
 
-__all__ = ["common_passwords"]
+__all__ = ["common_passwords", "seed_passwords"]
+
+#: Word stems kept out of the passwords the labs *give* seeded accounts (they show up in
+#: learners' notebooks); the attack wordlist itself stays the real, unfiltered one.
+_RUDE = ("fuck", "shit", "pussy", "cock", "dick", "bitch", "cunt", "slut", "whore", "porn",
+         "sex", "nigg", "fag", "penis", "vagina", "boob", "tits", "horny", "asshole")  # fmt: skip
 
 
 @functools.cache
@@ -25,3 +30,9 @@ def common_passwords(limit: int | None = None) -> tuple[str, ...]:
         raise ValueError(f"limit must be >= 0 or None, got {limit}")
     words = _all_common_passwords()
     return words if limit is None else words[:limit]
+
+
+def seed_passwords(limit: int) -> tuple[str, ...]:
+    """The common passwords among the ``limit`` most frequent that a lab may give a seeded
+    account: the same list, minus profanity (the cracking output is shown in class)."""
+    return tuple(w for w in common_passwords(limit) if not any(r in w.lower() for r in _RUDE))

@@ -22,3 +22,14 @@ def test_cached_and_limited() -> None:
 def test_negative_limit_rejected() -> None:
     with pytest.raises(ValueError):
         common_passwords(-1)
+
+
+def test_seed_passwords_are_common_passwords_minus_profanity() -> None:
+    from labkit.wordlists import seed_passwords
+
+    seeds = seed_passwords(2000)
+    top = common_passwords(2000)
+    assert set(seeds) < set(top)  # still in the attack wordlist: cracking finds them
+    assert [w for w in top if w in set(seeds)] == list(seeds)  # in frequency order
+    assert "fuckme" in top and not any("fuck" in w for w in seeds)
+    assert len(seeds) > 1900

@@ -24,7 +24,7 @@ from labkit.sandbox.apps.base import LabState, new_lab_app
 from labkit.sandbox.fixes import FixSlot, plug_fixes
 from labkit.sandbox.store import LabStore, UserRecord
 from labkit.vulnerable import passwords as weak_passwords
-from labkit.wordlists import common_passwords
+from labkit.wordlists import seed_passwords
 
 __all__ = ["SLOTS", "create_app"]
 
@@ -139,7 +139,7 @@ def _seed(store: LabStore, secure: bool) -> tuple[Any, list[str]]:
     users = store.seed_staff(
         secure_passwords.hash_password if secure else weak_passwords.hash_password_md5
     )
-    pool = common_passwords(LEAKED_PASSWORD_POOL)
+    pool = seed_passwords(LEAKED_PASSWORD_POOL)
     chosen = rng.sample(pool, len(CUSTOMERS) - 2)
     chosen += rng.sample(chosen, 2)  # two customers share a password with someone else
     rng.shuffle(chosen)

@@ -61,7 +61,7 @@ from labkit.sandbox.fixes import FixFault, FixSlot, plug_fixes
 from labkit.sandbox.store import LabStore, Users, generate_password
 from labkit.vulnerable import passwords as weak_passwords
 from labkit.vulnerable import ratelimit as weak_limits
-from labkit.wordlists import common_passwords
+from labkit.wordlists import seed_passwords
 
 __all__ = [
     "LAB_ID",
@@ -151,11 +151,11 @@ def _new_shop(secure: bool) -> Shop:
         hasher, verify = weak_limits.hash_password_fast, weak_passwords.verify_password
     store = LabStore(LAB_ID)
     staff = store.seed_staff(hasher)
-    weak = rng.choice(common_passwords(WEAK_POOL[1])[WEAK_POOL[0] :])
+    weak = rng.choice(seed_passwords(WEAK_POOL[1])[WEAK_POOL[0] :])
     store.set_password_hash(TARGET, hasher(weak))
     # carol's password is what the learner must find: lab.users lists the others only
     users = Users([u for u in staff.values() if u.email != TARGET])
-    reused = rng.sample(common_passwords(3000)[WEAK_POOL[1] :], len(CUSTOMERS))
+    reused = rng.sample(seed_passwords(3000)[WEAK_POOL[1] :], len(CUSTOMERS))
     leak: list[tuple[str, str]] = []
     for index, name in enumerate(CUSTOMERS):
         email = f"{name}@example.com"

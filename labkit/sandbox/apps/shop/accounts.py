@@ -52,7 +52,7 @@ from labkit.sandbox.fixes import FixFault, FixSlot
 from labkit.sandbox.store import LabStore, UserRecord, Users, generate_password
 from labkit.vulnerable import passwords as weak_passwords
 from labkit.vulnerable import shop_accounts as weak_accounts
-from labkit.wordlists import common_passwords
+from labkit.wordlists import seed_passwords
 
 __all__ = [
     "CUSTOMERS",
@@ -152,7 +152,7 @@ def _seed(store: LabStore, secure: bool) -> Users:
     rng = secrets.SystemRandom()
     legacy = (weak_passwords.hash_password_md5, weak_passwords.hash_password_sha256)
     staff = store.seed_staff(secure_passwords.hash_password if secure else legacy[0])
-    pool = common_passwords(LEAKED_PASSWORD_POOL)
+    pool = seed_passwords(LEAKED_PASSWORD_POOL)
     emails = [f"{name}@{CUSTOMER_DOMAIN}" for name in CUSTOMERS]
     passwords = dict(zip(emails, rng.sample(pool[WEAK_POOL[1] :], len(emails)), strict=True))
     passwords[WEAK_CUSTOMER] = rng.choice(pool[WEAK_POOL[0] : WEAK_POOL[1]])
