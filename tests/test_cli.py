@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SERVING = re.compile(r"^Serving (\S+) \((secure|vulnerable)\) at (http://127\.0\.0\.1:\d+)$")
+SERVING = re.compile(r"^Serving (\S+) \((secure|vulnerable)\) at (https?://127\.0\.0\.1:\d+)$")
 ACCOUNT = re.compile(r"^account (\S+@\S+) (admin|editor|viewer) (\S+)$")
 
 
@@ -26,8 +27,11 @@ def labkit(
     )  # fmt: skip
 
 
-def serve(*args: str) -> tuple[subprocess.Popen[str], str, dict[str, tuple[str, str]]]:
-    """Start `labkit serve`, parse its banner: (process, url, {email: (role, password)})."""
+def serve(
+    *args: str, facts: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str, dict[str, tuple[str, str]]]:
+    """Start `labkit serve`, parse its banner: (process, url, {email: (role, password)});
+    the lab's other facts ("ca /tmp/.../ca.pem", "http http://...") go into ``facts``."""
     process = subprocess.Popen(
         [sys.executable, "-m", "labkit", "serve", *args],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -42,7 +46,14 @@ def serve(*args: str) -> tuple[subprocess.Popen[str], str, dict[str, tuple[str, 
     while (line := process.stdout.readline().strip()) != "Press Ctrl-C to stop.":
         if found := ACCOUNT.match(line):
             accounts[found[1]] = (found[2], found[3])
+        elif " " in line and facts is not None:
+            name, value = line.split(" ", 1)
+            facts[name] = value
     return process, match[3], accounts
+
+
+def ssl_context(ca_file: str) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=ca_file)
 
 
 def stop(process: subprocess.Popen[str]) -> int:
@@ -81,6 +92,26 @@ def test_serve_passwords_prints_url_and_accounts_and_answers(secure: bool) -> No
                 json={"email": "m@example.com", "password": "Correct horse battery staple 9!"},
             )
             assert strong.status_code == 201
+    finally:
+        assert stop(process) == 0
+
+
+@pytest.mark.parametrize("secure", [True, False])
+def test_serve_capstone_over_https_with_its_ca(secure: bool) -> None:
+    facts: dict[str, str] = {}
+    process, url, accounts = serve("13-capstone", *(["--secure"] if secure else []), facts=facts)
+    try:
+        assert url.startswith("https://")
+        with httpx.Client(base_url=url, trust_env=False, verify=ssl_context(facts["ca"])) as c:
+            _, password = accounts["carol@example.com"]
+            login = c.post(
+                "/api/auth/login", json={"email": "carol@example.com", "password": password}
+            )
+            assert login.status_code == 200
+            # the reference keeps the refresh token out of the body; BrokenShop does not
+            assert ("refreshToken" in login.json()) is not secure
+        plain = httpx.get(f"{facts['http']}/api/status", trust_env=False)
+        assert plain.status_code == (308 if secure else 200)  # HTTPS forced, or not
     finally:
         assert stop(process) == 0
 
