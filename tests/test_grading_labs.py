@@ -51,3 +51,30 @@ def test_solved_builds_pass_and_releases_fail(tmp_path: Path) -> None:
         summary = {r["student"]: r for r in csv.DictReader(handle)}
     assert summary["alice"]["labs"] == "2" and summary["bob"]["percent"] == "100.0"
     assert "wrote" in run.stdout
+
+
+def test_the_capstone_grades_every_row(tmp_path: Path) -> None:
+    """13-capstone: the solved build passes its audit, twelve fixes and verify under the
+    grader (the grader serves BrokenShop over HTTPS itself); the release fails every check."""
+    solved = build_course(REPO / "course", tmp_path / "solved", solved=True)
+    release = build_course(REPO / "course", tmp_path / "release")
+    subs = tmp_path / "subs"
+    for student, built in (("ada", solved), ("ben", release)):
+        (subs / student).mkdir(parents=True)
+        notebook = next(p for p in built if p.stem == "13-capstone")
+        (subs / student / notebook.name).write_bytes(notebook.read_bytes())
+    book = tmp_path / "book.csv"
+    run = subprocess.run(
+        [sys.executable, "-m", "labkit", "grade", str(subs), "--out", str(book), "--jobs", "2"],
+        cwd=REPO, capture_output=True, text=True, timeout=540,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    with open(book, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    statuses = {
+        student: {r["check"]: r["status"] for r in rows if r["student"] == student}
+        for student in ("ada", "ben")
+    }
+    assert len(statuses["ada"]) == 14  # audit, twelve fix-<row>, verify
+    assert set(statuses["ada"].values()) == {"passed"}, statuses["ada"]
+    assert set(statuses["ben"].values()) == {"failed"}, statuses["ben"]

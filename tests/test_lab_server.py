@@ -111,3 +111,28 @@ def test_an_app_listed_in_tls_is_served_over_https(tmp_path: Path) -> None:
         assert server.main.client.get("/peer").json() == {"peer": server.urls["client"]}
     finally:
         server.close()
+
+
+def test_a_check_client_trusts_lab_cas_of_this_process_or_the_one_it_is_given() -> None:
+    from labkit.exercises.check import Target
+    from labkit.sandbox.server import Sandbox
+    from labkit.sandbox.tls import LocalTLS
+
+    app = FastAPI()
+
+    @app.get("/ping")
+    def ping() -> dict[str, bool]:
+        return {"pong": True}
+
+    tls = LocalTLS.create()
+    pem = tls.ca_pem
+    with Sandbox(app, name="tls-trust", **tls.sandbox_options()) as box:
+        assert box.url.startswith("https://")
+        with Target(box.url).client() as client:  # this process made the CA: trusted
+            assert client.get("/ping").json() == {"pong": True}
+        tls.remove()  # as if the app were served by another process (a graded kernel)
+        with Target(box.url).client() as client, pytest.raises(httpx.ConnectError):
+            client.get("/ping")
+        with Target(box.url, ca_pem=pem).client() as client:  # the CA it was handed
+            assert client.get("/ping").json() == {"pong": True}
+    assert Target("http://127.0.0.1:9").verify() is True

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import ssl
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -48,21 +49,26 @@ class Target:
 
     url: str
     urls: Mapping[str, str] = field(default_factory=dict)
+    ca_pem: str | None = None
 
     def client(self, **kwargs: Any) -> httpx.Client:
         """A fresh client (own cookie jar) for this target; close it or use ``with``.
 
-        An ``https://`` target is served with a lab CA (09, 13): the client trusts the lab
-        CAs of this process, and only them.
+        An ``https://`` target is served with a lab CA (09, 13): the client trusts that CA
+        (``ca_pem``, for an app served by another process) or the lab CAs of this process.
         """
         kwargs.setdefault("timeout", 30.0)
-        if self.url.startswith("https://") and "verify" not in kwargs:
-            from labkit.sandbox.tls import lab_trust
-
-            trust = lab_trust()
-            if trust is not None:
-                kwargs["verify"] = trust
+        kwargs.setdefault("verify", self.verify())
         return httpx.Client(base_url=self.url, trust_env=False, **kwargs)
+
+    def verify(self) -> ssl.SSLContext | bool:
+        """What a client of this target verifies certificates with (httpx's ``verify``)."""
+        if not self.url.startswith("https://"):
+            return True
+        from labkit.sandbox.tls import client_context, lab_trust
+
+        trust = client_context(cadata=self.ca_pem) if self.ca_pem else lab_trust()
+        return True if trust is None else trust
 
 
 @dataclass(frozen=True)

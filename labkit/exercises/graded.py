@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import html
 import os
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,6 +24,7 @@ from labkit.exercises.check import CheckResult
 from labkit.exercises.lab import Lab
 from labkit.exercises.registry import LabDefinition, get_lab
 from labkit.sandbox.store import SeedUser, Users
+from labkit.sandbox.tls import client_context
 
 __all__ = [
     "GRADER_TOKEN_ENV",
@@ -94,8 +96,9 @@ def decode_answer(value: Any) -> Any:
 class RemoteApp:
     """The grader's vulnerable app as the notebook sees it (``lab.sandbox``)."""
 
-    def __init__(self, name: str, url: str) -> None:
+    def __init__(self, name: str, url: str, ca_pem: str | None = None) -> None:
         self.name, self.url, self.running = name, url, True
+        self.ca_pem = ca_pem  # the grader's lab CA, for a target served over HTTPS
         self._client: httpx.Client | None = None
 
     @property
@@ -105,7 +108,10 @@ class RemoteApp:
     @property
     def client(self) -> httpx.Client:
         if self._client is None:
-            self._client = httpx.Client(base_url=self.url, timeout=30.0, trust_env=False)
+            verify = client_context(cadata=self.ca_pem) if self.ca_pem else True
+            self._client = httpx.Client(
+                base_url=self.url, timeout=30.0, trust_env=False, verify=verify
+            )
         return self._client
 
     def close(self) -> None:
@@ -134,7 +140,7 @@ class GradedLab(Lab):
         self._urls: dict[str, str] = dict(info["urls"])
         self._users = Users([SeedUser(**u) for u in info["users"]])
         self._facts: dict[str, str] = dict(info["facts"])
-        self.sandbox = RemoteApp(self.id, info["url"])  # type: ignore[assignment]
+        self.sandbox = RemoteApp(self.id, info["url"], info.get("ca"))  # type: ignore[assignment]
         self._patched = []
         from labkit.exercises.progress import ProgressStore
 
@@ -187,7 +193,15 @@ class GradedLab(Lab):
         except Exception as exc:  # a learner function may run (and fail) while the app is built
             return self._failed(check_id, "your fix could not be plugged in", str(exc))
         try:
-            return self._verify({**payload, "patched_url": server.url, "patched_urls": server.urls})
+            ca = server.state.ca_file
+            return self._verify(
+                {
+                    **payload,
+                    "patched_url": server.url,
+                    "patched_urls": server.urls,
+                    "patched_ca": Path(ca).read_text("utf-8") if ca else None,
+                }
+            )
         finally:
             self._patched.remove(server)
             server.close()

@@ -26,8 +26,13 @@ def run_check(
     patched_url: str | None = None,
     target_urls: Mapping[str, str] | None = None,
     patched_urls: Mapping[str, str] | None = None,
+    patched_ca: str | None = None,
 ) -> CheckResult:
-    """Run check ``check_id`` of ``lab``; any failure of the check itself is a failed result."""
+    """Run check ``check_id`` of ``lab``; any failure of the check itself is a failed result.
+
+    ``patched_ca`` is the CA certificate (PEM) of a patched app served over HTTPS by another
+    process (a submission's kernel, under ``labkit grade``).
+    """
     spec = lab.checks.get(check_id)
     if spec is None:
         return CheckResult(
@@ -41,7 +46,7 @@ def run_check(
         lab_id=lab.id,
         check_id=check_id,
         target=Target(target_url, dict(target_urls or {})),
-        patched=Target(patched_url, dict(patched_urls or {})) if patched_url else None,
+        patched=Target(patched_url, dict(patched_urls or {}), patched_ca) if patched_url else None,
         answer=answer,
     )
     try:

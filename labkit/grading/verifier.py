@@ -14,6 +14,7 @@ from __future__ import annotations
 import hmac
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -93,6 +94,7 @@ def verifier_app(lab: LabDefinition, target: LabServer, token: str, verdicts: Ve
                 for u in state.users.values()
             ],
             "facts": dict(state.extras),
+            "ca": Path(state.ca_file).read_text("utf-8") if state.ca_file else None,
         }
 
     @app.post("/check")
@@ -118,6 +120,9 @@ def _judge(lab: LabDefinition, target: LabServer, body: dict[str, Any]) -> Check
         return CheckResult(lab.id, check_id, False, "the answer could not be read", (str(exc),))
     patched_url = body.get("patched_url")
     patched_urls = body.get("patched_urls") or {}
+    patched_ca = body.get("patched_ca")  # the kernel's lab CA: it only vouches for its own app
+    if not isinstance(patched_ca, str) or "BEGIN CERTIFICATE" not in patched_ca:
+        patched_ca = None
     spec = lab.checks.get(check_id)
     if spec is not None and spec.fixes:
         urls_ok = isinstance(patched_urls, dict) and all(map(_loopback, patched_urls.values()))
@@ -139,4 +144,5 @@ def _judge(lab: LabDefinition, target: LabServer, body: dict[str, Any]) -> Check
         answer=answer,
         patched_url=patched_url,
         patched_urls={str(k): str(v) for k, v in patched_urls.items()},
+        patched_ca=patched_ca,
     )

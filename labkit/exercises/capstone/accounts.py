@@ -65,12 +65,7 @@ def _fresh_address() -> str:
 
 def fresh_client(target: Target, **kwargs: Any) -> httpx.Client:
     """A client of ``target`` (lab CA trusted, as ``Target.client``) from a fresh address."""
-    verify: Any = True
-    if target.url.startswith("https://"):
-        from labkit.sandbox.tls import lab_trust
-
-        verify = lab_trust() or True
-    transport = httpx.HTTPTransport(local_address=_fresh_address(), verify=verify)
+    transport = httpx.HTTPTransport(local_address=_fresh_address(), verify=target.verify())
     return target.client(transport=transport, **kwargs)
 
 
