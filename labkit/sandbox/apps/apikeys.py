@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from fastapi import Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -258,6 +258,40 @@ def _iso(when: float | None) -> str | None:
     return None if when is None else datetime.fromtimestamp(when, UTC).isoformat(timespec="seconds")
 
 
+def add_report_routes(
+    app: FastAPI,
+    store: LabStore,
+    api_client: Callable[[Request, str], tuple[int, dict[str, Any]]],
+    clock: LabClock,
+) -> None:
+    """The API the keys are for (05's contract): ``GET /api/v1/reports`` (``reports:read``)
+    and ``POST /api/v1/reports {"title"}`` (``reports:write``); ``api_client(request, scope)``
+    is the app's key check, ``(status, body)``."""
+
+    @app.get("/api/v1/reports", response_model=None)
+    def list_reports(request: Request) -> Any:
+        status, body = api_client(request, READ)
+        if status != 200:
+            return JSONResponse(body, status_code=status)
+        with store.connect() as db:
+            rows = db.execute("SELECT id, title, created_by FROM reports ORDER BY id").fetchall()
+        reports = [{"id": r["id"], "title": r["title"], "createdBy": r["created_by"]} for r in rows]
+        return {"client": body.get("client"), "reports": reports}
+
+    @app.post("/api/v1/reports", status_code=201, response_model=None)
+    def add_report(body: NewReport, request: Request) -> Any:
+        status, auth = api_client(request, WRITE)
+        if status != 200:
+            return JSONResponse(auth, status_code=status)
+        author = str(auth.get("client", "unknown"))
+        with store.connect() as db:
+            cursor = db.execute(
+                "INSERT INTO reports (title, created_by, created_at) VALUES (?, ?, ?)",
+                (body.title, author, clock.now()),
+            )
+        return {"id": cursor.lastrowid, "title": body.title, "createdBy": author}
+
+
 def create_app(secure: bool = False, **fixes: Any) -> Any:
     """The 05-api-keys reports API; ``secure=True`` is the reference, fixes plug in yours."""
     parts = _parts(secure, fixes)
@@ -386,28 +420,7 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
         return Response(status_code=204)
 
     # -- the API the keys are for ----------------------------------------------------------
-    @app.get("/api/v1/reports", response_model=None)
-    def list_reports(request: Request) -> Any:
-        status, body = api_client(request, READ)
-        if status != 200:
-            return JSONResponse(body, status_code=status)
-        with store.connect() as db:
-            rows = db.execute("SELECT id, title, created_by FROM reports ORDER BY id").fetchall()
-        reports = [{"id": r["id"], "title": r["title"], "createdBy": r["created_by"]} for r in rows]
-        return {"client": body.get("client"), "reports": reports}
-
-    @app.post("/api/v1/reports", status_code=201, response_model=None)
-    def add_report(body: NewReport, request: Request) -> Any:
-        status, auth = api_client(request, WRITE)
-        if status != 200:
-            return JSONResponse(auth, status_code=status)
-        author = str(auth.get("client", "unknown"))
-        with store.connect() as db:
-            cursor = db.execute(
-                "INSERT INTO reports (title, created_by, created_at) VALUES (?, ?, ?)",
-                (body.title, author, clock.now()),
-            )
-        return {"id": cursor.lastrowid, "title": body.title, "createdBy": author}
+    add_report_routes(app, store, api_client, clock)
 
     # -- lab-only --------------------------------------------------------------------------
     @app.get("/api/_lab/dump", include_in_schema=False)

@@ -40,7 +40,6 @@ import secrets
 import threading
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -52,6 +51,7 @@ from labkit.patterns import passwords as secure_passwords
 from labkit.patterns import transport as secure_transport
 from labkit.sandbox.apps.base import LabState, new_lab_app
 from labkit.sandbox.bearer import BearerAuth
+from labkit.sandbox.connection import connection
 from labkit.sandbox.fixes import FixFault, FixSlot, guard, plug_fixes
 from labkit.sandbox.store import LabStore, SeedUser, Users, generate_password
 from labkit.sandbox.tls import LocalTLS
@@ -293,37 +293,6 @@ def _https_origin(state: LabState) -> str:
     return main if main.startswith("https://") else "https://127.0.0.1"
 
 
-def _host_only(entry: str) -> str:
-    """``"[::1]:80"`` -> ``"::1"``, ``"10.0.0.1:80"`` -> ``"10.0.0.1"`` (as uvicorn parses)."""
-    entry = entry.strip()
-    if entry.startswith("[") and "]" in entry:
-        return entry[1 : entry.index("]")]
-    return entry.split(":")[0] if entry.count(":") == 1 else entry
-
-
-def _connection(request: Request, state: LabState) -> tuple[str, str]:
-    """``(scheme, peer)`` as the socket saw them.
-
-    uvicorn's ``proxy_headers`` (on by default) rewrites ``scope["scheme"]`` and
-    ``scope["client"]`` from ``X-Forwarded-Proto``/``-For`` whenever the peer is 127.0.0.1 —
-    on loopback that is *every* client, the very spoofing this lab teaches to refuse. So the
-    scheme comes from the listening port, and a client address taken from
-    ``X-Forwarded-For`` is put back to loopback (only a loopback peer is rewritten).
-    """
-    main = urlsplit(state.urls.get("main", ""))
-    server = request.scope.get("server") or ("", 0)
-    tls = main.scheme == "https" and server[1] == main.port
-    peer = request.client.host if request.client else ""
-    forwarded_for = {
-        _host_only(part)
-        for value in request.headers.getlist("x-forwarded-for")
-        for part in value.split(",")
-    }
-    if peer in forwarded_for:  # a real proxy names its client there, never itself
-        peer = "127.0.0.1"
-    return ("https" if tls else "http"), peer
-
-
 def create_app(secure: bool = False, **fixes: Any) -> Any:
     """The 09-encryption notes service; ``secure=True`` is the reference, fixes plug in yours."""
     parts = _parts(secure, fixes)
@@ -399,12 +368,12 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
             with contextlib.suppress(FixFault):  # a broken fix shows on the app's routes
                 await run_in_threadpool(seed)
             return await call_next(request)
-        connection, peer = _connection(request, state)
+        own_scheme, peer = connection(request, state)
         try:
             await run_in_threadpool(seed)
             scheme = await run_in_threadpool(
                 parts["effective_scheme"],
-                connection,
+                own_scheme,
                 peer,
                 request.headers.get("x-forwarded-proto"),
                 TRUSTED_PROXIES,
@@ -427,7 +396,7 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
     # -- public ----------------------------------------------------------------------------
     @app.get("/api/status")
     def status(request: Request) -> dict[str, Any]:
-        return {"ok": True, "connection": _connection(request, state)[0]}
+        return {"ok": True, "connection": connection(request, state)[0]}
 
     @app.post("/api/auth/recover", response_model=None)
     def recover(body: Recovery) -> Any:

@@ -16,6 +16,7 @@ import secrets
 from functools import partial
 from typing import Any, Literal
 
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -152,6 +153,27 @@ def _seed(store: LabStore, secure: bool) -> tuple[Any, list[str]]:
     return users, candidates
 
 
+def add_breach_routes(app: FastAPI, store: LabStore) -> None:
+    """01's lab-only routes: ``GET /api/_lab/dump`` (the users table, as a breach shows it)
+    and ``POST /api/_lab/legacy-user {email, password, scheme}`` (an account from before the
+    migration, stored as unsalted MD5 or SHA-256)."""
+
+    @app.get("/api/_lab/dump", include_in_schema=False)
+    def dump() -> dict[str, list[dict[str, Any]]]:
+        return {"users": [_public(u) for u in store.all_users()]}
+
+    @app.post("/api/_lab/legacy-user", status_code=201, include_in_schema=False)
+    def legacy_user(body: LegacyAccount) -> Any:
+        if store.find_user(body.email) is not None:
+            return JSONResponse({"errors": ["Email already registered"]}, status_code=400)
+        hasher = {
+            "md5": weak_passwords.hash_password_md5,
+            "sha256": weak_passwords.hash_password_sha256,
+        }[body.scheme]
+        store.add_user(body.email, "customer", hasher(body.password))
+        return {"email": body.email, "scheme": body.scheme}
+
+
 def create_app(secure: bool = False, **fixes: Any) -> Any:
     """The 01-passwords shop; ``secure=True`` is the reference, keyword fixes plug in yours."""
     parts = _parts(secure, fixes)
@@ -179,24 +201,11 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
                 store.set_password_hash(user.email, parts["hash_password"](body.password))
         return JSONResponse(payload, status_code=int(status))
 
-    @app.get("/api/_lab/dump", include_in_schema=False)
-    def dump() -> dict[str, list[dict[str, Any]]]:
-        return {"users": [_public(u) for u in store.all_users()]}
-
     @app.get("/api/_lab/candidates", include_in_schema=False)
     def mailing_list() -> list[str]:
         return candidates
 
-    @app.post("/api/_lab/legacy-user", status_code=201, include_in_schema=False)
-    def legacy_user(body: LegacyAccount) -> Any:
-        if store.find_user(body.email) is not None:
-            return JSONResponse({"errors": ["Email already registered"]}, status_code=400)
-        hasher = {
-            "md5": weak_passwords.hash_password_md5,
-            "sha256": weak_passwords.hash_password_sha256,
-        }[body.scheme]
-        store.add_user(body.email, "customer", hasher(body.password))
-        return {"email": body.email, "scheme": body.scheme}
+    add_breach_routes(app, store)
 
     return app
 

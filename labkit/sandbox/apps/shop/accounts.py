@@ -37,7 +37,7 @@ import math
 import secrets
 import time
 from functools import partial
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -46,10 +46,10 @@ from pydantic import BaseModel
 from labkit.patterns import passwords as secure_passwords
 from labkit.patterns import ratelimit as secure_limits
 from labkit.patterns.ratelimit import LOGIN, Policy
-from labkit.sandbox.apps.passwords import _secure_login
+from labkit.sandbox.apps.passwords import _secure_login, add_breach_routes
 from labkit.sandbox.apps.shop.core import LAB_ID, Shop, connection
 from labkit.sandbox.fixes import FixFault, FixSlot
-from labkit.sandbox.store import LabStore, UserRecord, Users, generate_password
+from labkit.sandbox.store import LabStore, Users, generate_password
 from labkit.vulnerable import passwords as weak_passwords
 from labkit.vulnerable import shop_accounts as weak_accounts
 from labkit.wordlists import seed_passwords
@@ -111,10 +111,6 @@ class Credentials(BaseModel):
     password: str
 
 
-class LegacyAccount(Credentials):
-    scheme: Literal["md5", "sha256"] = "md5"
-
-
 class Throttle:
     """The shop's limiter: a moving window in memory, counting per key of ``login_keys``."""
 
@@ -165,11 +161,6 @@ def _seed(store: LabStore, secure: bool) -> Users:
     return staff
 
 
-def _public(user: UserRecord) -> dict[str, Any]:
-    return {"id": user.id, "email": user.email, "role": user.role,
-            "password_hash": user.password_hash}  # fmt: skip
-
-
 def install(shop: Shop) -> None:
     """Seed the accounts; add register, login and the lab-only account routes."""
     store, parts = shop.store, shop.parts
@@ -216,22 +207,7 @@ def install(shop: Shop) -> None:
         assert shop.login_response is not None
         return shop.login_response(user)
 
-    @shop.app.get("/api/_lab/dump", include_in_schema=False)
-    def dump() -> dict[str, list[dict[str, Any]]]:
-        """The users table as lab 01's breach showed it."""
-        return {"users": [_public(u) for u in store.all_users()]}
-
-    @shop.app.post("/api/_lab/legacy-user", status_code=201, include_in_schema=False)
-    def legacy_user(body: LegacyAccount) -> Any:
-        """An account from before the migration (unsalted MD5 or SHA-256), as in 01."""
-        if store.find_user(body.email) is not None:
-            return JSONResponse({"errors": ["Email already registered"]}, status_code=400)
-        hasher = {
-            "md5": weak_passwords.hash_password_md5,
-            "sha256": weak_passwords.hash_password_sha256,
-        }[body.scheme]
-        store.add_user(body.email, "customer", hasher(body.password))
-        return {"email": body.email, "scheme": body.scheme}
+    add_breach_routes(shop.app, store)  # 01's /api/_lab/dump and /api/_lab/legacy-user
 
     @shop.app.post("/api/_lab/users", status_code=201, include_in_schema=False)
     def new_user() -> dict[str, str]:

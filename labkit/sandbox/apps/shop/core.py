@@ -17,16 +17,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 
 from labkit.sandbox.apps.base import LabState
+from labkit.sandbox.connection import connection
 from labkit.sandbox.store import LabStore
 from labkit.sandbox.tls import LocalTLS
 
-__all__ = ["CA_ROUTE", "LAB_ID", "LAB_ROUTES", "TRUSTED_PROXIES", "Shop", "connection"]
+__all__ = [
+    "CA_ROUTE",
+    "LAB_ID",
+    "LAB_ROUTES",
+    "TRUSTED_PROXIES",
+    "Shop",
+    "add_core_routes",
+    "connection",
+]
 
 LAB_ID = "13-capstone"
 CA_ROUTE = "/api/_lab/ca.pem"
@@ -62,30 +70,6 @@ class Shop:
     def uses(self, slot: str) -> bool:
         """True when the shop has a function for ``slot`` (a secure default or a fix)."""
         return slot in self.parts
-
-
-def _host_only(entry: str) -> str:
-    entry = entry.strip()
-    if entry.startswith("[") and "]" in entry:
-        return entry[1 : entry.index("]")]
-    return entry.split(":")[0] if entry.count(":") == 1 else entry
-
-
-def connection(request: Request, state: LabState) -> tuple[str, str]:
-    """``(scheme, peer)`` as the socket saw them (see 09: the scheme comes from the listening
-    port; a loopback peer named in its own X-Forwarded-For is put back to 127.0.0.1)."""
-    main = urlsplit(state.urls.get("main", ""))
-    server = request.scope.get("server") or ("", 0)
-    tls = main.scheme == "https" and server[1] == main.port
-    peer = request.client.host if request.client else ""
-    forwarded_for = {
-        _host_only(part)
-        for value in request.headers.getlist("x-forwarded-for")
-        for part in value.split(",")
-    }
-    if peer in forwarded_for:
-        peer = "127.0.0.1"
-    return ("https" if tls else "http"), peer
 
 
 def add_core_routes(shop: Shop) -> None:

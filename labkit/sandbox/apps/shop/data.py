@@ -63,13 +63,12 @@ from labkit.sandbox.apps.apikeys import (
     READ,
     ROLE_SCOPES,
     SCOPES,
-    WRITE,
     Advance,
     KeyTable,
     LabClock,
     NewKey,
-    NewReport,
     SeededClient,
+    add_report_routes,
 )
 from labkit.sandbox.apps.apikeys import SLOTS as APIKEY_SLOTS
 from labkit.sandbox.apps.encryption import SLOTS as ENCRYPTION_SLOTS
@@ -478,28 +477,7 @@ def _install_partner_api(shop: Shop) -> None:
         table.revoke(key_id, clock.now())
         return Response(status_code=204)
 
-    @app.get("/api/v1/reports", response_model=None)
-    def list_reports(request: Request) -> Any:
-        status, body = api_client(request, READ)
-        if status != 200:
-            return JSONResponse(body, status_code=status)
-        with store.connect() as db:
-            rows = db.execute("SELECT id, title, created_by FROM reports ORDER BY id").fetchall()
-        reports = [{"id": r["id"], "title": r["title"], "createdBy": r["created_by"]} for r in rows]
-        return {"client": body.get("client"), "reports": reports}
-
-    @app.post("/api/v1/reports", status_code=201, response_model=None)
-    def add_report(body: NewReport, request: Request) -> Any:
-        status, auth = api_client(request, WRITE)
-        if status != 200:
-            return JSONResponse(auth, status_code=status)
-        author = str(auth.get("client", "unknown"))
-        with store.connect() as db:
-            cursor = db.execute(
-                "INSERT INTO reports (title, created_by, created_at) VALUES (?, ?, ?)",
-                (body.title, author, clock.now()),
-            )
-        return {"id": cursor.lastrowid, "title": body.title, "createdBy": author}
+    add_report_routes(app, store, api_client, clock)  # 05's partner API, unchanged
 
     @app.get("/api/_lab/old-config", include_in_schema=False)
     def old_config() -> dict[str, str]:

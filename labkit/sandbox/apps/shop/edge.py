@@ -45,7 +45,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from labkit.patterns import cors as secure_cors
 from labkit.patterns import transport as secure_transport
 from labkit.patterns import validation as secure_validation
+from labkit.sandbox.apps.cors import SLOTS as CORS_SLOTS
 from labkit.sandbox.apps.cors import CorsPolicy
+from labkit.sandbox.apps.encryption import SLOTS as ENCRYPTION_SLOTS
+from labkit.sandbox.apps.injection import SLOTS as INJECTION_SLOTS
 from labkit.sandbox.apps.shop.core import LAB_ROUTES, TRUSTED_PROXIES, Shop, connection
 from labkit.sandbox.fixes import FixFault, FixSlot
 from labkit.vulnerable import cors as weak_cors
@@ -68,25 +71,14 @@ APP_ORIGIN = secure_cors.APP_ORIGIN
 MAX_REVIEW_CHARS = 2000
 MAX_ADDRESS_CHARS = 200
 
-SLOTS: dict[str, FixSlot] = {
-    "cors_settings": FixSlot(
-        "cors_settings", dict, "cors_settings(trusted_origins: list[str]) -> dict"
-    ),
-    "effective_scheme": FixSlot(
-        "effective_scheme",
-        str,
-        "effective_scheme(scheme: str, peer: str, forwarded_proto: str | None, "
-        "trusted_proxies: frozenset[str]) -> str",
-    ),
-    "security_headers": FixSlot(
-        "security_headers", dict, "security_headers(scheme: str) -> dict[str, str]"
-    ),
+SLOTS: dict[str, FixSlot] = {  # the earlier labs' own slots: learners bring their functions
+    "cors_settings": CORS_SLOTS["cors_settings"],
+    "effective_scheme": ENCRYPTION_SLOTS["effective_scheme"],
+    "security_headers": ENCRYPTION_SLOTS["security_headers"],
     "validate_review": FixSlot(
         "validate_review", tuple, "validate_review(data) -> (clean_dict, None) | (None, errors)"
     ),
-    "body_too_large": FixSlot(
-        "body_too_large", bool, "body_too_large(content_length: int | None, received: int) -> bool"
-    ),
+    "body_too_large": INJECTION_SLOTS["body_too_large"],
 }
 
 
