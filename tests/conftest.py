@@ -122,3 +122,9 @@ def chromium_path() -> str:
     if path is None:
         pytest.skip("Chromium not found (Debian: apt-get install chromium)")
     return path
+
+
+@pytest.fixture
+def not_strict(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checks fail without raising (the labkit pytest plugin turns strict mode on)."""
+    monkeypatch.setenv("LABKIT_STRICT", "0")

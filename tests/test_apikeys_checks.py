@@ -15,26 +15,18 @@ import pytest
 from labkit.attacks.apikeys import keys_in_log, log_in
 from labkit.exercises.check import CheckResult
 from labkit.exercises.lab import Lab
-from labkit.exercises.registry import get_lab
 from labkit.patterns import apikeys as secure
 from labkit.sandbox.apps.apikeys import _secure_authenticate
 from labkit.vulnerable import apikeys as weak
+from tests.labs import running_lab
+
+pytestmark = pytest.mark.usefixtures("not_strict")  # failing on purpose is the point
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LABKIT_HOME", str(tmp_path_factory.mktemp("labkit-home")))
-        opened = Lab(get_lab("05-api-keys"))  # not open_lab(): nobody else can replace it
-        try:
-            yield opened
-        finally:
-            opened.close()
-
-
-@pytest.fixture(autouse=True)
-def not_strict(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_STRICT", "0")  # failing on purpose is the point here
+    with running_lab(tmp_path_factory, "05-api-keys") as opened:
+        yield opened
 
 
 def mentions(result: CheckResult, text: str) -> bool:

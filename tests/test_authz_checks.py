@@ -13,24 +13,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from labkit.attacks.authz import new_account
 from labkit.exercises.check import CheckResult
 from labkit.exercises.lab import Lab
-from labkit.exercises.registry import get_lab
 from labkit.sandbox.apps.authz import PERMISSIONS, Database, Post, User, database, token_claims
+from tests.labs import running_lab
+
+pytestmark = pytest.mark.usefixtures("not_strict")  # failing on purpose is the point
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LABKIT_HOME", str(tmp_path_factory.mktemp("labkit-home")))
-        opened = Lab(get_lab("06-authorization"))  # owned by this module (see 01's tests)
-        try:
-            yield opened
-        finally:
-            opened.close()
-
-
-@pytest.fixture(autouse=True)
-def not_strict(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_STRICT", "0")  # failing on purpose is the point here
+    with running_lab(tmp_path_factory, "06-authorization") as opened:
+        yield opened
 
 
 def mentions(result: CheckResult, text: str) -> bool:

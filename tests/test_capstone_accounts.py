@@ -25,6 +25,9 @@ from labkit.sandbox.apps.shop import create_app
 from labkit.sandbox.apps.shop.accounts import CUSTOMER_DOMAIN, CUSTOMERS
 from labkit.sandbox.lab_server import LabServer
 from labkit.vulnerable import ratelimit as weak_limits
+from tests.labs import running_lab
+
+pytestmark = pytest.mark.usefixtures("not_strict")  # failing on purpose is the point
 
 AP = {ap.id: ap for ap in checks.ANTI_PATTERNS}
 ROUTES = {
@@ -41,18 +44,8 @@ WRONG_ROUTES = {
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LABKIT_HOME", str(tmp_path_factory.mktemp("labkit-home")))
-        opened = Lab(get_lab("13-capstone"))
-        try:
-            yield opened
-        finally:
-            opened.close()
-
-
-@pytest.fixture(autouse=True)
-def not_strict(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_STRICT", "0")  # failing on purpose is the point here
+    with running_lab(tmp_path_factory, "13-capstone") as opened:
+        yield opened
 
 
 @pytest.fixture(scope="module")

@@ -16,22 +16,15 @@ from labkit.exercises.lab import Lab
 from labkit.exercises.labs.capstone import ANTI_PATTERNS, LAB, ORDER
 from labkit.exercises.progress import ProgressStore
 from labkit.exercises.registry import LABS, get_lab
+from tests.labs import running_lab
+
+pytestmark = pytest.mark.usefixtures("not_strict")  # failing on purpose is the point
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LABKIT_HOME", str(tmp_path_factory.mktemp("labkit-home")))
-        opened = Lab(get_lab("13-capstone"))
-        try:
-            yield opened
-        finally:
-            opened.close()
-
-
-@pytest.fixture(autouse=True)
-def not_strict(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_STRICT", "0")
+    with running_lab(tmp_path_factory, "13-capstone") as opened:
+        yield opened
 
 
 # -- the twelve rows -----------------------------------------------------------------------

@@ -18,23 +18,20 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from labkit.exercises.capstone import data
 from labkit.exercises.check import Findings, Target
 from labkit.exercises.lab import Lab
-from labkit.exercises.registry import get_lab
 from labkit.sandbox.apps.shop import create_app
 from labkit.sandbox.lab_server import LabServer
 from labkit.vulnerable import crypto as weak_crypto
+from tests.labs import running_lab
+
+pytestmark = pytest.mark.usefixtures("not_strict")  # failing on purpose is the point
 
 AP = {ap.id: ap for ap in data.ANTI_PATTERNS}
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LABKIT_HOME", str(tmp_path_factory.mktemp("labkit-home")))
-        opened = Lab(get_lab("13-capstone"))
-        try:
-            yield opened
-        finally:
-            opened.close()
+    with running_lab(tmp_path_factory, "13-capstone") as opened:
+        yield opened
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +41,6 @@ def secure() -> Iterator[Target]:
         yield Target(server.url, server.urls)
     finally:
         server.close()
-
-
-@pytest.fixture(autouse=True)
-def not_strict(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_STRICT", "0")  # failing on purpose is the point here
 
 
 def broken(lab: Lab) -> Target:

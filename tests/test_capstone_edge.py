@@ -18,22 +18,19 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from labkit.exercises.capstone.edge import ANTI_PATTERNS
 from labkit.exercises.check import Findings, Target
 from labkit.exercises.lab import Lab
-from labkit.exercises.registry import get_lab
 from labkit.sandbox.apps.shop import create_app
 from labkit.sandbox.lab_server import LabServer
+from tests.labs import running_lab
+
+pytestmark = pytest.mark.usefixtures("not_strict")  # failing on purpose is the point
 
 AP = {ap.id: ap for ap in ANTI_PATTERNS}
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LABKIT_HOME", str(tmp_path_factory.mktemp("labkit-home")))
-        opened = Lab(get_lab("13-capstone"))
-        try:
-            yield opened
-        finally:
-            opened.close()
+    with running_lab(tmp_path_factory, "13-capstone") as opened:
+        yield opened
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +40,6 @@ def secure() -> Iterator[Target]:
         yield Target(server.url, server.urls)
     finally:
         server.close()
-
-
-@pytest.fixture(autouse=True)
-def not_strict(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_STRICT", "0")  # failing on purpose is the point here
 
 
 def vulnerable(lab: Lab) -> Target:

@@ -11,25 +11,17 @@ import pytest
 from labkit.attacks import cors
 from labkit.exercises.check import CheckResult
 from labkit.exercises.lab import Lab
-from labkit.exercises.registry import get_lab
+from tests.labs import running_lab
+
+pytestmark = pytest.mark.usefixtures("not_strict")  # failing on purpose is the point
 
 Settings = Callable[[list[str]], dict[str, Any]]
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LABKIT_HOME", str(tmp_path_factory.mktemp("labkit-home")))
-        opened = Lab(get_lab("10-cors"))
-        try:
-            yield opened
-        finally:
-            opened.close()
-
-
-@pytest.fixture(autouse=True)
-def not_strict(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_STRICT", "0")  # failing on purpose is the point here
+    with running_lab(tmp_path_factory, "10-cors") as opened:
+        yield opened
 
 
 def victim(lab: Lab) -> tuple[str, str]:

@@ -22,23 +22,20 @@ from labkit.attacks import crypto as attack
 from labkit.exercises.check import CheckResult
 from labkit.exercises.lab import Lab
 from labkit.exercises.labs.encryption import proxy_address_usable
-from labkit.exercises.registry import get_lab
 from labkit.patterns import crypto as secure
 from labkit.patterns import transport as secure_transport
 from labkit.sandbox.tls import client_context
 from labkit.vulnerable import crypto as weak
 from labkit.vulnerable import transport as weak_transport
+from tests.labs import running_lab
+
+pytestmark = pytest.mark.usefixtures("not_strict")  # failing on purpose is the point
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LABKIT_HOME", str(tmp_path_factory.mktemp("labkit-home")))
-        opened = Lab(get_lab("09-encryption"))  # not open_lab(): nobody else can replace it
-        try:
-            yield opened
-        finally:
-            opened.close()
+    with running_lab(tmp_path_factory, "09-encryption") as opened:
+        yield opened
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +43,6 @@ def api(lab: Lab) -> Iterator[httpx.Client]:
     context = client_context(cafile=lab.facts["ca"])
     with httpx.Client(base_url=lab.url, verify=context, trust_env=False) as client:
         yield client
-
-
-@pytest.fixture(autouse=True)
-def not_strict(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_STRICT", "0")  # failing on purpose is the point here
 
 
 def mentions(result: CheckResult, text: str) -> bool:

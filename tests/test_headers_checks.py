@@ -15,11 +15,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from labkit.attacks import xss
 from labkit.exercises.check import CheckResult
 from labkit.exercises.lab import Lab
-from labkit.exercises.registry import get_lab
 from labkit.exercises.runner import run_check
 from labkit.patterns import headers as secure
 from labkit.sandbox.apps.headers import SHARE_BUTTON, create_app
 from labkit.sandbox.lab_server import LabServer
+from tests.labs import running_lab
 
 pytestmark = pytest.mark.browser
 
@@ -32,13 +32,8 @@ REFERENCE = {
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LABKIT_HOME", str(tmp_path_factory.mktemp("labkit-home")))
-        opened = Lab(get_lab("12-headers"))
-        try:
-            yield opened
-        finally:
-            opened.close()
+    with running_lab(tmp_path_factory, "12-headers") as opened:
+        yield opened
 
 
 @pytest.fixture(autouse=True)

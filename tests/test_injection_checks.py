@@ -14,9 +14,11 @@ from pydantic import BaseModel, Field, ValidationError
 from labkit.attacks import injection as inj
 from labkit.exercises.check import CheckResult
 from labkit.exercises.lab import Lab
-from labkit.exercises.registry import get_lab
 from labkit.patterns import validation as secure
 from labkit.vulnerable import validation as weak
+from tests.labs import running_lab
+
+pytestmark = pytest.mark.usefixtures("not_strict")  # failing on purpose is the point
 
 ALICE_HASH = "SELECT password_hash FROM users WHERE email = 'alice@example.com'"
 UNION_HASHES = "SELECT id, email, role, password_hash, token_version, password_hash, age FROM users"
@@ -24,18 +26,8 @@ UNION_HASHES = "SELECT id, email, role, password_hash, token_version, password_h
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LABKIT_HOME", str(tmp_path_factory.mktemp("labkit-home")))
-        opened = Lab(get_lab("07-injection"))  # not open_lab(): nobody else can replace it
-        try:
-            yield opened
-        finally:
-            opened.close()
-
-
-@pytest.fixture(autouse=True)
-def not_strict(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_STRICT", "0")  # failing on purpose is the point here
+    with running_lab(tmp_path_factory, "07-injection") as opened:
+        yield opened
 
 
 def mentions(result: CheckResult, text: str) -> bool:

@@ -14,8 +14,10 @@ import pytest
 from labkit.attacks import jwt as attacks
 from labkit.exercises.lab import Lab
 from labkit.exercises.labs.jwt import parse_set_cookie
-from labkit.exercises.registry import get_lab
 from labkit.wordlists import common_passwords
+from tests.labs import running_lab
+
+pytestmark = pytest.mark.usefixtures("not_strict")  # failing on purpose is the point
 
 TYPES = {"access": "at+jwt", "refresh": "refresh+jwt"}
 REQUIRED = ["exp", "iat", "sub", "iss", "aud"]
@@ -23,18 +25,8 @@ REQUIRED = ["exp", "iat", "sub", "iss", "aud"]
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LABKIT_HOME", str(tmp_path_factory.mktemp("labkit-home")))
-        opened = Lab(get_lab("02-jwt"))
-        try:
-            yield opened
-        finally:
-            opened.close()
-
-
-@pytest.fixture(autouse=True)
-def not_strict(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_STRICT", "0")  # failing on purpose is the point here
+    with running_lab(tmp_path_factory, "02-jwt") as opened:
+        yield opened
 
 
 def login(lab: Lab, who: str = "carol") -> tuple[str, str]:

@@ -15,9 +15,9 @@ import pytest
 
 from labkit.exercises.check import CheckResult
 from labkit.exercises.lab import Lab
-from labkit.exercises.registry import get_lab
 from labkit.patterns import oauth as secure
 from labkit.vulnerable import oauth as weak
+from tests.labs import running_lab
 from tests.test_oauth_attacks import (
     Scene,
     code_interception,
@@ -31,26 +31,18 @@ from tests.test_oauth_attacks import (
     redirect_uri_theft,
 )
 
+pytestmark = pytest.mark.usefixtures("not_strict")  # failing on purpose is the point
+
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LABKIT_HOME", str(tmp_path_factory.mktemp("labkit-home")))
-        opened = Lab(get_lab("04-oauth"))  # not open_lab(): this module owns its lab
-        try:
-            yield opened
-        finally:
-            opened.close()
+    with running_lab(tmp_path_factory, "04-oauth") as opened:
+        yield opened
 
 
 @pytest.fixture(scope="module")
 def scene(lab: Lab) -> Scene:
     return Scene.of(lab.urls, lab.facts, lab.users)
-
-
-@pytest.fixture(autouse=True)
-def not_strict(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_STRICT", "0")  # failing on purpose is the point here
 
 
 def mentions(result: CheckResult, text: str) -> bool:

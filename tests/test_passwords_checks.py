@@ -20,6 +20,8 @@ from labkit.exercises.registry import get_lab
 from labkit.patterns import passwords as secure
 from labkit.vulnerable import passwords as weak
 
+pytestmark = pytest.mark.usefixtures("not_strict")  # failing on purpose is the point
+
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
@@ -32,11 +34,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             yield opened
         finally:
             opened.close()
-
-
-@pytest.fixture(autouse=True)
-def not_strict(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_STRICT", "0")  # failing on purpose is the point here
 
 
 def leak(lab: Lab) -> dict[str, str]:

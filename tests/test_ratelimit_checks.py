@@ -18,6 +18,8 @@ from labkit.patterns import ratelimit as secure
 from labkit.vulnerable import ratelimit as weak
 from labkit.wordlists import common_passwords
 
+pytestmark = pytest.mark.usefixtures("not_strict")  # failing on purpose is the point
+
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
@@ -29,11 +31,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             yield opened
         finally:
             opened.close()
-
-
-@pytest.fixture(autouse=True)
-def not_strict(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_STRICT", "0")
 
 
 def not_written(*args: Any) -> Any:

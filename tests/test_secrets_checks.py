@@ -23,6 +23,8 @@ from labkit.exercises.registry import get_lab
 from labkit.patterns import settings as secure
 from labkit.vulnerable import settings as weak
 
+pytestmark = pytest.mark.usefixtures("not_strict")  # failing on purpose is the point
+
 
 def open_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     with pytest.MonkeyPatch.context() as patch:
@@ -43,11 +45,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 def fresh_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """A lab of its own, for checks whose attack changes the target for good."""
     yield from open_lab(tmp_path_factory)
-
-
-@pytest.fixture(autouse=True)
-def not_strict(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_STRICT", "0")  # failing on purpose is the point here
 
 
 def mentions(result: CheckResult, text: str) -> bool:

@@ -23,6 +23,8 @@ from labkit.sandbox.apps.sessions import REDIS_ENV
 from labkit.sandbox.server import Sandbox
 from labkit.vulnerable import sessions as weak
 
+pytestmark = pytest.mark.usefixtures("not_strict")  # failing on purpose is the point
+
 STORES = ["sqlite", pytest.param("redis", marks=pytest.mark.redis)]
 
 
@@ -41,11 +43,6 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             yield opened
         finally:
             opened.close()
-
-
-@pytest.fixture(autouse=True)
-def not_strict(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_STRICT", "0")  # failing on purpose is the point here
 
 
 def mentions(result: CheckResult, text: str) -> bool:

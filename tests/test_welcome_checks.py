@@ -11,6 +11,8 @@ from labkit.exercises.lab import Lab
 from labkit.exercises.registry import get_lab
 from labkit.sandbox.apps.welcome import validate_name_reference
 
+pytestmark = pytest.mark.usefixtures("not_strict")  # failing on purpose is the point
+
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
@@ -23,11 +25,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             yield opened
         finally:
             opened.close()
-
-
-@pytest.fixture(autouse=True)
-def not_strict(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_STRICT", "0")  # failing on purpose is the point here
 
 
 # -- first-ticket ----------------------------------------------------------------------
