@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from labkit.exercises.check import Target
 from labkit.exercises.lab import Lab
 from labkit.exercises.registry import get_lab
+from labkit.sandbox.lab_server import LabServer
 
-__all__ = ["running_lab"]
+__all__ = ["running_lab", "served"]
 
 
 @contextlib.contextmanager
@@ -23,3 +26,13 @@ def running_lab(factory: pytest.TempPathFactory, lab_id: str) -> Iterator[Lab]:
             yield opened
         finally:
             opened.close()
+
+
+@contextlib.contextmanager
+def served(app: Any, name: str) -> Iterator[Target]:
+    """A lab app (every app of it) served for a test, as a check's :class:`Target`."""
+    server = LabServer(app, name=name).start()
+    try:
+        yield Target(server.url, server.urls)
+    finally:
+        server.close()

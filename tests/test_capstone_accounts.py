@@ -25,7 +25,7 @@ from labkit.sandbox.apps.shop import create_app
 from labkit.sandbox.apps.shop.accounts import CUSTOMER_DOMAIN, CUSTOMERS
 from labkit.sandbox.lab_server import LabServer
 from labkit.vulnerable import ratelimit as weak_limits
-from tests.labs import running_lab
+from tests.labs import running_lab, served
 
 pytestmark = pytest.mark.usefixtures("not_strict")  # failing on purpose is the point
 
@@ -50,11 +50,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 @pytest.fixture(scope="module")
 def reference_shop() -> Iterator[Target]:
-    server = LabServer(create_app(secure=True), name="13-capstone-secure").start()
-    try:
-        yield Target(server.url, server.urls)
-    finally:
-        server.close()
+    with served(create_app(secure=True), "13-capstone-secure") as target:
+        yield target
 
 
 def vulnerable(lab: Lab) -> Target:

@@ -19,9 +19,8 @@ from labkit.exercises.capstone import data
 from labkit.exercises.check import Findings, Target
 from labkit.exercises.lab import Lab
 from labkit.sandbox.apps.shop import create_app
-from labkit.sandbox.lab_server import LabServer
 from labkit.vulnerable import crypto as weak_crypto
-from tests.labs import running_lab
+from tests.labs import running_lab, served
 
 pytestmark = pytest.mark.usefixtures("not_strict")  # failing on purpose is the point
 
@@ -36,11 +35,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 @pytest.fixture(scope="module")
 def secure() -> Iterator[Target]:
-    server = LabServer(create_app(secure=True), name="13-capstone-secure").start()
-    try:
-        yield Target(server.url, server.urls)
-    finally:
-        server.close()
+    with served(create_app(secure=True), "13-capstone-secure") as target:
+        yield target
 
 
 def broken(lab: Lab) -> Target:

@@ -19,8 +19,7 @@ from labkit.exercises.capstone.edge import ANTI_PATTERNS
 from labkit.exercises.check import Findings, Target
 from labkit.exercises.lab import Lab
 from labkit.sandbox.apps.shop import create_app
-from labkit.sandbox.lab_server import LabServer
-from tests.labs import running_lab
+from tests.labs import running_lab, served
 
 pytestmark = pytest.mark.usefixtures("not_strict")  # failing on purpose is the point
 
@@ -35,11 +34,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 @pytest.fixture(scope="module")
 def secure() -> Iterator[Target]:
-    server = LabServer(create_app(secure=True), name="test-13-edge-secure").start()
-    try:
-        yield Target(server.url, server.urls)
-    finally:
-        server.close()
+    with served(create_app(secure=True), "test-13-edge-secure") as target:
+        yield target
 
 
 def vulnerable(lab: Lab) -> Target:

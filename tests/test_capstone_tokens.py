@@ -20,7 +20,7 @@ from labkit.exercises.check import Findings, Target
 from labkit.exercises.lab import Lab
 from labkit.sandbox.apps.shop import create_app
 from labkit.sandbox.lab_server import LabServer
-from tests.labs import running_lab
+from tests.labs import running_lab, served
 
 pytestmark = pytest.mark.usefixtures("not_strict")  # failing on purpose is the point
 
@@ -35,11 +35,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 @pytest.fixture(scope="module")
 def secure() -> Iterator[Target]:
-    server = LabServer(create_app(secure=True), name="13-capstone-secure").start()
-    try:
-        yield Target(server.url, server.urls)
-    finally:
-        server.close()
+    with served(create_app(secure=True), "13-capstone-secure") as target:
+        yield target
 
 
 def vulnerable(lab: Lab) -> Target:
