@@ -85,7 +85,8 @@ SLOTS = {
     "redact_url": FixSlot("redact_url", str, "redact_url(url: str) -> str"),
 }
 
-_SCHEMA = """
+#: The keys and reports tables (BrokenShop serves the same partner API).
+KEYS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     owner TEXT NOT NULL,
@@ -296,7 +297,7 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
     """The 05-api-keys reports API; ``secure=True`` is the reference, fixes plug in yours."""
     parts = _parts(secure, fixes)
     store = LabStore("05-api-keys")
-    store.execute_script(_SCHEMA)
+    store.execute_script(KEYS_SCHEMA)
     users = store.seed_staff(secure_passwords.hash_password)
     table, clock, logins = KeyTable(store), LabClock(), Logins(store)
     access_log: deque[str] = deque(maxlen=ACCESS_LOG_LINES)

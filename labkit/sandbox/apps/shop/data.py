@@ -60,6 +60,7 @@ from labkit.patterns import crypto as secure_crypto
 from labkit.patterns import validation as safe
 from labkit.sandbox.apps.apikeys import (
     DAY,
+    KEYS_SCHEMA,
     READ,
     ROLE_SCOPES,
     SCOPES,
@@ -141,23 +142,6 @@ CREATE TABLE IF NOT EXISTS profiles (
     name TEXT NOT NULL DEFAULT '',
     age INTEGER
 );
-CREATE TABLE IF NOT EXISTS api_keys (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    owner TEXT NOT NULL,
-    name TEXT NOT NULL,
-    key_hash TEXT NOT NULL,
-    scopes TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    expires_at REAL,
-    revoked_at REAL
-);
-CREATE INDEX IF NOT EXISTS api_keys_by_hash ON api_keys (key_hash);
-CREATE TABLE IF NOT EXISTS reports (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    title TEXT NOT NULL,
-    created_by TEXT NOT NULL,
-    created_at REAL NOT NULL
-);
 """
 #: What ``find_users`` sees as ``users``: 07's columns (the profile joined in).
 _USERS_VIEW = (
@@ -202,7 +186,7 @@ def _iso(when: float | None) -> str | None:
 
 def install(shop: Shop) -> None:
     """Add the cards, the friend lookup and the partner API to the shop."""
-    shop.store.execute_script(_SCHEMA)
+    shop.store.execute_script(_SCHEMA + KEYS_SCHEMA)  # 05's keys and reports tables
     _install_cards(shop)
     _install_lookup(shop)
     _install_partner_api(shop)
