@@ -217,18 +217,6 @@ _OURS = {token_claims, database, _user_from_database, _user_from_token}
 
 
 # -- learner parts, guarded --------------------------------------------------------------
-class _Refusal:
-    """An HTTPException carried across :func:`guard` (which turns exceptions into faults)."""
-
-    def __init__(self, exc: HTTPException) -> None:
-        self.exc = exc
-
-
-def _expected(kind: type | tuple[type, ...]) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(k.__name__ for k in kinds)
-
-
 def _guarded(
     name: str, fn: Callable[..., Any], returns: type | tuple[type, ...] = object
 ) -> Callable[..., Any]:
@@ -240,24 +228,11 @@ def _guarded(
     if inspect.iscoroutinefunction(fn):
         return fn  # FastAPI awaits it itself
 
-    def catching(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except HTTPException as exc:
-            return _Refusal(exc)
-
-    guarded = guard(FixSlot(name, object, name), catching)
+    guarded = guard(FixSlot(name, returns, name, passes=(HTTPException,)), fn)
 
     @functools.wraps(fn)
     def call(*args: Any, **kwargs: Any) -> Any:
-        result = guarded(*args, **kwargs)
-        if isinstance(result, _Refusal):
-            raise result.exc
-        if not isinstance(result, returns):
-            raise FixFault(
-                f"{name} returned {type(result).__name__}, expected {_expected(returns)}"
-            )
-        return result
+        return guarded(*args, **kwargs)
 
     return call
 
