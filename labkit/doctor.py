@@ -55,6 +55,11 @@ REDIS_DISABLES = (
 )
 
 PYTHON = "Python"
+PROXY_ADDRESS = "127.0.0.2"  # the load balancer of labs 09 and 13
+PROXY_DISABLES = (
+    "the load-balancer case of 09 and 13 (a trusted proxy at 127.0.0.2) is reported as "
+    "skipped; macOS: sudo ifconfig lo0 alias 127.0.0.2"
+)
 
 
 @dataclass(frozen=True)
@@ -151,6 +156,16 @@ def _chromium() -> Finding:
     )
 
 
+def _proxy_address() -> Finding:
+    name = f"loopback {PROXY_ADDRESS}"
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((PROXY_ADDRESS, 0))
+        except OSError as exc:
+            return Finding(name, False, f"not a local address ({exc.strerror})", PROXY_DISABLES)
+    return Finding(name, True, "local (Linux answers on all of 127/8)", "")
+
+
 def _redis_server() -> Finding:
     path = shutil.which("redis-server")
     if path:
@@ -191,6 +206,7 @@ def collect() -> list[Finding]:
         _package("jupyter-server-proxy", OPTIONAL_PACKAGES["jupyter-server-proxy"], specs)
     )
     findings.append(_chromium())
+    findings.append(_proxy_address())
     findings.append(_redis_server())
     url = os.environ.get("LABKIT_REDIS_URL", "").strip()
     if url:

@@ -113,3 +113,15 @@ def test_too_old_package_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(doctor, "_required_specs", lambda: {"fastapi": ">=999"})
     finding = _by_name(doctor.collect())["fastapi"]
     assert not finding.ok and ">=999" in finding.detail
+
+
+def test_the_trusted_proxy_address_is_checked_by_binding_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    found = _by_name(doctor.collect())["loopback 127.0.0.2"]
+    if sys.platform.startswith("linux"):
+        assert found.ok  # all of 127/8 is local on Linux
+    monkeypatch.setattr(doctor, "PROXY_ADDRESS", "192.0.2.1")  # TEST-NET-1: never local
+    missing = doctor._proxy_address()
+    assert not missing.ok and "skipped" in missing.disables and "lo0 alias" in missing.disables
+    assert not doctor.is_required(missing.name)
