@@ -567,7 +567,7 @@ def report_guesses(results: dict[str, Stats]) -> str:
 
 
 # -- 6. grading throughput ----------------------------------------------------------------
-GRADING_RUNS = {"00-welcome": 40, "01-passwords": 10}  # copies graded per lab
+GRADING_RUNS = {"00-welcome": 40, "01-passwords": 10, "13-capstone": 10}  # copies per lab
 GRADING_TARGET_S = 300.0  # 40 submissions of one lab on 2 cores
 GRADING_HEADER = ["lab", "submissions", "jobs", "wall s", "s each", "≈ s per 40", "checks"]
 

@@ -95,6 +95,18 @@ def test_checklist_confirm_records_a_status_per_row(lab: Lab) -> None:
     assert repr(checklist).count("✗") == len(ORDER)
 
 
+def test_checklist_button_confirms_and_marks_each_row(lab: Lab) -> None:
+    marks: dict[str, object] = {ap_id: None for ap_id in ORDER}
+    marks["no-https-redirect"] = "GET /api/status"  # plain HTTP is served: confirmed
+    marks["cors-wildcard"] = "GET /api/does-not-exist"
+    box = AuditChecklist(lab, marks).widget()
+    rows, button = box.children[: len(ORDER)], box.children[len(ORDER)]
+    button.click()
+    icons = {ap_id: row.children[0].value for ap_id, row in zip(ORDER, rows, strict=True)}
+    assert icons["no-https-redirect"] == "✅"
+    assert icons["cors-wildcard"] == "❌" and icons["fast-password-hash"] == "❌"
+
+
 def test_checklist_needs_a_dict(lab: Lab) -> None:
     with pytest.raises(TypeError, match="MARKS must be a dict"):
         AuditChecklist(lab, ["nope"])  # type: ignore[arg-type]
