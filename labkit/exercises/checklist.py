@@ -108,7 +108,7 @@ class AuditChecklist:
             result = self.confirm()
             for ap_id, line in self.statuses.items():
                 statuses[ap_id].value = {"✓": "✅", "✗": "❌"}.get(line[:1], "")
-                statuses[ap_id].description_tooltip = line
+                statuses[ap_id].tooltip = line
             output.clear_output()
             with output:
                 from IPython.display import display
