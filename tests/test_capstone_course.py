@@ -3,12 +3,17 @@ course summary (built from the progress file, exported as one HTML page)."""
 
 from __future__ import annotations
 
+import sys
+import types
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from labkit.course.build import build_notebook
+from labkit.course.cells import ANSWER, cell_role
 from labkit.exercises.capstone.antipattern import parse_route
 from labkit.exercises.checklist import UNMARKED, AuditChecklist, shop_routes
 from labkit.exercises.completion import course_summary
@@ -17,6 +22,8 @@ from labkit.exercises.labs.capstone import ANTI_PATTERNS, LAB, ORDER
 from labkit.exercises.progress import ProgressStore
 from labkit.exercises.registry import LABS, get_lab
 from tests.labs import running_lab
+
+REPO = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.usefixtures("not_strict")  # failing on purpose is the point
 
@@ -65,6 +72,73 @@ def test_audit_with_nothing_marked_confirms_nothing(lab: Lab) -> None:
     assert result.summary.startswith(f"0 of {len(ANTI_PATTERNS)}")
     assert any("unknown ids ignored: no-such-row" in d for d in result.details)
     assert sum(d.startswith("✗") for d in result.details) == len(ANTI_PATTERNS)
+
+
+# -- the whole shop, with the notebook's own reference solutions ------------------------------
+@pytest.fixture(scope="module")
+def notebook_answers() -> dict[str, Any]:
+    """The solved notebook's answer cells, run: MARKS and every fix function (the notebook is
+    the single source of the reference solutions the learner is shown)."""
+    solved = build_notebook(REPO / "course" / "13-capstone.py", solved=True)
+    module = types.ModuleType("capstone_answers")  # a real module: pydantic resolves names there
+    sys.modules[module.__name__] = module
+    namespace = module.__dict__
+    exec("import base64, hashlib, hmac, json, secrets", namespace)  # the notebook's first cell
+    for cell in solved.cells:
+        role = cell_role(cell)
+        if role is not None and role[0] == ANSWER:
+            exec(compile(cell.source, f"<answer {role[1]}>", "exec"), namespace)
+    return namespace
+
+
+def fixes_of(answers: dict[str, Any]) -> dict[str, Any]:
+    return {name: answers[name] for name in LAB.checks["verify"].fixes}
+
+
+def clean_rows(details: tuple[str, ...]) -> set[str]:
+    """The rows whose battery section in ``verify`` ended with nothing getting through."""
+    return {
+        ap.id
+        for ap in ANTI_PATTERNS
+        for d in details
+        if d == f"{ap.id} ({ap.lab}): every attack refused"
+    }
+
+
+def test_audit_passes_with_every_row_marked_right_and_fails_with_one_wrong(
+    lab: Lab, notebook_answers: dict[str, Any]
+) -> None:
+    marks = dict(notebook_answers["MARKS"])
+    assert lab.check("audit", marks).passed
+    marks["trusting-input"] = "GET /api/products"  # no SQL built from input there
+    result = lab.check("audit", marks)
+    assert not result.passed and result.summary.startswith("11 of 12")
+    assert any(d.startswith("✗ trusting-input") for d in result.details)
+
+
+def test_verify_passes_on_the_reference_and_fails_on_one_plausible_wrong_fix(
+    lab: Lab, notebook_answers: dict[str, Any]
+) -> None:
+    fixes = fixes_of(notebook_answers)
+    passed = lab.check("verify", **fixes)
+    assert passed.passed, passed
+    assert clean_rows(passed.details) == set(ORDER), passed.details
+    star = notebook_answers["cors_settings"]
+
+    def star_with_credentials(trusted: list[str]) -> dict[str, Any]:
+        return {**star(trusted), "allow_origins": ["*"]}
+
+    wrong = lab.check("verify", **{**fixes, "cors_settings": star_with_credentials})
+    assert not wrong.passed
+    assert wrong.details and all(d.startswith("cors-wildcard: ") for d in wrong.details)
+
+
+def test_verify_fails_on_the_stubs(lab: Lab) -> None:
+    def stub(*args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    result = lab.check("verify", **dict.fromkeys(LAB.checks["verify"].fixes, stub))
+    assert not result.passed and "not written yet" in " ".join(result.details)
 
 
 # -- the checklist -------------------------------------------------------------------------

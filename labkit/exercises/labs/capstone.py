@@ -120,13 +120,13 @@ def verify(ctx: CheckContext) -> Verdict:
     findings = Findings()
     patched = ctx.require_patched()
     for ap in ANTI_PATTERNS:
+        before = len(findings.problems)
         with findings.section(f"{ap.id} ({ap.lab})"):
             try:
                 ap.replay(patched, findings)
             except Exception as exc:  # one broken battery must not hide the others
-                findings.fail(
-                    f"{ap.id}: the battery could not finish ({type(exc).__name__}: {exc})"
-                )
+                findings.fail(f"the battery could not finish ({type(exc).__name__}: {exc})")
+        findings.problems[before:] = [f"{ap.id}: {p}" for p in findings.problems[before:]]
     if len(ANTI_PATTERNS) < len(ORDER):
         findings.fail(f"only {len(ANTI_PATTERNS)} of {len(ORDER)} anti-patterns have a battery")
     return findings.verdict(
