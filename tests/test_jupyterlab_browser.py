@@ -19,9 +19,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import psutil
@@ -190,6 +191,39 @@ def lab_factory(tmp_path: Path) -> Iterator:
             _stop(proc, lab)
 
 
+def _open_and_run_all(page: Any, lab: Lab, name: str, errors: list[str]) -> Callable[[str], str]:
+    """Open notebook ``name``, wait for its kernel, start run-all (not awaited: a hung cell
+    must not hang the test). Returns ``diagnose(what)``, a failure message with the cells'
+    errors, the page's errors and the server log."""
+    page.goto(f"{lab.url}lab/tree/{name}?token={lab.token}", timeout=60_000)
+    page.wait_for_function("() => !!(window.jupyterapp && window.jupyterapp.shell)")
+    page.wait_for_function(
+        "() => { const w = window.jupyterapp.shell.currentWidget;"
+        " return !!(w && w.sessionContext && w.content && w.content.widgets"
+        " && w.content.widgets.length); }",
+        timeout=60_000,
+    )
+    status = page.evaluate(WAIT_KERNEL_IDLE_JS, KERNEL_IDLE_TIMEOUT * 1000)
+    assert status == "idle", f"kernel not idle after {KERNEL_IDLE_TIMEOUT}s: {status}"
+    page.evaluate(
+        "() => { window.__labkitRunAll = 'running';"
+        " window.jupyterapp.commands.execute('notebook:run-all-cells')"
+        ".then(ok => { window.__labkitRunAll = String(ok); },"
+        " err => { window.__labkitRunAll = 'error: ' + err; }); }"
+    )
+
+    def diagnose(what: str) -> str:
+        errs = page.locator("[data-mime-type='application/vnd.jupyter.stderr']")
+        tracebacks = "\n".join(errs.all_inner_texts())[-3000:]
+        run_all = page.evaluate("window.__labkitRunAll")
+        return (
+            f"{what} (run-all: {run_all})\ncell errors:\n{tracebacks or '(none)'}\n"
+            f"page errors: {errors}\nserver log:\n{lab.log_tail(2000)}"
+        )
+
+    return diagnose
+
+
 def _run_notebook_and_click_hint(lab: Lab, name: str, screenshot: Path) -> tuple[str, str]:
     """Open ``name`` in JupyterLab, run all cells, click the first Hint.
 
@@ -203,33 +237,7 @@ def _run_notebook_and_click_hint(lab: Lab, name: str, screenshot: Path) -> tuple
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         try:
-            page.goto(f"{lab.url}lab/tree/{name}?token={lab.token}", timeout=60_000)
-            page.wait_for_function("() => !!(window.jupyterapp && window.jupyterapp.shell)")
-            page.wait_for_function(
-                "() => { const w = window.jupyterapp.shell.currentWidget;"
-                " return !!(w && w.sessionContext && w.content && w.content.widgets"
-                " && w.content.widgets.length); }",
-                timeout=60_000,
-            )
-            status = page.evaluate(WAIT_KERNEL_IDLE_JS, KERNEL_IDLE_TIMEOUT * 1000)
-            assert status == "idle", f"kernel not idle after {KERNEL_IDLE_TIMEOUT}s: {status}"
-            # Start run-all without awaiting it here (a hung cell must not hang the test);
-            # its promise resolves once every cell has run.
-            page.evaluate(
-                "() => { window.__labkitRunAll = 'running';"
-                " window.jupyterapp.commands.execute('notebook:run-all-cells')"
-                ".then(ok => { window.__labkitRunAll = String(ok); },"
-                " err => { window.__labkitRunAll = 'error: ' + err; }); }"
-            )
-
-            def diagnose(what: str) -> str:
-                errs = page.locator("[data-mime-type='application/vnd.jupyter.stderr']")
-                tracebacks = "\n".join(errs.all_inner_texts())[-3000:]
-                run_all = page.evaluate("window.__labkitRunAll")
-                return (
-                    f"{what} (run-all: {run_all})\ncell errors:\n{tracebacks or '(none)'}\n"
-                    f"page errors: {errors}\nserver log:\n{lab.log_tail(2000)}"
-                )
+            diagnose = _open_and_run_all(page, lab, name, errors)
 
             result = page.locator(".labkit-result:visible").first
             try:
@@ -322,3 +330,61 @@ def test_widget_contract_in_jupyterlab(lab_factory, tmp_path: Path) -> None:
     classes, hint = _run_notebook_and_click_hint(lab, path.name, tmp_path / "contract.png")
     assert "labkit-failed" in classes
     assert hint == "Look at the Origin header."
+
+
+CHECKLIST_CELLS = (
+    "import labkit\nlab = labkit.open_lab('13-capstone')",
+    "MARKS = dict.fromkeys(["
+    + ", ".join(repr(i) for i in ("jwt-in-localstorage", "no-https-redirect"))
+    + "])",
+    "labkit.audit_checklist(lab, MARKS)",
+)
+
+
+def test_capstone_checklist_in_jupyterlab(lab_factory, tmp_path: Path) -> None:
+    """The audit checklist as a learner uses it: pick a route in a drop-down (the pick
+    reaches MARKS in the kernel), click "Confirm by exploiting", see ✅ on that row."""
+    _skip_without_chromium()
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(source) for source in CHECKLIST_CELLS],
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+    )
+    path = tmp_path / "checklist.ipynb"
+    nbformat.write(nb, path)
+    lab = lab_factory(path)
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        try:
+            diagnose = _open_and_run_all(page, lab, path.name, errors)
+            checklist = page.locator(".labkit-checklist").first
+            try:
+                checklist.wait_for(state="visible", timeout=RESULT_TIMEOUT * 1000)
+                page.wait_for_function(
+                    "() => window.__labkitRunAll !== 'running'", timeout=RESULT_TIMEOUT * 1000
+                )
+            except PlaywrightTimeout as exc:
+                raise AssertionError(diagnose("no checklist after run-all")) from exc
+            # row 10 of the table is "No HTTPS redirect": its drop-down is the 10th <select>
+            row = checklist.locator("select").nth(9)
+            row.select_option("GET /api/status")
+            # the new value and the click travel to the kernel in order, on the widgets' comms
+            checklist.locator(".labkit-audit-confirm").click()
+            try:
+                checklist.locator(".labkit-result").first.wait_for(
+                    state="visible", timeout=RESULT_TIMEOUT * 1000
+                )
+            except PlaywrightTimeout as exc:
+                raise AssertionError(diagnose("Confirm showed no result")) from exc
+            text = checklist.inner_text()
+            assert "✅" in text, diagnose(f"no ✅ in the checklist: {text[:600]}")
+            assert "❌" in text  # the unmarked rows
+            assert "1 of 12 marks confirmed" in text
+        finally:
+            page.screenshot(path=str(tmp_path / "checklist.png"), full_page=True)

@@ -100,7 +100,9 @@ class AuditChecklist:
             )
             statuses[ap.id] = widgets.HTML("", layout=widgets.Layout(width="40px"))
             lines.append(widgets.HBox([statuses[ap.id], label, choice]))
-        button = widgets.Button(description="Confirm by exploiting", icon="bug")
+        button = widgets.Button(
+            description="Confirm by exploiting", icon="bug", layout=widgets.Layout(width="auto")
+        )
         button.add_class("labkit-audit-confirm")
         output = widgets.Output()
 
