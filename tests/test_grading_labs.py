@@ -78,3 +78,24 @@ def test_the_capstone_grades_every_row(tmp_path: Path) -> None:
     assert len(statuses["ada"]) == 14  # audit, twelve fix-<row>, verify
     assert set(statuses["ada"].values()) == {"passed"}, statuses["ada"]
     assert set(statuses["ben"].values()) == {"failed"}, statuses["ben"]
+
+
+@pytest.mark.browser
+def test_a_browser_lab_grades_with_a_real_browser_in_the_kernel(tmp_path: Path) -> None:
+    """10-cors' exploit cells start headless Chromium inside the graded kernel: the kernel's
+    memory limit must let it start (RLIMIT_AS did not; its answers were then missing)."""
+    solved = build_course(REPO / "course", tmp_path / "solved", solved=True)
+    (tmp_path / "subs" / "ada").mkdir(parents=True)
+    notebook = next(p for p in solved if p.stem == "10-cors")
+    (tmp_path / "subs" / "ada" / notebook.name).write_bytes(notebook.read_bytes())
+    book = tmp_path / "book.csv"
+    run = subprocess.run(
+        [sys.executable, "-m", "labkit", "grade", str(tmp_path / "subs"), "--out", str(book),
+         "--jobs", "1"],
+        cwd=REPO, capture_output=True, text=True, timeout=540,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    with open(book, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    failed = {r["check"]: r["message"] for r in rows if r["status"] != "passed"}
+    assert rows and not failed, failed
