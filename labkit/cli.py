@@ -212,7 +212,9 @@ def parser() -> argparse.ArgumentParser:
     grade.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel submissions")
     grade.add_argument("--timeout", type=float, default=600.0, help="seconds per notebook")
     grade.add_argument("--cell-timeout", type=float, default=120.0, help="seconds per cell")
-    grade.add_argument("--memory", type=int, default=2048, help="MB of memory (RLIMIT_DATA) per kernel process")
+    grade.add_argument(
+        "--memory", type=int, default=2048, help="MB of memory (RLIMIT_DATA) per kernel process"
+    )
     grade.add_argument("--course", default="course", help="course sources (default: course)")
     grade.set_defaults(run=_grade)
     return top

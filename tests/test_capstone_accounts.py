@@ -259,3 +259,25 @@ def test_vulnerable_shop_accounts(lab: Lab) -> None:
     alice = lab.users["alice"]
     ok = client.post("/api/auth/login", json={"email": alice.email, "password": alice.password})
     assert ok.status_code == 200
+
+
+def test_the_weak_customer_is_always_in_the_first_hundred_guesses() -> None:
+    """The brute-force exploit tries the 100 most common passwords: dana's must be there in
+    every seeding (and never one of the 20 most obvious), the others' never there."""
+    from labkit.sandbox.apps.shop.accounts import WEAK_CUSTOMER, _seed
+    from labkit.sandbox.store import LabStore
+    from labkit.vulnerable.passwords import hash_password_md5, hash_password_sha256
+    from labkit.wordlists import common_passwords
+
+    top = common_passwords(100)
+    by_hash = {h(p): p for p in top for h in (hash_password_md5, hash_password_sha256)}
+    for _ in range(40):
+        store = LabStore("13-capstone-seed-test")
+        try:
+            _seed(store, secure=False)
+            rows = {u.email: u.password_hash for u in store.all_users()}
+        finally:
+            store.close()
+        assert by_hash.get(rows[WEAK_CUSTOMER]) in top[20:]
+        others = [e for e in rows if e.endswith("@shop.example") and e != WEAK_CUSTOMER]
+        assert not any(rows[e] in by_hash for e in others)

@@ -150,8 +150,10 @@ def _seed(store: LabStore, secure: bool) -> Users:
     staff = store.seed_staff(secure_passwords.hash_password if secure else legacy[0])
     pool = seed_passwords(LEAKED_PASSWORD_POOL)
     emails = [f"{name}@{CUSTOMER_DOMAIN}" for name in CUSTOMERS]
-    passwords = dict(zip(emails, rng.sample(pool[WEAK_POOL[1] :], len(emails)), strict=True))
-    passwords[WEAK_CUSTOMER] = rng.choice(pool[WEAK_POOL[0] : WEAK_POOL[1]])
+    weak = seed_passwords(WEAK_POOL[1])  # within the first 100 words of the attack list
+    common = sorted(set(pool) - set(weak), key=pool.index)
+    passwords = dict(zip(emails, rng.sample(common, len(emails)), strict=True))
+    passwords[WEAK_CUSTOMER] = rng.choice(weak[WEAK_POOL[0] :])
     same_scheme = [e for i, e in enumerate(emails) if i % 2 == 0 and e != WEAK_CUSTOMER]
     first, second = rng.sample(same_scheme, 2)
     passwords[second] = passwords[first]  # two customers share a password: equal hashes
