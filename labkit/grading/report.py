@@ -38,9 +38,11 @@ def _chart(rates: dict[str, float]) -> str:
     labels = list(rates)
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(labels) + 1.2))
     values = [100 * rates[k] for k in labels]
-    ax.barh(labels, values, color=["#1a7f37" if v >= 50 else "#cf222e" for v in values])
-    ax.invert_yaxis()
-    ax.set_xlim(0, 100)
+    bars = ax.barh(labels, values, color=["#1a7f37" if v >= 50 else "#cf222e" for v in values])
+    ax.bar_label(bars, fmt="%.0f %%", padding=3, fontsize=8)  # a 0 % bar shows its number
+    ax.set_ylim(len(labels) - 0.5, -0.5)  # first check on top, no 5 % margins (long courses)
+    ax.set_xlim(0, 112)  # room for the label of a 100 % bar
+    ax.set_xticks(range(0, 101, 20))
     ax.set_xlabel("students who passed (%)")
     ax.set_title("Pass rate per check")
     fig.tight_layout()
