@@ -53,49 +53,30 @@ def test_solved_builds_pass_and_releases_fail(tmp_path: Path) -> None:
     assert "wrote" in run.stdout
 
 
-def test_the_capstone_grades_every_row(tmp_path: Path) -> None:
-    """13-capstone: the solved build passes its audit, twelve fixes and verify under the
-    grader (the grader serves BrokenShop over HTTPS itself); the release fails every check."""
-    solved = build_course(REPO / "course", tmp_path / "solved", solved=True)
-    release = build_course(REPO / "course", tmp_path / "release")
+@pytest.mark.browser  # 03, 10 and 12 start headless Chromium inside the graded kernel
+@pytest.mark.timeout(900)
+def test_every_lab_solved_build_passes_and_release_fails(tmp_path: Path) -> None:
+    """The issue's definition of done, for all fourteen labs: every check of every solved
+    build ``passed``, every check of every untouched release ``failed``. (It found a kernel
+    memory limit that stopped Chromium, and a seeding slip in the capstone.)"""
     subs = tmp_path / "subs"
-    for student, built in (("ada", solved), ("ben", release)):
-        (subs / student).mkdir(parents=True)
-        notebook = next(p for p in built if p.stem == "13-capstone")
-        (subs / student / notebook.name).write_bytes(notebook.read_bytes())
+    for student, solved in (("solved", True), ("release", False)):
+        for notebook in build_course(REPO / "course", tmp_path / student, solved=solved):
+            (subs / student).mkdir(parents=True, exist_ok=True)
+            (subs / student / notebook.name).write_bytes(notebook.read_bytes())
     book = tmp_path / "book.csv"
     run = subprocess.run(
         [sys.executable, "-m", "labkit", "grade", str(subs), "--out", str(book), "--jobs", "2"],
-        cwd=REPO, capture_output=True, text=True, timeout=540,
+        cwd=REPO, capture_output=True, text=True, timeout=840,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     with open(book, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    statuses = {
-        student: {r["check"]: r["status"] for r in rows if r["student"] == student}
-        for student in ("ada", "ben")
-    }
-    assert len(statuses["ada"]) == 14  # audit, twelve fix-<row>, verify
-    assert set(statuses["ada"].values()) == {"passed"}, statuses["ada"]
-    assert set(statuses["ben"].values()) == {"failed"}, statuses["ben"]
-
-
-@pytest.mark.browser
-def test_a_browser_lab_grades_with_a_real_browser_in_the_kernel(tmp_path: Path) -> None:
-    """10-cors' exploit cells start headless Chromium inside the graded kernel: the kernel's
-    memory limit must let it start (RLIMIT_AS did not; its answers were then missing)."""
-    solved = build_course(REPO / "course", tmp_path / "solved", solved=True)
-    (tmp_path / "subs" / "ada").mkdir(parents=True)
-    notebook = next(p for p in solved if p.stem == "10-cors")
-    (tmp_path / "subs" / "ada" / notebook.name).write_bytes(notebook.read_bytes())
-    book = tmp_path / "book.csv"
-    run = subprocess.run(
-        [sys.executable, "-m", "labkit", "grade", str(tmp_path / "subs"), "--out", str(book),
-         "--jobs", "1"],
-        cwd=REPO, capture_output=True, text=True, timeout=540,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr
-    with open(book, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    failed = {r["check"]: r["message"] for r in rows if r["status"] != "passed"}
-    assert rows and not failed, failed
+    labs = {p.stem for p in (REPO / "course").glob("[0-9][0-9]-*.py")}
+    assert {r["lab"] for r in rows} == labs
+    wrong = [
+        (r["student"], r["lab"], r["check"], r["status"], r["message"][:300])
+        for r in rows
+        if r["status"] != {"solved": "passed", "release": "failed"}[r["student"]]
+    ]
+    assert not wrong, wrong
