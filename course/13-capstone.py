@@ -90,9 +90,7 @@ lab.urls
 # route `/api/_lab/breach`).
 
 # %%
-routes = [f"{method.upper()} {path}"
-          for path, ops in lab.client.get("/openapi.json").json()["paths"].items()
-          for method in ops]  # fmt: skip
+routes = lab.routes()  # from the shop's OpenAPI document
 print(f"{len(routes)} routes:", *routes, sep="\n  ")
 
 # %%

@@ -56,6 +56,17 @@ class Lab:
         """The seeded accounts with their per-sandbox passwords."""
         return self._state.users
 
+    def routes(self) -> list[str]:
+        """Every documented route of the lab's app as ``"METHOD /path"`` (from its OpenAPI
+        document; the lab-only ``/api/_lab/...`` routes are not in it)."""
+        document = self.client.get("/openapi.json").json()
+        return [
+            f"{method.upper()} {path}"
+            for path, operations in sorted(document.get("paths", {}).items())
+            for method in ("get", "post", "put", "patch", "delete")
+            if method in operations
+        ]
+
     @property
     def facts(self) -> dict[str, str]:
         """Lab-specific facts about the running app (for example extra URLs)."""

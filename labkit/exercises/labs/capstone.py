@@ -49,7 +49,8 @@ ALL_FIXES: tuple[str, ...] = tuple(dict.fromkeys(f for ap in ANTI_PATTERNS for f
     kind="attack",
     points=3,
     hints=(
-        "lab.routes() lists every route of the shop; lab.checklist(MARKS) lets you pick them.",
+        "lab.routes() lists every route of the shop; labkit.audit_checklist(lab, MARKS) "
+        "lets you pick them.",
         "Each row names the lab that taught it: replay what you did there against the shop.",
         "Some anti-patterns live in one route (the login), some in every route (CORS, HTTPS): "
         "for those, any route where the exploit works is right.",
