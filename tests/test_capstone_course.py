@@ -113,7 +113,8 @@ def test_audit_passes_with_every_row_marked_right_and_fails_with_one_wrong(
     marks["trusting-input"] = "GET /api/products"  # no SQL built from input there
     result = lab.check("audit", marks)
     assert not result.passed and result.summary.startswith("11 of 12")
-    assert any(d.startswith("✗ trusting-input") for d in result.details)
+    missed = next(d for d in result.details if d.startswith("✗ trusting-input"))
+    assert "(hint: " in missed  # the row's first hint, after a mark that missed
 
 
 def test_verify_passes_on_the_reference_and_fails_on_one_plausible_wrong_fix(

@@ -77,8 +77,9 @@ def audit(ctx: CheckContext) -> Verdict:
         if verdict.passed:
             confirmed += 1
             details.append(f"✓ {ap.id} at {mark}: {verdict.summary}")
-        else:
-            details.append(f"✗ {ap.id} at {mark}: {verdict.summary}")
+        else:  # a mark that missed gets the row's first hint
+            hint = f" (hint: {ap.hints[0]})" if ap.hints else ""
+            details.append(f"✗ {ap.id} at {mark}: {verdict.summary}{hint}")
     if unknown:
         details.append(f"(unknown ids ignored: {', '.join(unknown)})")
     total = len(ANTI_PATTERNS)
