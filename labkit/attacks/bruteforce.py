@@ -196,24 +196,31 @@ def boundary_burst(
 ) -> list[tuple[float, int]]:
     """Spend a quota just before a window boundary and again just after it.
 
-    One request opens the window at t=0; at half the window the rest of the quota goes; just
-    after t=window a second full quota follows. A fixed window counts that as two windows and
-    allows nearly ``2 * limit`` within about half a window; a moving window refuses it.
-    Returns ``(seconds since the first request, status)`` per request.
+    One request opens the window at t=0; at half the window the rest of the quota goes; from
+    t=window on, requests probe the boundary until the server lets one through (the window
+    started when the *server* counted the first request, which a busy machine delays), and a
+    second full quota follows at once. A fixed window counts that as two windows and allows
+    nearly ``2 * limit`` within about half a window; a moving window refuses it. Probing
+    stops after one more window either way. Returns ``(seconds since the first request,
+    status)`` per request, probes included.
     """
     events: list[tuple[float, int]] = []
     start = time.monotonic()
 
-    def send() -> None:
+    def send() -> int:
         status = client.get(path, headers=headers).status_code
         events.append((time.monotonic() - start, status))
+        return status
 
     send()
     sleep(max(0.0, window * 0.5 - (time.monotonic() - start)))
     for _ in range(limit - 1):
         send()
-    sleep(max(0.0, window + 0.15 - (time.monotonic() - start)))
-    for _ in range(limit):
+    sleep(max(0.0, window - (time.monotonic() - start)))
+    deadline = time.monotonic() + window
+    while send() == 429 and time.monotonic() < deadline:  # not yet: the window is still on
+        sleep(window / 50)
+    for _ in range(limit - 1):
         send()
     return events
 
