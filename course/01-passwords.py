@@ -204,6 +204,8 @@ lab.check("bcrypt-72", collision)
 #
 # argon2id has no 72-byte limit. (If you choose bcrypt instead, pre-hash long passwords as
 # OWASP describes, or refuse them in the policy — never answer with a 500.)
+#
+# <!-- labkit:rules hashing -->
 
 # %% labkit={"answer": "hashing"}
 import hmac

@@ -88,6 +88,23 @@ def _check_points(lab_id: str) -> dict[str, int]:
     return {check_id: spec.points for check_id, spec in get_lab(lab_id).checks.items()}
 
 
+def _expand_rules(source: str, lab_id: str, where: str) -> str:
+    """Replace each ``<!-- labkit:rules ID ... -->`` with the rules those checks enforce."""
+    from labkit.exercises.registry import LABS, get_lab
+    from labkit.exercises.rules import RULES_MARKER, merge_rules, render_rules
+
+    def rules_of(match: re.Match[str]) -> str:
+        checks = get_lab(lab_id).checks if lab_id in LABS else {}
+        groups = []
+        for check_id in match.group(1).split():
+            if check_id not in checks or not checks[check_id].rules:
+                raise BuildError(f"{where}: no rules registered for check {check_id!r}")
+            groups.append(checks[check_id].rules)
+        return render_rules(merge_rules(*groups))
+
+    return RULES_MARKER.sub(rules_of, source)
+
+
 def build_notebook(source: Path, *, solved: bool = False) -> Any:
     """Read one course source and return the release (or solved) notebook."""
     lab_id = source.stem
@@ -100,6 +117,8 @@ def build_notebook(source: Path, *, solved: bool = False) -> Any:
         has_solution = BEGIN_SOLUTION in cell.source
         if has_solution and (role is None or role[0] != ANSWER):
             raise BuildError(f'{where}: solutions belong in cells tagged labkit={{"answer": ...}}')
+        if cell.cell_type == "markdown":
+            cell.source = _expand_rules(cell.source, lab_id, where)
         if cell.cell_type == "code":
             cell.source = _replace_solutions(cell.source, solved=solved, where=where)
             cell.outputs = []

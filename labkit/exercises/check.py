@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import ssl
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -18,7 +19,10 @@ from typing import Any, Literal
 
 import httpx
 
+from labkit.exercises.rules import Rule
+
 __all__ = [
+    "MAX_MESSAGE_CHARS",
     "CheckContext",
     "CheckFailed",
     "CheckResult",
@@ -31,6 +35,10 @@ __all__ = [
 
 CheckKind = Literal["practice", "attack", "fix"]
 STRICT_ENV = "LABKIT_STRICT"
+#: A verdict's message stays readable: one problem at most this long, all of them at most
+#: :data:`MAX_MESSAGE_CHARS` (a check once printed a 200 KB body).
+MAX_PROBLEM_CHARS = 400
+MAX_MESSAGE_CHARS = 2000
 
 
 def strict_mode() -> bool:
@@ -50,16 +58,34 @@ class Target:
     url: str
     urls: Mapping[str, str] = field(default_factory=dict)
     ca_pem: str | None = None
+    #: Server errors this target answered to a check's clients: ``"METHOD /path -> why"``.
+    #: For a patched app a 5xx is the learner's code failing, never a refusal.
+    crashes: list[str] = field(default_factory=list, compare=False, repr=False)
 
     def client(self, **kwargs: Any) -> httpx.Client:
         """A fresh client (own cookie jar) for this target; close it or use ``with``.
 
         An ``https://`` target is served with a lab CA (09, 13): the client trusts that CA
         (``ca_pem``, for an app served by another process) or the lab CAs of this process.
+        Every 5xx it receives is noted in :attr:`crashes`.
         """
         kwargs.setdefault("timeout", 30.0)
         kwargs.setdefault("verify", self.verify())
-        return httpx.Client(base_url=self.url, trust_env=False, **kwargs)
+        hooks = dict(kwargs.pop("event_hooks", None) or {})
+        hooks["response"] = [*hooks.get("response", []), self._note_crash]
+        return httpx.Client(base_url=self.url, trust_env=False, event_hooks=hooks, **kwargs)
+
+    def _note_crash(self, response: httpx.Response) -> None:
+        if response.status_code < 500:
+            return
+        response.read()
+        try:
+            why = response.json().get("labkitFault") or ""
+        except (ValueError, AttributeError):
+            why = ""
+        request = response.request
+        where = f"{request.method} {request.url.path}"
+        self.crashes.append(f"{where} -> {why}" if why else f"{where} -> {response.status_code}")
 
     def verify(self) -> ssl.SSLContext | bool:
         """What a client of this target verifies certificates with (httpx's ``verify``)."""
@@ -80,6 +106,21 @@ class CheckContext:
     target: Target
     patched: Target | None = None
     answer: Any = None
+    #: Seeds every generated probe input; a failed verdict that used :attr:`rng` reports it.
+    seed: int = 0
+    _rng: list[random.Random] = field(default_factory=list, compare=False, repr=False)
+
+    @property
+    def rng(self) -> random.Random:
+        """The generator for probe inputs (not for secrets: a replayable seed is the point)."""
+        if not self._rng:
+            self._rng.append(random.Random(self.seed))  # noqa: S311 - replayable on purpose
+        return self._rng[0]
+
+    @property
+    def seeded(self) -> bool:
+        """True once a probe drew from :attr:`rng`."""
+        return bool(self._rng)
 
     def require_patched(self) -> Target:
         if self.patched is None:
@@ -100,26 +141,44 @@ class Findings:
     """Collects problems while a check runs; ``verdict()`` turns them into a :class:`Verdict`.
 
     A check that records no problem and at least one observation passes; a check that
-    observed nothing fails (a check that cannot fail is a bug).
+    observed nothing fails (a check that cannot fail is a bug). A problem found while a rule
+    is being probed (``rule=`` or ``with findings.rule(id)``) is prefixed with that rule's id,
+    so the learner reads which sentence of "Your fix must" was broken.
     """
 
     def __init__(self) -> None:
         self.problems: list[str] = []
         self.observations: list[str] = []
+        self._rule: str | None = None
 
-    def expect(self, condition: bool, problem: str, observation: str = "") -> bool:
+    def _problem(self, problem: str, rule: str | None) -> None:
+        rule = rule or self._rule
+        self.problems.append(f"[{rule}] {problem}" if rule else problem)
+
+    def expect(
+        self, condition: bool, problem: str, observation: str = "", *, rule: str | None = None
+    ) -> bool:
         if condition:
             if observation:
                 self.observations.append(observation)
         else:
-            self.problems.append(problem)
+            self._problem(problem, rule)
         return condition
 
-    def fail(self, problem: str) -> None:
-        self.problems.append(problem)
+    def fail(self, problem: str, *, rule: str | None = None) -> None:
+        self._problem(problem, rule)
 
     def saw(self, observation: str) -> None:
         self.observations.append(observation)
+
+    @contextlib.contextmanager
+    def rule(self, rule_id: str) -> Iterator[None]:
+        """Tag every problem found inside with ``rule_id`` (unless it names its own)."""
+        outer, self._rule = self._rule, rule_id
+        try:
+            yield
+        finally:
+            self._rule = outer
 
     @contextlib.contextmanager
     def section(self, name: str, clean: str = "every attack refused") -> Iterator[None]:
@@ -131,10 +190,33 @@ class Findings:
 
     def verdict(self, passed_summary: str, failed_summary: str) -> Verdict:
         if self.problems:
-            return Verdict(False, failed_summary, tuple(self.problems))
+            return Verdict(False, failed_summary, concise(self.problems))
         if not self.observations:
             return Verdict(False, "the check observed nothing (this is a bug in the check)")
-        return Verdict(True, passed_summary, tuple(self.observations))
+        return Verdict(True, passed_summary, concise(self.observations))
+
+
+def shorten(text: str, limit: int = MAX_PROBLEM_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 30]}... ({len(text) - limit + 30:,} more characters)"
+
+
+def concise(lines: Iterable[str], budget: int = MAX_MESSAGE_CHARS) -> tuple[str, ...]:
+    """Each line once, each short, all of them within ``budget`` characters."""
+    kept: list[str] = []
+    seen: set[str] = set()
+    used = 0
+    unique = [line for line in lines if not (line in seen or seen.add(line))]
+    for index, line in enumerate(unique):
+        line = shorten(line)
+        if kept and used + len(line) > budget:
+            kept.append(f"... and {len(unique) - index} more")
+            break
+        kept.append(line)
+        used += len(line)
+    return tuple(kept)
 
 
 @dataclass(frozen=True)
@@ -149,6 +231,7 @@ class CheckSpec:
     fixes: tuple[str, ...] = ()
     points: int = 1
     answer_help: str = ""
+    rules: tuple[Rule, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -176,7 +176,10 @@ class GradedLab(Lab):
         self._patched.clear()
         self.sandbox.close()  # type: ignore[attr-defined]
 
-    def _evaluate(self, check_id: str, answer: Any, fixes: dict[str, Any]) -> CheckResult:
+    def _evaluate(
+        self, check_id: str, answer: Any, fixes: dict[str, Any], seed: int | None = None
+    ) -> CheckResult:
+        """Send the answer and the patched app to the grader (which draws its own seed)."""
         spec = self.definition.checks.get(check_id)
         needs = spec.fixes if spec is not None else ()
         if missing := [name for name in needs if fixes.get(name) is None]:

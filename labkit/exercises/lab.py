@@ -83,9 +83,19 @@ class Lab:
         self._patched.append(server)
         return server
 
-    def check(self, check_id: str, answer: Any = None, **fixes: Callable[..., Any]) -> CheckResult:
-        """Judge an attack result (``answer``) or your fix (keyword functions) by behaviour."""
-        result = self._evaluate(check_id, answer, fixes)
+    def check(
+        self,
+        check_id: str,
+        answer: Any = None,
+        *,
+        seed: int | None = None,
+        **fixes: Callable[..., Any],
+    ) -> CheckResult:
+        """Judge an attack result (``answer``) or your fix (keyword functions) by behaviour.
+
+        ``seed`` replays the generated inputs of a failed run (its message gives the seed).
+        """
+        result = self._evaluate(check_id, answer, fixes, seed)
         self._progress.record_result(self.id, check_id, result.passed, result.summary)
         if not result.passed and strict_mode():
             raise CheckFailed(repr(result))
@@ -112,9 +122,11 @@ class Lab:
             del _open[self.id]
 
     # -- internals -------------------------------------------------------------------------
-    def _evaluate(self, check_id: str, answer: Any, fixes: dict[str, Any]) -> CheckResult:
+    def _evaluate(
+        self, check_id: str, answer: Any, fixes: dict[str, Any], seed: int | None = None
+    ) -> CheckResult:
         spec = self.definition.checks.get(check_id)
-        target = {"target_url": self.url, "target_urls": self.urls}
+        target: dict[str, Any] = {"target_url": self.url, "target_urls": self.urls, "seed": seed}
         if spec is None:
             return run_check(self.definition, check_id, **target)
         missing = [name for name in spec.fixes if fixes.get(name) is None]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit.exercises.check import CheckContext, CheckKind, CheckSpec, Verdict
+from labkit.exercises.rules import Rule
 
 __all__ = ["LABS", "LabDefinition", "UnknownLab", "get_lab"]
 
@@ -99,14 +100,15 @@ class LabDefinition:
         fixes: tuple[str, ...] = (),
         points: int = 1,
         answer_help: str = "",
+        rules: tuple[Rule, ...] = (),
     ) -> Callable[[Callable[[CheckContext], Verdict]], Callable[[CheckContext], Verdict]]:
-        """Register a check function under ``check_id``."""
+        """Register a check function under ``check_id``; a fix check lists its ``rules``."""
 
         def register(run: Callable[[CheckContext], Verdict]) -> Callable[[CheckContext], Verdict]:
             if check_id in self.checks:
                 raise ValueError(f"{self.id}: check {check_id!r} registered twice")
             self.checks[check_id] = CheckSpec(
-                check_id, title, kind, run, hints, fixes, points, answer_help
+                check_id, title, kind, run, hints, fixes, points, answer_help, tuple(rules)
             )
             return run
 

@@ -6,12 +6,13 @@ same function serves a learner's kernel today and a grader's clean process tomor
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
-from labkit.exercises.check import CheckContext, CheckResult, Target
+from labkit.exercises.check import CheckContext, CheckResult, Target, Verdict, concise
 from labkit.exercises.registry import LabDefinition
 
 __all__ = ["run_check"]
@@ -27,11 +28,15 @@ def run_check(
     target_urls: Mapping[str, str] | None = None,
     patched_urls: Mapping[str, str] | None = None,
     patched_ca: str | None = None,
+    seed: int | None = None,
 ) -> CheckResult:
     """Run check ``check_id`` of ``lab``; any failure of the check itself is a failed result.
 
     ``patched_ca`` is the CA certificate (PEM) of a patched app served over HTTPS by another
-    process (a submission's kernel, under ``labkit grade``).
+    process (a submission's kernel, under ``labkit grade``). ``seed`` replays the generated
+    probe inputs of an earlier run (a fresh one is drawn when it is None). A server error of
+    the patched app fails a fix check whatever else the check concluded: a crash is never a
+    refusal.
     """
     spec = lab.checks.get(check_id)
     if spec is None:
@@ -48,6 +53,7 @@ def run_check(
         target=Target(target_url, dict(target_urls or {})),
         patched=Target(patched_url, dict(patched_urls or {}), patched_ca) if patched_url else None,
         answer=answer,
+        seed=secrets.randbits(32) if seed is None else int(seed),
     )
     try:
         verdict = spec.run(context)
@@ -67,4 +73,24 @@ def run_check(
             "the check could not finish",
             (f"{type(exc).__name__}: {exc}",),
         )
+    if context.patched is not None and context.patched.crashes:
+        verdict = _crashed(verdict, context.patched.crashes)
+    if not verdict.passed and context.seeded:
+        replay = f"inputs generated with seed {context.seed}: lab.check(..., seed={context.seed})"
+        verdict = Verdict(False, verdict.summary, (*concise(verdict.details), replay))
     return CheckResult(lab.id, check_id, verdict.passed, verdict.summary, verdict.details)
+
+
+def _crashed(verdict: Verdict, crashes: list[str]) -> Verdict:
+    """A fix whose app answered 5xx fails, and the crash is named first (once per cause)."""
+    causes: dict[str, list[str]] = {}
+    for crash in crashes:
+        where, _, why = crash.partition(" -> ")
+        causes.setdefault(why, []).append(where)
+    lines = []
+    for why, wheres in causes.items():
+        said = why if not why.isdigit() else f"the app answered {why}"
+        more = f" (and {len(wheres) - 1} more requests)" if len(wheres) > 1 else ""
+        lines.append(f"[no-crash] {said} — at {wheres[0]}{more}; a crash is not a refusal")
+    summary = "your code crashed the app" if verdict.passed else verdict.summary
+    return Verdict(False, summary, concise([*lines, *verdict.details]))

@@ -16,6 +16,7 @@ import httpx
 from labkit.attacks.cracking import HashInfo, guess_rate, identify_hash
 from labkit.exercises.check import CheckContext, Findings, Verdict
 from labkit.exercises.registry import LabDefinition
+from labkit.exercises.rules import Rule
 from labkit.wordlists import common_passwords
 
 __all__ = ["LAB", "OWASP_ARGON2ID", "hash_meets_owasp"]
@@ -192,6 +193,27 @@ def _common_prefix_bytes(a: str, b: str) -> int:
 
 
 # -- fixes -------------------------------------------------------------------------------
+HASHING_RULES = (
+    Rule("salted", "Hash the same password differently every time (a random salt per hash)."),
+    Rule(
+        "slow-hash",
+        "Store argon2id at or above one of OWASP's settings (m=19456 KiB with t=2, "
+        "m=47104 KiB with t=1, ...) or bcrypt with cost 10 or more.",
+    ),
+    Rule("verifies", "Log in with the right password; refuse a wrong one (False, never raise)."),
+    Rule(
+        "long-passwords",
+        "Tell apart passwords that differ only after byte 72 (pre-hash for bcrypt), or refuse "
+        "them by policy with a 400; never a 500.",
+    ),
+    Rule("legacy-login", "Still log in accounts stored as legacy unsalted MD5 (32 hex digits)."),
+    Rule(
+        "upgrade-at-login",
+        "Replace a legacy hash with your own at the first successful login (needs_rehash).",
+    ),
+)
+
+
 def _hashing_battery(client: httpx.Client, findings: Findings) -> None:
     password = _passphrase()
     first, second = _email("salt-a"), _email("salt-b")
@@ -208,12 +230,14 @@ def _hashing_battery(client: httpx.Client, findings: Findings) -> None:
         leak[first] != leak[second],
         "the same password gave the same hash twice: add a random salt",
         "same password, different hashes: salted",
+        rule="salted",
     )
     findings.expect(
         hash_meets_owasp(info),
         f"stored hash looks like {info.scheme} {info.params or ''}: use argon2id "
         "(m>=19456 KiB, t>=2) or bcrypt (cost>=10)",
         f"stored as {info.scheme} {info.params} (meets OWASP's minimum)",
+        rule="slow-hash",
     )
     if hash_meets_owasp(info):
         rate = guess_rate(
@@ -228,15 +252,27 @@ def _hashing_battery(client: httpx.Client, findings: Findings) -> None:
         ok.status_code == 200,
         f"the right password was refused ({ok.status_code}){_fault(ok)}",
         "the right password logs in",
+        rule="verifies",
     )
-    bad = _login(client, first, password + "x")
-    findings.expect(
-        bad.status_code == 401,
-        f"a wrong password got {bad.status_code}{_fault(bad)}",
-        "a wrong password is refused",
-    )
-    _long_password_battery(client, findings)
+    for wrong in _near_misses(password):
+        bad = _login(client, first, wrong)
+        if not findings.expect(
+            bad.status_code == 401,
+            f"the wrong password {wrong!r} got {bad.status_code}{_fault(bad)}",
+            rule="verifies",
+        ):
+            break
+    else:
+        findings.saw("wrong passwords (one character off, a prefix, a case change) are refused")
+    with findings.rule("long-passwords"):
+        _long_password_battery(client, findings)
     _legacy_upgrade_battery(client, findings)
+
+
+def _near_misses(password: str) -> list[str]:
+    """Wrong passwords a sloppy comparison lets through: a prefix, one more character, a
+    case change, one character changed, empty."""
+    return [password + "x", password[:-1], password.swapcase(), "x" + password[1:], ""]
 
 
 def _long_password_battery(client: httpx.Client, findings: Findings) -> None:
@@ -274,6 +310,7 @@ def _legacy_upgrade_battery(client: httpx.Client, findings: Findings) -> None:
         f"a legacy MD5 account could not log in ({first.status_code}){_fault(first)}: "
         "verify_password must still accept old hashes",
         "a legacy MD5 account still logs in",
+        rule="legacy-login",
     ):
         return
     upgraded = identify_hash(_dump(client)[email])
@@ -281,9 +318,14 @@ def _legacy_upgrade_battery(client: httpx.Client, findings: Findings) -> None:
         hash_meets_owasp(upgraded),
         f"after login the legacy hash is still {upgraded.scheme}: rehash it (needs_rehash)",
         f"its hash was upgraded to {upgraded.scheme} at login",
+        rule="upgrade-at-login",
     )
     again = _login(client, email, password)
-    findings.expect(again.status_code == 200, "after the upgrade the account cannot log in")
+    findings.expect(
+        again.status_code == 200,
+        "after the upgrade the account cannot log in",
+        rule="upgrade-at-login",
+    )
 
 
 @LAB.check(
@@ -291,6 +333,7 @@ def _legacy_upgrade_battery(client: httpx.Client, findings: Findings) -> None:
     title="Store passwords with argon2id (or bcrypt), upgrade legacy hashes at login",
     kind="fix",
     fixes=("hash_password", "verify_password", "needs_rehash"),
+    rules=HASHING_RULES,
     hints=(
         "argon2.PasswordHasher() from argon2-cffi hashes with a random salt for you.",
         "verify_password must return False (not raise) for a wrong password, and also "
