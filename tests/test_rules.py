@@ -1,0 +1,156 @@
+"""Rules are data: rule ids and texts, their rendering, tagged findings, concise messages,
+seeded probe inputs, and a patched app's crash failing a fix check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from labkit.exercises.check import (
+    MAX_MESSAGE_CHARS,
+    CheckContext,
+    Findings,
+    Target,
+    Verdict,
+    concise,
+)
+from labkit.exercises.registry import LabDefinition
+from labkit.exercises.rules import Rule, merge_rules, render_rules
+from labkit.exercises.runner import run_check
+from labkit.sandbox.apps.base import LabState, new_lab_app
+from labkit.sandbox.fixes import FixSlot, plug_fixes
+from tests.labs import served
+
+SALTED = Rule("salted", "Hash the same password differently every time.")
+SLOW = Rule("slow-hash", "Use argon2id with m >= 19456 KiB and t >= 2.")
+
+
+@pytest.mark.parametrize("bad", ["Salted", "two words", "trailing-", "", "a_b"])
+def test_rule_ids_are_kebab_case(bad: str) -> None:
+    with pytest.raises(ValueError, match="kebab-case"):
+        Rule(bad, "text")
+
+
+def test_a_rule_needs_text() -> None:
+    with pytest.raises(ValueError, match="no text"):
+        Rule("salted", "  ")
+
+
+def test_render_lists_every_rule_with_its_id() -> None:
+    text = render_rules((SALTED, SLOW))
+    assert text.splitlines() == [
+        "**Your fix must:**",
+        "",
+        f"- `salted` — {SALTED.text}",
+        f"- `slow-hash` — {SLOW.text}",
+    ]
+
+
+def test_merge_keeps_each_rule_once_and_refuses_two_texts_for_one_id() -> None:
+    assert merge_rules((SALTED, SLOW), (SLOW,)) == (SALTED, SLOW)
+    with pytest.raises(ValueError, match="salted"):
+        merge_rules((SALTED,), (Rule("salted", "something else"),))
+
+
+def test_findings_tag_problems_with_the_rule_being_probed() -> None:
+    findings = Findings()
+    findings.expect(False, "same hash twice", rule="salted")
+    with findings.rule("slow-hash"):
+        findings.fail("md5")
+        findings.expect(False, "own rule wins", rule="salted")
+    findings.fail("untagged")
+    assert findings.problems == [
+        "[salted] same hash twice",
+        "[slow-hash] md5",
+        "[salted] own rule wins",
+        "untagged",
+    ]
+
+
+def test_messages_are_deduplicated_and_capped() -> None:
+    lines = ["[salted] same hash"] * 5 + ["x" * 200_000] + [f"problem {i}" for i in range(500)]
+    short = concise(lines)
+    assert short[0] == "[salted] same hash" and short.count("[salted] same hash") == 1
+    assert "more characters" in short[1] and len(short[1]) < 500
+    assert short[-1].startswith("... and ")
+    assert sum(map(len, short)) <= MAX_MESSAGE_CHARS + 500
+
+
+def test_the_context_rng_replays_with_the_same_seed() -> None:
+    target = Target("http://127.0.0.1:1")
+    draws = [
+        [CheckContext("lab", "c", target, seed=seed).rng.random() for _ in range(1)]
+        for seed in (7, 7, 8)
+    ]
+    assert draws[0] == draws[1] != draws[2]
+    assert not CheckContext("lab", "c", target, seed=7).seeded
+
+
+# -- a tiny lab: one fix slot, one fix check with one rule -----------------------------------
+SLOT = FixSlot("is_even", bool, "is_even(n) -> bool")
+RULES = (Rule("even", "Say True for even numbers and False for odd ones."),)
+LAB = LabDefinition("99-rules-test", "rules test", "unused")
+
+
+def _app(**fixes: Any) -> FastAPI:
+    chosen = plug_fixes({"is_even": SLOT}, {"is_even": lambda n: True}, fixes)
+    app = new_lab_app("rules-test", secure=False, state=LabState(secure=False))
+
+    @app.get("/even/{n}")
+    def even(n: int) -> dict[str, bool]:
+        return {"even": chosen["is_even"](n)}
+
+    return app
+
+
+@LAB.check("parity", title="parity", kind="fix", fixes=("is_even",), rules=RULES)
+def parity(ctx: CheckContext) -> Verdict:
+    """Odd numbers must not be called even; even ones must. (A 500 for an odd number is no
+    "even" answer, so this check alone would let a crash through: the runner must not.)"""
+    findings = Findings()
+    halves = [ctx.rng.randrange(10**6) for _ in range(3)]
+    with ctx.require_patched().client() as client, findings.rule("even"):
+        for n in [m for h in halves for m in (2 * h, 2 * h + 1)]:
+            said = client.get(f"/even/{n}").json().get("even")
+            wrong = said is not True if n % 2 == 0 else said is True
+            findings.expect(not wrong, f"{n} judged wrongly", f"{n} ok")
+    return findings.verdict("parity right", "parity wrong")
+
+
+def _run(fix: Any, seed: int | None = None) -> Any:
+    with served(_app(is_even=fix), "rules-test") as target:
+        return run_check(LAB, "parity", target_url=target.url, patched_url=target.url, seed=seed)
+
+
+def test_a_right_fix_passes() -> None:
+    result = _run(lambda n: n % 2 == 0)
+    assert result.passed, repr(result)
+
+
+def test_a_wrong_fix_names_the_rule_and_the_seed_that_replays_it() -> None:
+    result = _run(lambda n: n < 500_000, seed=1234)
+    assert not result.passed
+    assert "[even]" in repr(result)
+    assert "seed=1234" in result.details[-1]
+    assert repr(_run(lambda n: n < 500_000, seed=1234)) == repr(result)
+
+
+def test_a_crash_is_never_a_refusal() -> None:
+    def raises_on_odd(n: int) -> bool:
+        if n % 2:
+            raise ValueError("odd")
+        return True
+
+    result = _run(raises_on_odd, seed=3)
+    assert not result.passed
+    assert result.summary == "your code crashed the app"
+    assert result.details[0].startswith("[no-crash] is_even raised ValueError: odd — at GET /even/")
+    assert "(and 2 more requests)" in result.details[0]
+
+
+def test_a_wrong_return_type_is_a_crash_too() -> None:
+    result = _run(lambda n: "yes" if n % 2 else True, seed=4)
+    assert not result.passed
+    assert "[no-crash] is_even returned str, expected bool" in result.details[0]
