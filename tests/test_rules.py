@@ -9,6 +9,7 @@ import pytest
 from fastapi import FastAPI
 
 from labkit.exercises.check import (
+    EXPECTED_CRASH,
     MAX_MESSAGE_CHARS,
     CheckContext,
     Findings,
@@ -98,6 +99,10 @@ def _app(**fixes: Any) -> FastAPI:
     chosen = plug_fixes({"is_even": SLOT}, {"is_even": lambda n: True}, fixes)
     app = new_lab_app("rules-test", secure=False, state=LabState(secure=False))
 
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("the app's own bug, on purpose")
+
     @app.get("/even/{n}")
     def even(n: int) -> dict[str, bool]:
         return {"even": chosen["is_even"](n)}
@@ -154,3 +159,18 @@ def test_a_wrong_return_type_is_a_crash_too() -> None:
     result = _run(lambda n: "yes" if n % 2 else True, seed=4)
     assert not result.passed
     assert "[no-crash] is_even returned str, expected bool" in result.details[0]
+
+
+def test_a_request_meant_to_crash_the_app_is_not_noted_but_a_fault_always_is() -> None:
+    with (
+        served(_app(is_even=lambda n: 1 / 0), "rules-test") as target,
+        target.client() as client,
+    ):
+        assert client.get("/boom", headers=EXPECTED_CRASH).status_code == 500
+        assert target.crashes == []
+        client.get("/boom")
+        client.get("/even/2", headers=EXPECTED_CRASH)
+    assert target.crashes == [
+        "GET /boom -> 500",
+        "GET /even/2 -> is_even raised ZeroDivisionError: division by zero",
+    ]

@@ -20,7 +20,7 @@ import httpx
 
 from labkit.attacks.jwt import decode_unverified, forge
 from labkit.attacks.secret_scan import Finding, scan_patch, scan_text
-from labkit.exercises.check import CheckContext, Findings, Verdict
+from labkit.exercises.check import EXPECTED_CRASH, CheckContext, Findings, Verdict
 from labkit.exercises.registry import LabDefinition
 from labkit.patterns.apikeys import generate_api_key
 
@@ -212,7 +212,7 @@ def debug_page(ctx: CheckContext) -> Verdict:
     if not secret:
         return _not_a("the secret as a string", ctx.answer)
     with ctx.target.client() as client:
-        page = client.get(CRASH)
+        page = client.get(CRASH, headers=EXPECTED_CRASH)
         if page.status_code != 500 or secret not in page.text:
             return Verdict(False, "that value is not on the app's error page")
         real = _login(client, _accounts(client)[-1])
@@ -355,7 +355,7 @@ def _printing_battery(client: httpx.Client, findings: Findings) -> None:
 
 def _error_page_battery(client: httpx.Client, findings: Findings) -> None:
     values = _secret_values(_vault(client))
-    page = client.get(CRASH)
+    page = client.get(CRASH, headers=EXPECTED_CRASH)
     findings.expect(page.status_code == 500, f"{CRASH} answered {page.status_code}, not 500")
     leaks = _leaked(page.text, values)
     findings.expect(
