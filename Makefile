@@ -21,7 +21,8 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 help:
 	@echo "labkit — Security Patterns Workbook"
 	@echo ""
-	@echo "  make lab        install (once) and open JupyterLab at notebooks/00-welcome.ipynb"
+	@echo "  make lab        install (once), copy the notebooks to work/ (yours, never overwritten)"
+	@echo "                  and open JupyterLab at work/00-welcome.ipynb"
 	@echo "                  (PORT=$(PORT); set JUPYTER_TOKEN to choose the token)"
 	@echo "  make test       install dev tools (once), then ruff + the whole pytest suite"
 	@echo "  make bench      run benchmarks/run.py, which writes BENCHMARKS.md"
@@ -57,8 +58,11 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 
 # --- user-facing targets ---------------------------------------------------
 
+# Your work lives in work/ (ignored by git): `git pull` brings course updates to notebooks/
+# without conflicts, and new notebooks are copied to work/ on the next `make lab`.
 lab: $(VENV)/.installed
-	$(BIN)/jupyter lab --ip=127.0.0.1 --port=$(PORT) $(ALLOW_ROOT) notebooks/00-welcome.ipynb
+	$(BIN)/labkit work
+	$(BIN)/jupyter lab --ip=127.0.0.1 --port=$(PORT) $(ALLOW_ROOT) work/00-welcome.ipynb
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

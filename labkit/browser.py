@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import glob
+import importlib.util
 import os
 import queue
 import shutil
@@ -33,6 +34,7 @@ __all__ = [
     "BrowserUnavailable",
     "chromium",
     "find_chromium",
+    "playwright_installed",
     "run_in_browser",
 ]
 
@@ -55,6 +57,13 @@ CHROMIUM_ARGS: tuple[str, ...] = (
 )
 
 _SYSTEM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+#: Seconds without browser work after which the shared Chromium is closed (and its memory
+#: returned); the next browser cell starts it again in a second or two.
+IDLE_STOP_S = float(os.environ.get("LABKIT_BROWSER_IDLE_S", "120"))
+_NO_PLAYWRIGHT = (
+    "Playwright is not installed: run `make lab` again (it installs it), or "
+    "`.venv/bin/python -m pip install playwright`; then `labkit doctor` to check."
+)
 _PLAYWRIGHT_GLOB = "~/.cache/ms-playwright/chromium-*/chrome-linux*/chrome"
 
 
@@ -124,10 +133,7 @@ def chromium(*, headless: bool = True) -> Iterator[Browser]:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as exc:
-        raise BrowserUnavailable(
-            "Playwright is not installed: pip install 'labkit[dev]', "
-            "then run `labkit doctor` to check."
-        ) from exc
+        raise BrowserUnavailable(_NO_PLAYWRIGHT) from exc
     exe = find_chromium()
     if exe is None:
         raise BrowserUnavailable()
@@ -146,21 +152,25 @@ class _BrowserWorker:
 
     Starting Chromium costs seconds; a check that drives the browser several times (or a
     notebook with several browser checks) reuses this one. Every job opens its own browser
-    context, so jobs share no cookies or storage. A job that overruns its timeout leaves the
-    worker busy: the worker is then abandoned (a daemon thread) and the next job starts a
-    fresh one.
+    context, so jobs share no cookies or storage. After :data:`IDLE_STOP_S` without a job the
+    worker closes Chromium and ends (a kernel that once drove a browser should not hold its
+    ~200 MB forever); the next job starts a fresh one. A job that overruns its timeout leaves
+    the worker busy: it is then abandoned (a daemon thread) and the next job starts a fresh one.
     """
 
     def __init__(self) -> None:
-        self.jobs: queue.Queue[tuple[Callable[[Browser], object], Future[object]] | None]
+        self.jobs: queue.Queue[tuple[Callable[[Browser], object], Future[object]]]
         self.jobs = queue.Queue()
+        self._lock = threading.Lock()
+        self._closed = False  # no job will be served any more: submit() refuses
+        self._failure: BaseException | None = None
         self.thread = threading.Thread(target=self._serve, name="labkit-browser", daemon=True)
         self.thread.start()
 
     def _serve(self) -> None:
         try:
             with chromium() as browser:
-                while (job := self.jobs.get()) is not None:
+                while (job := self._next_job()) is not None:
                     fn, future = job
                     if not future.set_running_or_notify_cancel():
                         continue
@@ -169,30 +179,76 @@ class _BrowserWorker:
                     except BaseException as exc:
                         future.set_exception(exc)
                         if not browser.is_connected():
-                            return  # the browser died: let the next job start a new one
+                            self._close()  # the browser died: the next job starts a new one
+                            return
         except BaseException as exc:  # Chromium or Playwright could not start
-            self._fail_pending(exc)
+            self._close(exc)
 
-    def _fail_pending(self, exc: BaseException) -> None:
+    def _next_job(self) -> tuple[Callable[[Browser], object], Future[object]] | None:
+        """The next job, or None once idle for IDLE_STOP_S (or stopped)."""
         while True:
             try:
-                job = self.jobs.get_nowait()
+                return self.jobs.get(timeout=IDLE_STOP_S)
+            except queue.Empty:
+                with self._lock:
+                    if self.jobs.empty():  # no job slipped in while we decided
+                        self._closed = True
+                        return None
+            if self._closed:
+                return None
+
+    def _close(self, failure: BaseException | None = None) -> None:
+        """Refuse new jobs and fail the queued ones (with ``failure`` or a restart notice)."""
+        with self._lock:
+            self._closed, self._failure = True, failure
+        while True:
+            try:
+                _fn, future = self.jobs.get_nowait()
             except queue.Empty:
                 return
-            if job is not None and job[1].set_running_or_notify_cancel():
-                job[1].set_exception(exc)
+            if future.set_running_or_notify_cancel():
+                future.set_exception(failure or BrowserUnavailable("the browser stopped"))
 
-    def submit(self, fn: Callable[[Browser], T]) -> Future[T]:
-        future: Future[T] = Future()
-        self.jobs.put((fn, future))  # type: ignore[arg-type]
-        return future
+    def submit(self, fn: Callable[[Browser], T]) -> Future[T] | None:
+        """Queue ``fn``; None when this worker serves no more jobs (start a new one)."""
+        with self._lock:
+            if self._failure is not None:
+                failed: Future[T] = Future()
+                failed.set_exception(self._failure)
+                return failed
+            if self._closed:
+                return None
+            future: Future[T] = Future()
+            self.jobs.put((fn, future))  # type: ignore[arg-type]
+            return future
 
     def stop(self) -> None:
-        self.jobs.put(None)
+        with self._lock:
+            self._closed = True
+        self.jobs.put(None)  # type: ignore[arg-type]  # wakes a waiting _next_job
+
+
+def playwright_installed() -> bool:
+    """True when Playwright's Python package can be imported (checked without importing)."""
+    return importlib.util.find_spec("playwright") is not None
 
 
 _worker: _BrowserWorker | None = None
 _worker_lock = threading.Lock()
+
+
+def _submit(fn: Callable[[Browser], T]) -> tuple[_BrowserWorker, Future[T]]:
+    """Queue ``fn`` on the shared worker, starting one when there is none (or it closed)."""
+    global _worker
+    with _worker_lock:
+        for _attempt in range(2):
+            if _worker is None or not _worker.thread.is_alive():
+                _worker = _BrowserWorker()
+            future = _worker.submit(fn)
+            if future is not None:
+                return _worker, future
+            _worker = None  # it went idle just now: start a fresh one
+    raise BrowserUnavailable("the browser worker could not take the job")
 
 
 def run_in_browser(fn: Callable[[Browser], T], *, timeout: float = 60) -> T:
@@ -200,16 +256,15 @@ def run_in_browser(fn: Callable[[Browser], T], *, timeout: float = 60) -> T:
 
     Works from a Jupyter cell (where an asyncio loop is already running): the browser lives in
     a thread of its own. ``fn`` should open its own context (``browser.new_context()``) and
-    close it. Re-raises ``fn``'s exception; raises ``TimeoutError`` after ``timeout`` seconds.
+    close it. Re-raises ``fn``'s exception; raises :class:`BrowserUnavailable` at once when no
+    browser can run, and ``TimeoutError`` after ``timeout`` seconds.
     """
     global _worker
+    if not playwright_installed():
+        raise BrowserUnavailable(_NO_PLAYWRIGHT)
     if find_chromium() is None:  # checked every call: a browser may be removed (or hidden)
         raise BrowserUnavailable()
-    with _worker_lock:
-        if _worker is None or not _worker.thread.is_alive():
-            _worker = _BrowserWorker()
-        worker = _worker
-    future = worker.submit(fn)
+    worker, future = _submit(fn)
     try:
         return future.result(timeout)
     except FutureTimeout:

@@ -128,12 +128,30 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _lab(args: argparse.Namespace) -> int:
-    notebook = Path("notebooks") / "00-welcome.ipynb"
+    from labkit.workspace import WORK_DIR, sync_workspace
+
+    sync_workspace()
+    notebook = WORK_DIR / "00-welcome.ipynb"
     command = [sys.executable, "-m", "jupyter", "lab", "--ip=127.0.0.1", f"--port={args.port}"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")
     command.append(str(notebook) if notebook.exists() else ".")
     return subprocess.call(command)  # noqa: S603 - our own interpreter and fixed arguments
+
+
+def _work(args: argparse.Namespace) -> int:
+    from labkit.workspace import fresh_copy, sync_workspace
+
+    if args.fresh:
+        try:
+            print(f"fresh copy: {fresh_copy(args.fresh)} (your old one is in work/old/)")
+        except FileNotFoundError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        return 0
+    done = sync_workspace()
+    print(f"{done.folder}/: copied {len(done.copied)} notebook(s), kept {len(done.kept)} of yours")
+    return 0
 
 
 def _grade(args: argparse.Namespace) -> int:
@@ -204,6 +222,11 @@ def parser() -> argparse.ArgumentParser:
     lab.add_argument("--port", type=int, default=8888)
     lab.set_defaults(run=_lab)
     commands.add_parser("list", help="list the labs").set_defaults(run=_list)
+    work = commands.add_parser(
+        "work", help="your own copies of the notebooks in work/ (never overwritten)"
+    )
+    work.add_argument("--fresh", metavar="LAB", help="set your copy of LAB aside, take a new one")
+    work.set_defaults(run=_work)
 
     grade = commands.add_parser("grade", help="grade a folder of submissions (see INSTRUCTORS.md)")
     grade.add_argument("submissions", help="SUBMISSIONS_DIR/<student>/<NN-name>.ipynb")

@@ -37,7 +37,8 @@ REQUIRED_PACKAGES: dict[str, str] = {
 }
 
 BROWSER_DISABLES = (
-    "real-browser demos in 03, 10, 12 fall back to a labelled simulation; browser tests cannot run"
+    "the real-browser attacks and checks of 03, 10 and 12 run as a labelled simulation "
+    "instead; browser tests cannot run"
 )
 
 # Optional: reported, but `run()` still succeeds without them.
@@ -118,14 +119,20 @@ def _too_old(version: str, spec: str) -> bool:
         return False
 
 
+#: What installs a missing Python package of labkit's: every one is a dependency of labkit.
+REINSTALL = "run `make lab` again, or `.venv/bin/python -m pip install -e .`"
+
+
 def _package(name: str, disables: str, specs: dict[str, str]) -> Finding:
     try:
         version = metadata.version(name)
     except metadata.PackageNotFoundError:
-        return Finding(name, False, "not installed", disables)
+        return Finding(name, False, f"not installed: {REINSTALL}", disables)
     spec = specs.get(_norm(name), "")
     if _too_old(version, spec):
-        return Finding(name, False, f"{version} installed, labkit needs {spec}", disables)
+        return Finding(
+            name, False, f"{version} installed, labkit needs {spec}: {REINSTALL}", disables
+        )
     return Finding(name, True, version, "")
 
 

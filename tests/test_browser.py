@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.server
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -19,7 +21,9 @@ PAGE = b"<!doctype html><html><head><title>labkit browser test</title></head><bo
 
 @pytest.fixture
 def exe() -> str:
-    pytest.importorskip("playwright.sync_api", reason="pip install 'labkit[dev]'")
+    pytest.importorskip(
+        "playwright.sync_api", reason="Playwright is not installed (make lab installs it)"
+    )
     path = find_chromium()
     if path is None:
         pytest.skip("no Chromium found (install Debian's `chromium` or set LABKIT_CHROMIUM)")
@@ -150,3 +154,52 @@ def test_run_in_browser_reuses_one_chromium(chromium_path: str) -> None:
         run_in_browser(lambda b: __import__("time").sleep(5), timeout=0.5)
     third_browser, _ = run_in_browser(set_and_read)  # a stuck job does not block the next
     assert third_browser != first_browser
+
+
+# -- the shared worker: failures are fast, idle browsers stop ------------------------------
+def test_a_browser_that_cannot_start_fails_every_call_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Regression: the worker thread could die (Playwright missing) before the job was queued,
+    leaving the call to wait for its whole timeout instead of raising BrowserUnavailable."""
+
+    @contextlib.contextmanager
+    def cannot_start(**kwargs: object) -> Iterator[object]:
+        raise browser.BrowserUnavailable("Playwright is not installed")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(browser, "find_chromium", lambda: "/usr/bin/chromium")
+    monkeypatch.setattr(browser, "chromium", cannot_start)
+    browser.close_shared_browser()
+    for _ in range(20):
+        started = time.monotonic()
+        with pytest.raises(browser.BrowserUnavailable, match="Playwright is not installed"):
+            browser.run_in_browser(lambda b: None, timeout=4)
+        assert time.monotonic() - started < 1.0
+
+
+def test_without_playwright_the_browser_is_unavailable_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(browser, "find_chromium", lambda: "/usr/bin/chromium")
+    monkeypatch.setattr(browser, "playwright_installed", lambda: False)
+    browser.close_shared_browser()
+    started = time.monotonic()
+    with pytest.raises(browser.BrowserUnavailable, match="Playwright"):
+        browser.run_in_browser(lambda b: None, timeout=30)
+    assert time.monotonic() - started < 1.0
+
+
+@pytest.mark.browser
+def test_an_idle_browser_stops_and_the_next_call_starts_one(
+    chromium_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(browser, "IDLE_STOP_S", 0.5)
+    browser.close_shared_browser()
+    first = browser.run_in_browser(lambda b: b.version)
+    worker = browser._worker
+    assert worker is not None
+    worker.thread.join(10)
+    assert not worker.thread.is_alive(), "the idle browser did not stop"
+    assert browser.run_in_browser(lambda b: b.version) == first
+    browser.close_shared_browser()

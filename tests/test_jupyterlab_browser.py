@@ -274,7 +274,7 @@ def _run_notebook_and_click_hint(lab: Lab, name: str, screenshot: Path) -> tuple
 
 
 def _skip_without_chromium() -> None:
-    pytest.importorskip("playwright.sync_api", reason="pip install 'labkit[dev]'")
+    pytest.importorskip("playwright.sync_api", reason="no Playwright (make lab installs it)")
     if find_chromium() is None:
         pytest.skip("no Chromium found (install Debian's `chromium` or set LABKIT_CHROMIUM)")
 
