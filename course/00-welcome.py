@@ -85,11 +85,13 @@ ticket = None  # TODO: request /api/ticket with the header X-Workbook: ready
 lab.check("first-ticket", ticket)
 
 # %% [markdown]
-# A check shows ✅ or ❌ and what it observed. Stuck? Click **Hint** in the panel, or ask in
-# code — hints come one at a time, and the workbook remembers how many you used.
+# A check shows ✅ or ❌ and what it observed. Stuck? Click **Hint** in the panel, or in the
+# one below: hints come one at a time, the last one is the most direct, and the workbook
+# remembers how many you used. (In code, `lab.hint("first-ticket")` reveals the next one;
+# the cell below only shows what you have revealed, so running every cell spends nothing.)
 
 # %%
-lab.hint("first-ticket")
+lab.hints("first-ticket")
 
 # %% [markdown]
 # ## Practice check 2 — a fix

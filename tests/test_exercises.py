@@ -26,7 +26,7 @@ from labkit.exercises.check import (
     Verdict,
     strict_mode,
 )
-from labkit.exercises.feedback import result_widget
+from labkit.exercises.feedback import hints_widget, result_widget
 from labkit.exercises.hints import next_hint, revealed_hints
 from labkit.exercises.lab import Lab, open_lab
 from labkit.exercises.progress import ProgressStore
@@ -380,3 +380,16 @@ def test_findings_section_notes_a_clean_battery_and_stays_quiet_on_a_dirty_one()
         findings.fail("no SameSite")
     assert findings.observations == ["alg none refused", "tokens: every attack refused"]
     assert findings.problems == ["no SameSite"]
+
+
+def test_showing_the_hints_spends_none(lab: Lab) -> None:
+    """00's hint cell runs under Run All: it must show the hints, not reveal one."""
+    lab.reset("first-ticket")
+    view = lab.hints("first-ticket")
+    assert repr(view) == "[00-welcome/first-ticket] 0 of 3 hints revealed"
+    assert ProgressStore().check_entry("00-welcome", "first-ticket").get("hints", 0) == 0
+    lab.hint("first-ticket")
+    assert repr(lab.hints("first-ticket")).splitlines()[1] == f"  1/3: {WELCOME_HINTS[0]}"
+    button = find(hints_widget("00-welcome", "first-ticket"), "labkit-hint-button")
+    button.click()
+    assert ProgressStore().check_entry("00-welcome", "first-ticket")["hints"] == 2

@@ -48,13 +48,13 @@ def _hint_html(text: str) -> str:
     return f"<div class='labkit-hint'>💡 {html.escape(text)}</div>"
 
 
-def result_widget(result: CheckResult) -> Any:
-    """A panel: status, details, and a Hint button revealing hints one at a time."""
+def hints_widget(lab_id: str, check_id: str) -> Any:
+    """The hints revealed so far and a Hint button revealing the next one (on click only,
+    so running every cell spends no hint)."""
     import ipywidgets as widgets
 
-    body = widgets.HTML(value=result_html(result))
-    shown = revealed_hints(result.lab, result.check_id)
-    total = len(hint_texts(result.lab, result.check_id))
+    shown = revealed_hints(lab_id, check_id)
+    total = len(hint_texts(lab_id, check_id))
     hints_box = widgets.VBox(
         [widgets.HTML(value=_hint_html(f"{i}/{total}: {h}")) for i, h in enumerate(shown, 1)]
     )
@@ -63,14 +63,33 @@ def result_widget(result: CheckResult) -> Any:
     button.add_class("labkit-hint-button")
 
     def reveal(_: Any) -> None:
-        hint = next_hint(result.lab, result.check_id)
+        hint = next_hint(lab_id, check_id)
         text = hint.text if not hint.number else f"{hint.number}/{hint.total}: {hint.text}"
         hints_box.children = (*hints_box.children, widgets.HTML(value=_hint_html(text)))
         if not hint.number:
             button.disabled = True
 
     button.on_click(reveal)
-    panel = widgets.VBox([body, widgets.HBox([button]), hints_box])
+    return widgets.VBox([widgets.HBox([button]), hints_box])
+
+
+def hints_mimebundle(lab_id: str, check_id: str) -> dict[str, Any]:
+    shown = revealed_hints(lab_id, check_id)
+    total = len(hint_texts(lab_id, check_id))
+    lines = [f"[{lab_id}/{check_id}] {len(shown)} of {total} hints revealed"]
+    lines += [f"  {i}/{total}: {h}" for i, h in enumerate(shown, 1)]
+    text = "\n".join(lines)
+    return widget_bundle(
+        lambda: hints_widget(lab_id, check_id), text, f"<pre>{html.escape(text)}</pre>"
+    )
+
+
+def result_widget(result: CheckResult) -> Any:
+    """A panel: status, details, and a Hint button revealing hints one at a time."""
+    import ipywidgets as widgets
+
+    body = widgets.HTML(value=result_html(result))
+    panel = widgets.VBox([body, *hints_widget(result.lab, result.check_id).children])
     panel.add_class("labkit-result")
     panel.add_class("labkit-passed" if result.passed else "labkit-failed")
     return panel

@@ -7,7 +7,11 @@ from dataclasses import dataclass
 from labkit.exercises.progress import ProgressStore
 from labkit.exercises.registry import get_lab
 
-__all__ = ["Hint", "hint_texts", "next_hint", "revealed_hints"]
+__all__ = ["NO_MORE_HINTS", "Hint", "hint_texts", "next_hint", "revealed_hints"]
+
+#: Said once every hint is out: every lab has text above each check (not every lab has a
+#: "Learn" section: 00 and 13 do not).
+NO_MORE_HINTS = "no more hints — re-read the text above this check"
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,6 @@ def next_hint(lab_id: str, check_id: str, store: ProgressStore | None = None) ->
     store = store or ProgressStore()
     shown = int(store.check_entry(lab_id, check_id).get("hints", 0))
     if shown >= len(hints):
-        return Hint(lab_id, check_id, 0, len(hints), "no more hints — re-read the Learn section")
+        return Hint(lab_id, check_id, 0, len(hints), NO_MORE_HINTS)
     number = store.record_hint(lab_id, check_id)
     return Hint(lab_id, check_id, number, len(hints), hints[number - 1])

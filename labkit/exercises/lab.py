@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from labkit.exercises.check import CheckFailed, CheckResult, strict_mode
-from labkit.exercises.feedback import traffic_mimebundle, widget_bundle
+from labkit.exercises.feedback import hints_mimebundle, traffic_mimebundle, widget_bundle
 from labkit.exercises.hints import Hint, next_hint
 from labkit.exercises.progress import ProgressStore
 from labkit.exercises.registry import LABS, LabDefinition, get_lab
@@ -105,6 +105,11 @@ class Lab:
         """Reveal the next hint for a check (the Hint button does the same)."""
         return next_hint(self.id, check_id, self._progress)
 
+    def hints(self, check_id: str) -> HintsView:
+        """The hints of a check revealed so far, with a Hint button for the next one
+        (revealing nothing by itself: running every cell spends no hint)."""
+        return HintsView(self.id, check_id)
+
     def reset(self, check_id: str | None = None) -> None:
         """Forget recorded progress and hints for one check, or the whole lab."""
         self._progress.reset(self.id, check_id)
@@ -187,6 +192,19 @@ class Lab:
             return widgets.HTML(value=self._status_html())
 
         return widget_bundle(make, repr(self), self._status_html())
+
+
+class HintsView:
+    """What ``lab.hints()`` returns: revealed hints and a Hint button; plain text in logs."""
+
+    def __init__(self, lab_id: str, check_id: str) -> None:
+        self._lab_id, self._check_id = lab_id, check_id
+
+    def __repr__(self) -> str:
+        return str(hints_mimebundle(self._lab_id, self._check_id)["text/plain"])
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        return hints_mimebundle(self._lab_id, self._check_id)
 
 
 class TrafficView:
