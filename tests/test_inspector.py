@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from labkit.sandbox.header_review import review_headers
 from labkit.sandbox.inspector import (
     SECURITY_HEADERS,
     Exchange,
@@ -124,7 +125,7 @@ def test_text_view_is_deterministic() -> None:
     expected = (
         "POST    /login  -> 302  (1.2 ms)\n"
         "          location: /home\n"
-        "          set-cookie: sid=1\n"
+        "          set-cookie: sid=1  <- weak: no httponly, secure, samesite\n"
         "GET     /boom?id=7  -> 500  (10.0 ms)  [app raised RuntimeError]"
     )
     assert render_text(items) == expected
@@ -169,3 +170,56 @@ def test_replace_swaps_by_identity() -> None:
     assert [e.path for e in log] == ["/a", "/b"]
     log.replace(exchange("/gone"), exchange("/c"))  # not in the log: nothing happens
     assert [e.path for e in log] == ["/a", "/b"]
+
+
+# -- the header review: good, weak, missing ----------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "value", "weak_because"),
+    [
+        ("referrer-policy", "unsafe-url", "leaks full URLs"),
+        ("referrer-policy", "strict-origin-when-cross-origin", ""),
+        ("referrer-policy", "no-referrer, unsafe-url", "leaks full URLs"),
+        ("content-security-policy", "script-src 'self' 'unsafe-inline'", "'unsafe-inline'"),
+        ("content-security-policy", "script-src 'nonce-abc' 'unsafe-inline'", ""),
+        ("content-security-policy", "default-src *", "scripts from anywhere"),
+        ("content-security-policy", "default-src 'self'", ""),
+        ("strict-transport-security", "max-age=300", "under 31536000"),
+        ("strict-transport-security", "max-age=63072000; includeSubDomains", ""),
+        ("set-cookie", "sid=1; Secure; SameSite=Lax", "no httponly"),
+        ("set-cookie", "sid=1; HttpOnly; Secure; SameSite=Strict", ""),
+        ("x-frame-options", "ALLOW-FROM https://x.example", "DENY or SAMEORIGIN"),
+        ("access-control-allow-origin", "*", "any page may read"),
+        ("access-control-allow-origin", "https://app.example", ""),
+    ],
+)
+def test_each_header_is_judged_good_or_weak(name: str, value: str, weak_because: str) -> None:
+    [note] = review_headers(((name, value),), SECURITY_HEADERS)
+    assert note.verdict == ("weak" if weak_because else "good"), note
+    assert weak_because in note.reason
+
+
+def test_an_html_page_lists_the_headers_it_lacks_and_an_api_answer_does_not() -> None:
+    page = (("content-type", "text/html; charset=utf-8"), ("x-content-type-options", "nosniff"))
+    missing = [n.name for n in review_headers(page, SECURITY_HEADERS) if n.verdict == "missing"]
+    assert missing == ["content-security-policy", "referrer-policy", "x-frame-options"]
+    framed = (*page, ("content-security-policy", "frame-ancestors 'none'; default-src 'self'"))
+    assert "x-frame-options" not in {n.name for n in review_headers(framed, SECURITY_HEADERS)}
+    api = (("content-type", "application/json"),)
+    assert review_headers(api, SECURITY_HEADERS) == []
+
+
+def test_the_html_view_fits_its_box_and_colours_each_verdict() -> None:
+    item = exchange(
+        "/" + "very-long-path/" * 100,
+        response_headers=(
+            ("content-type", "text/html"),
+            ("referrer-policy", "unsafe-url"),
+            ("x-content-type-options", "nosniff"),
+        ),
+    )
+    page = render_html([item])
+    assert "overflow-x:auto" in page and "table-layout:fixed" in page
+    assert page.index("security headers") < page.index("<th>time</th>")
+    assert "#9a6700" in page and "leaks full URLs" in page  # weak: amber, with its reason
+    assert "content-security-policy: (missing)" in page and "#cf222e" in page
+    assert "x-content-type-options: nosniff" in page and "#1a7f37" in page

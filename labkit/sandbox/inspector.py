@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from labkit.sandbox.header_review import HeaderNote, review_headers
+
 __all__ = ["SECURITY_HEADERS", "Exchange", "TrafficLog", "record_traffic"]
 
 Scope = MutableMapping[str, Any]
@@ -74,6 +76,10 @@ class Exchange:
         """The security-relevant response headers, in the order sent."""
         return [(k, v) for k, v in self.response_headers if k in SECURITY_HEADERS]
 
+    def header_notes(self) -> list[HeaderNote]:
+        """Each security header judged good or weak, and those an HTML page lacks."""
+        return review_headers(self.response_headers, SECURITY_HEADERS)
+
     def line(self) -> str:
         text = f"{self.method:<7} {self.target}  -> {self.status}  ({self.duration_ms:.1f} ms)"
         if self.error:
@@ -126,38 +132,75 @@ class TrafficLog:
         return render_html(self.last())
 
 
+_TEXT_MARK = {"good": "", "info": "", "weak": "  <- weak: ", "missing": ""}
+#: Background and border of a header by verdict (good: green, weak: amber, missing: red).
+_HTML_STYLE = {
+    "good": "background:#dafbe1;border-left:3px solid #1a7f37",
+    "info": "background:#f6f8fa;border-left:3px solid #8c959f",
+    "weak": "background:#fff8c5;border-left:3px solid #9a6700",
+    "missing": "background:#ffebe9;border-left:3px solid #cf222e",
+}
+_LEGEND = (
+    "<span style='{good};padding:0 4px'>good</span> "
+    "<span style='{weak};padding:0 4px'>weak</span> "
+    "<span style='{missing};padding:0 4px'>missing</span>"
+).format(**_HTML_STYLE)
+
+
+def _note_text(note: HeaderNote) -> str:
+    if note.value is None:
+        return f"          missing: {note.name}"
+    mark = f"{_TEXT_MARK[note.verdict]}{note.reason}" if note.verdict == "weak" else ""
+    return f"          {note.name}: {note.value}{mark}"
+
+
 def render_text(exchanges: list[Exchange]) -> str:
-    """Plain-text view: one line per exchange, security headers indented below it."""
+    """Plain-text view: one line per exchange, its security headers indented below it (weak
+    values say why; an HTML page lists the headers it lacks)."""
     if not exchanges:
         return "(no traffic yet)"
     lines: list[str] = []
     for ex in exchanges:
         lines.append(ex.line())
-        lines.extend(f"          {k}: {v}" for k, v in ex.security_headers())
+        lines.extend(_note_text(note) for note in ex.header_notes())
     return "\n".join(lines)
 
 
+def _note_html(note: HeaderNote) -> str:
+    shown = "(missing)" if note.value is None else note.value
+    title = f" title='{html.escape(note.reason, quote=True)}'" if note.reason else ""
+    reason = f" <i>— {html.escape(note.reason)}</i>" if note.verdict == "weak" else ""
+    return (
+        f"<div style='{_HTML_STYLE[note.verdict]};padding:1px 4px;margin:1px 0'{title}>"
+        f"<code>{html.escape(note.name)}: {html.escape(shown)}</code>{reason}</div>"
+    )
+
+
 def render_html(exchanges: list[Exchange]) -> str:
-    """HTML table view with the security headers highlighted."""
+    """HTML table that fits its box: long values wrap, the security headers come right after
+    the status (so they stay in view), each one green (good), amber (weak) or red (missing)."""
     if not exchanges:
         return "<div class='labkit-traffic'><em>No traffic yet.</em></div>"
     rows = []
     for ex in exchanges:
         colour = "#1a7f37" if ex.status < 400 else ("#9a6700" if ex.status < 500 else "#cf222e")
-        headers = "<br>".join(
-            f"<code style='background:#fff8c5'>{html.escape(k)}: {html.escape(v)}</code>"
-            for k, v in ex.security_headers()
-        )
+        headers = "".join(_note_html(note) for note in ex.header_notes())
         rows.append(
             f"<tr><td><b>{html.escape(ex.method)}</b></td>"
-            f"<td><code>{html.escape(ex.target)}</code></td>"
+            f"<td style='word-break:break-all'><code>{html.escape(ex.target)}</code></td>"
             f"<td style='color:{colour}'><b>{ex.status}</b></td>"
-            f"<td>{ex.duration_ms:.1f} ms</td><td>{headers}</td></tr>"
+            f"<td style='word-break:break-all;white-space:normal'>{headers}</td>"
+            f"<td style='white-space:nowrap'>{ex.duration_ms:.1f} ms</td></tr>"
         )
     return (
-        "<div class='labkit-traffic'><table>"
-        "<tr><th>method</th><th>path</th><th>status</th><th>time</th>"
-        "<th>security headers</th></tr>" + "".join(rows) + "</table></div>"
+        "<div class='labkit-traffic' style='max-width:100%;overflow-x:auto'>"
+        "<table style='table-layout:fixed;width:100%;border-collapse:collapse'>"
+        "<colgroup><col style='width:4.5em'><col style='width:30%'><col style='width:4em'>"
+        "<col><col style='width:5.5em'></colgroup>"
+        "<tr><th>method</th><th>path</th><th>status</th>"
+        f"<th>security headers ({_LEGEND})</th><th>time</th></tr>"
+        + "".join(rows)
+        + "</table></div>"
     )
 
 
