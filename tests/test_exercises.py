@@ -393,3 +393,14 @@ def test_showing_the_hints_spends_none(lab: Lab) -> None:
     button = find(hints_widget("00-welcome", "first-ticket"), "labkit-hint-button")
     button.click()
     assert ProgressStore().check_entry("00-welcome", "first-ticket")["hints"] == 2
+
+
+def test_the_status_links_look_like_links_and_point_where_the_browser_can_go(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/ada/")
+    page = lab._status_html()
+    proxied = f"/user/ada/proxy/{lab.sandbox.port}/"
+    assert f"href='{proxied}'" in page and f"<code>{proxied}</code>" in page
+    assert "text-decoration:underline" in page
+    assert f"href='{proxied}docs'" in page

@@ -172,13 +172,14 @@ class Lab:
             for u in self.users.values()
         )
         users = f"<table>{rows}</table>" if rows else ""
+        link = html.escape(self.sandbox.browser_url)
+        style = "color:#0969da;text-decoration:underline"
         return (
             f"<div class='labkit-lab' style='border-left:4px solid #0969da;padding:6px 10px'>"
             f"<b>🧪 {html.escape(self.definition.title)}</b> — vulnerable app live at "
-            f"<a href='{html.escape(self.sandbox.browser_url)}' target='_blank'>"
-            f"<code>{html.escape(self.url)}</code></a> "
-            f"(<a href='{html.escape(self.sandbox.browser_url)}docs' target='_blank'>API docs</a>)"
-            f"{users}</div>"
+            f"<a href='{link}' target='_blank' style='{style}'><code>{link}</code></a> "
+            f"(<a href='{link}docs' target='_blank' style='{style}'>API docs</a>; "
+            f"from code: <code>{html.escape(self.url)}</code>){users}</div>"
         )
 
     def __repr__(self) -> str:
