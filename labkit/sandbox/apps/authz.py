@@ -303,14 +303,6 @@ class RoleChange(BaseModel):
     role: Literal["admin", "editor", "viewer"]
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    """The contract's ``{"error": "..."}`` for every HTTPException (FastAPI says ``detail``)."""
-    if not isinstance(exc, HTTPException):
-        return JSONResponse({"error": "Internal server error"}, status_code=500)
-    detail = exc.detail if isinstance(exc.detail, str) else "Request refused"
-    return JSONResponse({"error": detail}, status_code=exc.status_code, headers=exc.headers)
-
-
 def _seed(store: LabStore, db: Database) -> Any:
     users = store.seed_staff(secure_passwords.hash_password)
     ids = {u.email: u.id for u in store.all_users()}
@@ -335,7 +327,6 @@ def create_app(secure: bool = False, **fixes: Any) -> FastAPI:
     app = new_lab_app("06-authorization", secure=secure, state=state)
     app.state.authz = _Context(auth, db)
     auth.install(app)
-    app.add_exception_handler(HTTPException, _http_error)
     auth.add_login(
         app,
         store,

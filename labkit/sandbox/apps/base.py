@@ -9,9 +9,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from labkit.sandbox.apps.pages import add_docs, index_page
 from labkit.sandbox.fixes import install_fault_handler
 from labkit.sandbox.store import LabStore, Users
 
@@ -58,20 +59,30 @@ class LabState:
 def new_lab_app(title: str, *, secure: bool, state: LabState) -> FastAPI:
     """A FastAPI app with the lab's state attached and learner faults turned into 500s."""
     mode = "secure reference" if secure else "DELIBERATELY VULNERABLE"
-    app = FastAPI(title=f"{title} ({mode})", version="labkit")
+    app = FastAPI(title=f"{title} ({mode})", version="labkit", docs_url=None, redoc_url=None)
     app.state.lab = state
     install_fault_handler(app)
+    add_docs(app)
     app.add_exception_handler(RequestValidationError, _validation_errors)
     app.add_exception_handler(StarletteHTTPException, _http_errors)
     return app
 
 
-async def _http_errors(request: Request, exc: Exception) -> JSONResponse:
-    """``{"error": ...}`` for 401/403/404... (the seed's shape; FastAPI's is ``detail``)."""
+async def _http_errors(request: Request, exc: Exception) -> Response:
+    """``{"error": ...}`` for 401/403/404... (the seed's shape; FastAPI's is ``detail``).
+    ``/`` of an app without a page of its own is its index page, not a 404."""
     if not isinstance(exc, StarletteHTTPException):
         return JSONResponse({"error": "Internal server error"}, status_code=500)
+    if exc.status_code == 404 and _app_path(request) in ("", "/") and request.method == "GET":
+        return index_page(request.app, request)
     body = {"error": exc.detail if isinstance(exc.detail, str) else "Request refused"}
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+def _app_path(request: Request) -> str:
+    """The request's path inside the app (without a proxy's ``root_path``, if it is there)."""
+    path, root = request.scope.get("path", ""), request.scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 async def _validation_errors(request: Request, exc: Exception) -> JSONResponse:
