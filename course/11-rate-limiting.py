@@ -241,10 +241,14 @@ plot_allowed({"fixed window (staging)": events})
 #
 # - the peer is not a trusted proxy → the header is the client's claim: return `peer`;
 # - otherwise walk the entries from the right, skip trusted proxies, return the first other
-#   address (if it is not an IP address at all, return `peer`).
+#   address (an entry that is not an IP address at all is best answered with `peer`).
 #
+# The app hands you every `X-Forwarded-For` line of the request joined by commas, in order
+# (several lines are one list, RFC 9110 §5.3): the proxy's own entry is still the rightmost.
 # Ignoring the header altogether is not a fix: every customer behind the proxy would then
 # share one quota.
+#
+# <!-- labkit:rules trusted-proxy -->
 
 # %% labkit={"answer": "trusted-proxy"}
 import ipaddress
@@ -270,9 +274,14 @@ lab.check("trusted-proxy", client_ip=client_ip)
 # %% [markdown]
 # ## Fix 2 — what is counted?
 #
-# Write `login_keys(ip, email) -> list[str]`: the keys one login attempt counts against; the
-# app limits each to 5 per 15 minutes. One for the client IP, one for the account — and the
-# account as the login resolves it: `Carol@Example.com ` is carol (`strip()` and `casefold()`).
+# Write `login_keys(ip, email) -> list[str]` (any sequence of strings will do: a tuple too):
+# the keys one login attempt counts against; the app limits each to 5 per 15 minutes. One for
+# the client IP, one for the account — prefixed so the two kinds never meet — and the account
+# as the login resolves it: the login ignores case and surrounding whitespace, so
+# ` Carol@Example.com` is carol (`strip()` and `casefold()`). Every attempt counts, a
+# successful one too (as the seed's express-rate-limit does by default).
+#
+# <!-- labkit:rules login-limit account-case -->
 
 
 # %% labkit={"answer": "login-limit"}
@@ -306,9 +315,12 @@ lab.check("account-case", login_keys=login_keys)
 # RateLimit: "login";r=4;t=900
 # ```
 #
-# and, when `refused`, `Retry-After` with the same number of seconds as `t`. (The seed's
-# express-rate-limit `standardHeaders: true` sends the older draft-6 trio
-# `RateLimit-Limit` / `-Remaining` / `-Reset`; the current drafts replaced them.)
+# and, when `refused`, `Retry-After` with the same number of seconds as `t` (RFC 9110 also
+# allows an HTTP-date there). (The seed's express-rate-limit `standardHeaders: true` sends the
+# older draft-6 trio `RateLimit-Limit` / `-Remaining` / `-Reset`; the current drafts replaced
+# them.)
+#
+# <!-- labkit:rules headers -->
 
 
 # %% labkit={"answer": "headers"}
@@ -336,6 +348,13 @@ lab.check("headers", rate_limit_headers=rate_limit_headers)
 # [`limits`](https://limits.readthedocs.io/) library. The app hands you `memory://`, or the
 # Redis URL of `LABKIT_REDIS_URL` when several processes must share counters — so open that,
 # never a private `MemoryStorage()`. Choose the moving window.
+#
+# The check runs two *replicas* of your shop, each with its own limiter built by your
+# `new_limiter` from one storage URI — the Redis URL, or without Redis `labkit-memory://…`, a
+# store the two replicas in this kernel share, standing in for Redis — and alternates guesses
+# between them: they must enforce one limit.
+#
+# <!-- labkit:rules moving-window -->
 
 # %% labkit={"answer": "moving-window"}
 from limits.storage import storage_from_string
@@ -374,8 +393,10 @@ plot_allowed({"fixed window (staging)": events, "moving window (yours)": moving}
 # Your four functions together are the shop's new limiter. The check replays every attack of
 # this lab against them — guessing one account from many addresses, stuffing many accounts
 # from one, case-changed emails, forged `X-Forwarded-For` straight to the app and through the
-# proxy, the headers on 401, 429 and `/api/v1/items`, and the window-boundary burst — while
-# real customers behind the proxy log in.
+# proxy, the headers on 401, 429 and `/api/v1/items`, the window-boundary burst, and guesses
+# alternating between two replicas — while real customers behind the proxy log in.
+#
+# <!-- labkit:rules verify -->
 
 # %% labkit={"check": "verify"}
 lab.check(

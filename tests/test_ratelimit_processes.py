@@ -1,15 +1,23 @@
-"""11-rate-limiting: two real uvicorn processes. In memory each counts alone (twice the
-allowance); sharing one real Redis they enforce one limit."""
+"""11-rate-limiting: real processes. In memory each counts alone (twice the allowance); sharing
+one real Redis they enforce one limit — `labkit serve --secure` replicas too, by default."""
 
 from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from labkit.attacks import bruteforce as bf
 from labkit.patterns import ratelimit as secure
-from labkit.sandbox.apps.ratelimit import private_redis, serve_processes
+from labkit.sandbox.apps.ratelimit import NAMESPACE_ENV, REDIS_ENV, private_redis, serve_processes
 
 pytestmark = pytest.mark.redis
+REPO = Path(__file__).resolve().parents[1]
 
 
 def allowed(urls: list[str], email: str, attempts: int = 12) -> int:
@@ -52,3 +60,41 @@ def test_private_redis_starts_and_stops() -> None:
             pytest.skip("redis-server not on PATH")
         limiter = secure.new_limiter(url)
         assert limiter.hit(secure.BURST.item, "labkit:test:private")
+
+
+def _serve(redis_url: str, namespace: str | None = None) -> tuple[subprocess.Popen[str], str]:
+    """`labkit serve 11-rate-limiting --secure` on ``redis_url``; (process, its URL)."""
+    env = {k: v for k, v in os.environ.items() if k != NAMESPACE_ENV}
+    env[REDIS_ENV] = redis_url
+    if namespace is not None:
+        env[NAMESPACE_ENV] = namespace
+    process = subprocess.Popen(
+        [sys.executable, "-m", "labkit", "serve", "11-rate-limiting", "--secure"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    banner = process.stdout.readline().strip()
+    if not banner.startswith("Serving 11-rate-limiting (secure) at "):
+        process.kill()
+        raise AssertionError(f"unexpected banner {banner!r}: {process.stderr.read()}")  # type: ignore[union-attr]
+    return process, banner.rsplit(" ", 1)[1]
+
+
+def test_labkit_serve_replicas_on_one_redis_enforce_one_limit(redis_url: str) -> None:
+    """Two `labkit serve --secure` on one Redis share one limit by default (the namespace is
+    stable per lab); a third with LABKIT_REDIS_NAMESPACE counts apart."""
+    served = [_serve(redis_url), _serve(redis_url), _serve(redis_url, "isolated")]
+    try:
+        nobody = f"nobody-{secrets.token_hex(4)}@example.com"  # any account: attempts count
+        replicas = [url for _, url in served[:2]]
+        assert allowed(replicas, nobody) == secure.LOGIN.quota
+        assert allowed([served[2][1]], nobody) == secure.LOGIN.quota
+    finally:
+        for process, _ in served:
+            process.send_signal(signal.SIGINT)
+        for process, _ in served:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

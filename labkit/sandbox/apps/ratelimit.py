@@ -26,8 +26,18 @@ Only ``X-Forwarded-For`` sent from :data:`TRUSTED_PROXY` is the reverse proxy's:
 that address (``labkit.attacks.bruteforce.client_from(url, "127.0.0.2")``) to play the proxy.
 
 The limiter stores its counters in memory, or in the Redis at ``LABKIT_REDIS_URL``. Keys live
-under ``LABKIT_RATELIMIT_PREFIX`` (default: random per app), so several processes given the
-same prefix and Redis share one set of counters: :func:`serve_processes` starts them.
+under ``labkit:11-rate-limiting`` in that Redis database: the reference app
+(``create_app(secure=True)``, ``labkit serve 11-rate-limiting --secure``, :func:`process_app`)
+uses that stable namespace, so replicas sharing one Redis enforce one limit;
+``LABKIT_REDIS_NAMESPACE=<name>`` isolates a group of them (``labkit:11-rate-limiting:<name>``).
+Lab sandboxes (the notebook's app, every patched app) pick a random namespace each, so they
+never share counters with each other. :func:`serve_processes` starts real processes.
+
+A patched app given ``new_limiter`` also serves a ``replica`` companion: the same shop behind a
+second limiter built by ``new_limiter`` from the *same* storage URI, as a second process would
+be. Without Redis that URI is ``labkit-memory://<name>`` (:class:`SharedMemoryStorage`, one
+in-process store per name, standing in for Redis), so a limiter that opens the URI it is given
+shares its counts with the replica's, and one that opens a storage of its own does not.
 """
 
 from __future__ import annotations
@@ -40,15 +50,18 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+import weakref
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from limits.storage import MemoryStorage
 from limits.strategies import RateLimiter
 from pydantic import BaseModel
 
@@ -65,10 +78,11 @@ from labkit.wordlists import seed_passwords
 
 __all__ = [
     "LAB_ID",
-    "PREFIX_ENV",
+    "NAMESPACE_ENV",
     "REDIS_ENV",
     "SLOTS",
     "TRUSTED_PROXY",
+    "SharedMemoryStorage",
     "create_app",
     "private_redis",
     "process_app",
@@ -77,7 +91,7 @@ __all__ = [
 
 LAB_ID = "11-rate-limiting"
 REDIS_ENV = "LABKIT_REDIS_URL"
-PREFIX_ENV = "LABKIT_RATELIMIT_PREFIX"
+NAMESPACE_ENV = "LABKIT_REDIS_NAMESPACE"
 SECURE_ENV = "LABKIT_RATELIMIT_SECURE"
 #: The address of the shop's reverse proxy: the only peer whose X-Forwarded-For counts.
 TRUSTED_PROXY = "127.0.0.2"
@@ -96,7 +110,9 @@ SLOTS = {
         str,
         "client_ip(peer: str, forwarded_for: str | None, trusted_proxies: frozenset[str]) -> str",
     ),
-    "login_keys": FixSlot("login_keys", list, "login_keys(ip: str, email: str) -> list[str]"),
+    "login_keys": FixSlot(
+        "login_keys", Iterable, "login_keys(ip: str, email: str) -> list[str] (any sequence)"
+    ),
     "new_limiter": FixSlot(
         "new_limiter", RateLimiter, "new_limiter(storage_uri: str) -> limits RateLimiter"
     ),
@@ -137,9 +153,50 @@ class Shop:
     dummy_hash: str
 
 
-def storage_uri() -> str:
-    """Where counters live: the Redis at ``LABKIT_REDIS_URL``, else this process's memory."""
-    return os.environ.get(REDIS_ENV, "").strip() or "memory://"
+class SharedMemoryStorage(MemoryStorage):
+    """``labkit-memory://<name>``: ``memory://`` shared by every storage opened with that name
+    in this process — what a Redis URL is to several processes, for two app replicas that run
+    in one process (a check's patched app and its ``replica``)."""
+
+    STORAGE_SCHEME: ClassVar[list[str]] = ["labkit-memory"]
+    _named: ClassVar[weakref.WeakValueDictionary[str, SharedMemoryStorage]] = (
+        weakref.WeakValueDictionary()
+    )
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __new__(cls, uri: str | None = None, *args: Any, **options: Any) -> SharedMemoryStorage:
+        with cls._lock:
+            store = cls._named.get(uri or "")
+            if store is None:
+                store = super().__new__(cls)
+                store._opened = False
+                cls._named[uri or ""] = store
+            return store
+
+    def __init__(self, uri: str | None = None, *args: Any, **options: Any) -> None:
+        with self._lock:
+            if self._opened:
+                return
+            self._opened = True
+        super().__init__(uri, *args, **options)
+
+
+def storage_uri(shared: bool = False) -> str:
+    """Where counters live: the Redis at ``LABKIT_REDIS_URL``, else this process's memory
+    (``shared``: a fresh ``labkit-memory://`` name, for replicas in this process)."""
+    redis = os.environ.get(REDIS_ENV, "").strip()
+    if redis:
+        return redis
+    return f"labkit-memory://{secrets.token_hex(8)}" if shared else "memory://"
+
+
+def namespace(stable: bool) -> str:
+    """Where this app's keys live in the storage: ``labkit:11-rate-limiting`` for the reference
+    app (``:<name>`` with ``LABKIT_REDIS_NAMESPACE``), a random one for a lab sandbox."""
+    if not stable:
+        return f"labkit:{LAB_ID}:sandbox-{secrets.token_hex(6)}"
+    chosen = os.environ.get(NAMESPACE_ENV, "").strip()
+    return f"labkit:{LAB_ID}:{chosen}" if chosen else f"labkit:{LAB_ID}"
 
 
 def _new_shop(secure: bool) -> Shop:
@@ -174,24 +231,55 @@ def _checked_headers(value: Any) -> dict[str, str]:
     return value
 
 
-def _checked_keys(value: list[Any]) -> list[str]:
-    if not value or not all(isinstance(k, str) and k for k in value):
-        raise FixFault(f"login_keys returned {value!r}: expected a non-empty list of strings")
-    return value
+def _checked_keys(value: Iterable[Any]) -> list[str]:
+    """Any sequence of keys (a list, a tuple...), but not one string or a mapping."""
+    keys = [] if isinstance(value, (str, bytes, Mapping)) else list(value)
+    if not keys or not all(isinstance(k, str) and k for k in keys):
+        shown = repr(value)[:120]
+        raise FixFault(f"login_keys returned {shown}: expected a non-empty list of strings")
+    return keys
+
+
+@dataclass
+class Registry:
+    """What replicas of one shop share besides the storage: its API clients and burst log."""
+
+    api_clients: dict[str, str] = field(default_factory=dict)  # API key -> client id
+    #: client id -> (server time before, after) the limiter let each burst request through
+    burst_log: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
 
 class Limits:
     """The limiter of one app: its parts, its storage and the API clients it knows."""
 
-    def __init__(self, parts: dict[str, Any], *, trusted: frozenset[str]) -> None:
+    def __init__(
+        self,
+        parts: dict[str, Any],
+        *,
+        trusted: frozenset[str],
+        uri: str,
+        namespace: str,
+        registry: Registry | None = None,
+    ) -> None:
         self.parts = parts
         self.trusted = trusted
-        self.uri = storage_uri()
-        self.limiter: RateLimiter = parts["new_limiter"](self.uri)
-        prefix = os.environ.get(PREFIX_ENV, "").strip() or secrets.token_hex(6)
-        self.namespace = f"labkit:{LAB_ID}:{prefix}"
-        self.api_clients: dict[str, str] = {}  # API key -> client id
-        self.burst_log: dict[str, list[float]] = {}
+        self.uri = uri
+        self.limiter: RateLimiter = parts["new_limiter"](uri)
+        self.namespace = namespace
+        self.registry = registry or Registry()
+        self.api_clients = self.registry.api_clients
+        self.burst_log = self.registry.burst_log
+
+    def replica(self) -> Limits:
+        """The limiter of a second instance of the app: the same parts, storage URI and
+        namespace (as a second process would have), a limiter of its own."""
+        return Limits(
+            self.parts,
+            trusted=self.trusted,
+            uri=self.uri,
+            namespace=self.namespace,
+            registry=self.registry,
+        )
 
     def consume(self, checks: list[tuple[Policy, str]]) -> Decision:
         return consume(self.limiter, checks, namespace=self.namespace)
@@ -232,7 +320,8 @@ def _install_limits(app: Any, limits: Limits) -> None:
         # the socket peer: sandboxes (and serve_processes) run uvicorn with proxy headers off,
         # so scope["client"] is the connection's address, not one taken from a header
         peer = request.client.host if request.client else "0.0.0.0"  # noqa: S104
-        forwarded = request.headers.get("x-forwarded-for")
+        # several X-Forwarded-For lines are one list (RFC 9110 §5.3): the proxy's is the last
+        forwarded = ", ".join(request.headers.getlist("x-forwarded-for")) or None
         ip = await run_in_threadpool(limits.parts["client_ip"], peer, forwarded, limits.trusted)
         request.scope["labkit.client_ip"] = ip
         api_key = request.headers.get("x-api-key")
@@ -246,15 +335,16 @@ def _install_limits(app: Any, limits: Limits) -> None:
             checks = [(SITE, f"ip:{ip}"), (ITEMS, client_key)]
         else:
             checks = [(SITE, f"ip:{ip}")]
+        before = time.time()
         decision = await run_in_threadpool(limits.consume, checks)
         if decision.allowed:
-            counted_at = time.time()  # when the limiter let it through
+            counted = (before, time.time())  # the limiter let it through in between
             decisions = [decision]
             request.scope["labkit.decisions"] = decisions
             response = await call_next(request)
             decision = _binding(decisions)
             if path == BURST_PATH and response.status_code == 200 and client:
-                limits.burst_log.setdefault(client, []).append(counted_at)
+                limits.burst_log.setdefault(client, []).append(counted)
         else:
             body = LOGIN_REFUSED if path == LOGIN_PATH else REFUSED
             response = JSONResponse(body, status_code=429)
@@ -282,7 +372,9 @@ def _build(shop: Shop, state: LabState, limits: Limits | None, title: str) -> An
             request.scope.setdefault("labkit.decisions", []).append(decision)
             if not decision.allowed:
                 return JSONResponse(LOGIN_REFUSED, status_code=429)
-        user = store.find_user(body.email)
+        # the login resolves the account without surrounding whitespace and without case
+        # (the users table compares emails COLLATE NOCASE): " Carol@Example.com" is carol
+        user = store.find_user(body.email.strip())
         stored = user.password_hash if user is not None else shop.dummy_hash
         ok = shop.verify_password(body.password, stored)
         if user is None or not ok:
@@ -308,9 +400,16 @@ def _build(shop: Shop, state: LabState, limits: Limits | None, title: str) -> An
 
     @app.get("/api/_lab/burst-log", include_in_schema=False)
     def burst_log(api_key: str) -> dict[str, Any]:
+        """When the server let each burst request through: ``allowed`` (server time just
+        after the limiter said yes) and ``spans`` ([before, after] the limiter's decision)."""
         client = limits.api_clients.get(api_key) if limits is not None else None
-        times = limits.burst_log.get(client, []) if limits is not None and client else []
-        return {"window": BURST.window, "quota": BURST.quota, "allowed": times}
+        spans = limits.burst_log.get(client, []) if limits is not None and client else []
+        return {
+            "window": BURST.window,
+            "quota": BURST.quota,
+            "allowed": [after for _, after in spans],
+            "spans": [list(span) for span in spans],
+        }
 
     @app.post("/api/_lab/users", status_code=201, include_in_schema=False)
     def new_user() -> dict[str, str]:
@@ -341,25 +440,42 @@ def _state(shop: Shop, secure: bool, limits: Limits | None) -> LabState:
     return LabState(secure=secure, users=shop.users, store=shop.store, extras=extras)
 
 
-def create_app(secure: bool = False, **fixes: Any) -> Any:
-    """The 11-rate-limiting shop; ``secure=True`` is the reference, keyword fixes plug in yours."""
+def create_app(secure: bool = False, *, served: bool | None = None, **fixes: Any) -> Any:
+    """The 11-rate-limiting shop; ``secure=True`` is the reference, keyword fixes plug in yours.
+
+    ``served`` (default: ``secure``) keeps the counters in the stable namespace that every
+    replica of the served shop shares (see the module docstring); a sandbox's are its own.
+    A patched app given ``new_limiter`` also serves its ``replica`` (same storage URI).
+    """
     trusted = frozenset({TRUSTED_PROXY})
     if secure:
         parts = plug_fixes(SLOTS, SECURE_PARTS, fixes)
     else:
         parts = plug_fixes(SLOTS, HOTFIX_PARTS, fixes)
     limited = secure or any(fn is not None for fn in fixes.values())
+    stable = secure if served is None else served
+    replicated = fixes.get("new_limiter") is not None and not secure and not stable
     shop = _new_shop(secure)
     try:
-        limits = Limits(parts, trusted=trusted) if limited else None
+        limits = (
+            Limits(parts, trusted=trusted, uri=storage_uri(replicated), namespace=namespace(stable))
+            if limited
+            else None
+        )
+        replica = limits.replica() if limits is not None and replicated else None
     except Exception:
         shop.store.close()
         raise
     state = _state(shop, secure, limits)
     app = _build(shop, state, limits, LAB_ID)
+    if replica is not None:  # a second instance of the same shop: a second process would be
+        replica_state = LabState(secure=secure, users=shop.users, extras=dict(state.extras))
+        state.companions["replica"] = _build(shop, replica_state, replica, f"{LAB_ID} replica")
     if not limited:  # the vulnerable shop: staging runs the team's hot-fix beside it
         staging_shop = _new_shop(False)
-        staging_limits = Limits(dict(HOTFIX_PARTS), trusted=trusted)
+        staging_limits = Limits(
+            dict(HOTFIX_PARTS), trusted=trusted, uri=storage_uri(), namespace=namespace(False)
+        )
         staging_state = _state(staging_shop, False, staging_limits)
         state.companions["staging"] = _build(
             staging_shop, staging_state, staging_limits, f"{LAB_ID} staging hot-fix"
@@ -375,7 +491,7 @@ def process_app() -> Any:
     hot-fix's when ``LABKIT_RATELIMIT_SECURE=0``. Accounts use the fast hash of the vulnerable
     shop: these processes start in a notebook cell, and their lesson is the limiter."""
     parts = SECURE_PARTS if os.environ.get(SECURE_ENV, "1") != "0" else HOTFIX_PARTS
-    return create_app(**parts)
+    return create_app(served=True, **parts)
 
 
 # -- several processes and a private Redis (the multi-process lesson) -----------------------
@@ -444,7 +560,7 @@ def serve_processes(
     """Start ``count`` real uvicorn processes of this lab's app per group; yield their URLs.
 
     ``groups`` maps a name to a Redis URL or None: the processes of a group share one key
-    prefix and, given a Redis URL, that Redis (one set of counters); with None each keeps
+    namespace and, given a Redis URL, that Redis (one set of counters); with None each keeps
     its counters in its own memory. All processes start at once; all are stopped after.
     uvicorn runs with ``--no-proxy-headers``: the app itself decides whom to trust.
     """
@@ -455,7 +571,7 @@ def serve_processes(
     try:
         for name, redis_url in groups.items():
             env = {k: v for k, v in os.environ.items() if k != REDIS_ENV}
-            env[PREFIX_ENV] = f"procs-{secrets.token_hex(4)}"
+            env[NAMESPACE_ENV] = f"procs-{secrets.token_hex(4)}"
             env[SECURE_ENV] = "1" if secure else "0"
             if redis_url:
                 env[REDIS_ENV] = redis_url
