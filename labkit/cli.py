@@ -166,11 +166,54 @@ def _grade(args: argparse.Namespace) -> int:
         print(f"no course sources in {course} (use --course DIR)", file=sys.stderr)
         return 2
     limits = Limits(cell_s=args.cell_timeout, notebook_s=args.timeout, memory_mb=args.memory)
-    html = Path(args.html) if args.html else None
-    rows = grade(root, Path(args.out), course_dir=course, html=html, jobs=args.jobs, limits=limits)
+    runner = None
+    if args.cluster:
+        from labkit.grading.cluster import ClusterUnavailable, run_on_cluster
+
+        try:
+            runner = run_on_cluster(args.cluster)
+        except ClusterUnavailable as exc:
+            print(exc, file=sys.stderr)
+            return 2
+    rows = grade(
+        root,
+        Path(args.out),
+        course_dir=course,
+        html=Path(args.html) if args.html else None,
+        feedback=Path(args.feedback) if args.feedback else None,
+        jobs=args.jobs,
+        limits=limits,
+        students=args.student or (),
+        labs=args.lab or (),
+        count_labs=args.labs or (),
+        resume=args.resume,
+        runner=runner,
+    )
     statuses = ("passed", "failed", "not-evaluated", "error")
     counts = ", ".join(f"{sum(r.status == s for r in rows)} {s}" for s in statuses)
     print(f"wrote {args.out}: {counts}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from labkit.grading.canonical import Course
+    from labkit.grading.grade import totals, write_outputs
+    from labkit.grading.gradebook import read_gradebook
+
+    book = Path(args.gradebook)
+    try:
+        rows = read_gradebook(book)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"cannot read {book}: {exc}", file=sys.stderr)
+        return 2
+    course = Course(Path(args.course)) if Path(args.course).is_dir() else None
+    html = Path(args.html) if args.html else None
+    feedback = Path(args.feedback) if args.feedback else None
+    write_outputs(
+        rows, book, html=html, feedback=feedback, totals=totals(rows, course, args.labs or ())
+    )
+    written = [str(p) for p in (html, feedback) if p is not None]
+    print(f"rebuilt from {book}: the summary" + "".join(f", {w}" for w in written))
     return 0
 
 
@@ -181,6 +224,16 @@ def _list(args: argparse.Namespace) -> int:
         lab = get_lab(lab_id)
         print(f"{lab_id:<16} {lab.title}  ({len(lab.checks)} checks)")
     return 0
+
+
+def _labs_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--labs",
+        type=lambda text: [lab for lab in text.split(",") if lab],
+        action="extend",
+        metavar="LAB,LAB",
+        help="the labs the summary's percent is over (default: every lab in the gradebook)",
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -239,7 +292,25 @@ def parser() -> argparse.ArgumentParser:
         "--memory", type=int, default=2048, help="MB of memory (RLIMIT_DATA) per kernel process"
     )
     grade.add_argument("--course", default="course", help="course sources (default: course)")
+    grade.add_argument(
+        "--feedback", metavar="DIR", help="write one HTML feedback page per student to DIR"
+    )
+    grade.add_argument("--student", action="append", help="(re)grade only this student (repeat)")
+    grade.add_argument("--lab", action="append", help="(re)grade only this lab (repeat)")
+    grade.add_argument(
+        "--resume", action="store_true", help="keep what --out and its journal hold; grade the rest"
+    )
+    grade.add_argument("--cluster", metavar="ADDRESS", help="grade on a Dask scheduler")
+    _labs_option(grade)
     grade.set_defaults(run=_grade)
+
+    report = commands.add_parser("report", help="rebuild the summary, report and feedback")
+    report.add_argument("gradebook", help="a gradebook CSV written by labkit grade")
+    report.add_argument("--html", metavar="FILE", help="the class report")
+    report.add_argument("--feedback", metavar="DIR", help="one HTML page per student")
+    report.add_argument("--course", default="course", help="course sources (default: course)")
+    _labs_option(report)
+    report.set_defaults(run=_report)
     return top
 
 

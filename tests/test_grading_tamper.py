@@ -7,8 +7,11 @@ workers through a lock file) and each test reads its rows from the gradebook.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import fcntl
+import html
+import io
 import json
 import os
 import shutil
@@ -121,24 +124,24 @@ def _make_submissions(root: Path, probe: Path) -> None:
     nb = _answer(
         _notebook(True), "first-ticket", f"from labkit.patterns import passwords\n{TICKET}\n"
     )
-    _write(
-        root,
-        "uses-patterns",
-        _answer(nb, "greeting-fix", f"import labkit\nlabkit.x = 1\n{GOOD_NAME}"),
-    )
+    nb = _answer(nb, "greeting-fix", f"import labkit\nlabkit.x = 1\n{GOOD_NAME}")
+    nb.cells.append(nbformat.v4.new_code_cell("import labkit.patterns.passwords as p"))
+    _write(root, "uses-patterns", nb)
 
     # an answer cell passes the later check itself, with a correct fix: must not count,
     # because the canonical check cell then runs with the stub
-    _write(
-        root,
-        "checks-itself",
-        _answer(
-            _notebook(False),
-            "first-ticket",
-            f"{TICKET}\n{GOOD_NAME}lab.check('greeting-fix', validate_name=validate_name)\n"
-            "lab.check('first-ticket', ticket)\n",
-        ),
+    nb = _answer(
+        _notebook(False),
+        "first-ticket",
+        f"{TICKET}\n{GOOD_NAME}lab.check('greeting-fix', validate_name=validate_name)\n"
+        "lab.check('first-ticket', ticket)\n",
     )
+    at = nb.cells.index(_cells(nb, CHECK, "greeting-fix")[0])  # the same from an own cell
+    nb.cells.insert(at, nbformat.v4.new_code_cell(
+        f"{GOOD_NAME}lab.check('greeting-fix', validate_name=validate_name)\n"
+        "del validate_name\n"
+    ))  # fmt: skip
+    _write(root, "checks-itself", nb)
     _write(
         root,
         "replaces-check",
@@ -155,8 +158,33 @@ def _make_submissions(root: Path, probe: Path) -> None:
     (root / "empty" / f"{LAB}.ipynb").write_bytes(b"")
     (root / "not-a-notebook").mkdir()
     (root / "not-a-notebook" / f"{LAB}.ipynb").write_text('{"hello": "world"}')
-    other = build_notebook(COURSE / "01-passwords.py", solved=True)
+    other = _notebook(solved=True)
+    other.metadata["labkit"]["lab"] = "99-gone"
     _write(root, "wrong-lab", other, name=f"{LAB}.ipynb")
+
+    # helper cells of the learner's own, one used by each answer, and a draft copy of an
+    # answer cell before the real one: the helpers run in place, the last copy is graded
+    nb = _notebook(solved=False)
+    _answer(nb, "first-ticket", "ticket = fetch_ticket()\n")
+    _answer(nb, "greeting-fix", "def validate_name(name):\n    return problems(name)\n")
+    at = nb.cells.index(_cells(nb, ANSWER, "first-ticket")[0])
+    nb.cells.insert(at, nbformat.v4.new_code_cell(f"def fetch_ticket():\n    {TICKET}\n"
+                                                  "    return ticket\n"))  # fmt: skip
+    at = nb.cells.index(_cells(nb, ANSWER, "greeting-fix")[0])
+    draft = nbformat.v4.new_code_cell("def validate_name(name):\n    return []  # draft\n")
+    draft.metadata = {"labkit": {"answer": "greeting-fix"}}
+    helper = GOOD_NAME.replace("validate_name", "problems")
+    nb.cells[at:at] = [nbformat.v4.new_code_cell(helper), draft]
+    _write(root, "helpers", nb)
+
+    # two copies of the lab: an old untouched one under the lab's name, and the newer work
+    # (nbformat 3, as an old Jupyter saves it) under a name that matches no lab
+    _write(root, "copies", _notebook(solved=False))
+    old = time.time() - 3600
+    os.utime(root / "copies" / f"{LAB}.ipynb", (old, old))
+    (root / "copies" / "lab0.ipynb").write_text(
+        nbformat.writes(nbformat.convert(_notebook(solved=True), 3), version=3)
+    )
 
 
 # -- one graded batch for the whole session ------------------------------------------------
@@ -181,9 +209,12 @@ def _grade_batch(shared: Path) -> None:
     _make_submissions(root, probe)
     started = time.monotonic()
     limits = Limits(cell_s=CELL_TIMEOUT_S, notebook_s=240.0, memory_mb=MEMORY_MB)
-    grade(root, out / "gradebook.csv", course_dir=COURSE, html=out / "report.html", jobs=2,
-          limits=limits, log=False)  # fmt: skip
-    info = {"seconds": time.monotonic() - started, "out": str(out), "probe": str(probe)}
+    log = io.StringIO()
+    with contextlib.redirect_stderr(log):
+        grade(root, out / "gradebook.csv", course_dir=COURSE, html=out / "report.html", jobs=2,
+              limits=limits, feedback=out / "feedback")  # fmt: skip
+    info = {"seconds": time.monotonic() - started, "out": str(out), "probe": str(probe),
+            "log": log.getvalue()}  # fmt: skip
     (shared / "done.json").write_text(json.dumps(info))
 
 
@@ -194,6 +225,18 @@ def _rows(batch: dict[str, Any]) -> list[dict[str, str]]:
 
 def _of(batch: dict[str, Any], student: str) -> dict[str, dict[str, str]]:
     return {r["check"]: r for r in _rows(batch) if r["student"] == student}
+
+
+def _summary(batch: dict[str, Any]) -> dict[str, dict[str, str]]:
+    path = Path(batch["out"]) / "gradebook-summary.csv"
+    with open(path, newline="", encoding="utf-8") as handle:
+        return {r["student"]: r for r in csv.DictReader(handle)}
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _statuses(batch: dict[str, Any], student: str) -> dict[str, str]:
@@ -274,7 +317,7 @@ def test_unreadable_submissions_get_one_clear_error_row(batch: dict[str, Any]) -
         "malformed": "not valid JSON",
         "empty": "the file is empty",
         "not-a-notebook": "not a Jupyter notebook",
-        "wrong-lab": "notebook of lab 01-passwords, not 00-welcome",
+        "wrong-lab": "notebook of lab 99-gone, which this course does not have, not 00-welcome",
     }
     rows = _rows(batch)
     for student, text in expected.items():
@@ -283,6 +326,7 @@ def test_unreadable_submissions_get_one_clear_error_row(batch: dict[str, Any]) -
         assert mine[0]["status"] == "error" and mine[0]["check"] == ""
         assert text in mine[0]["message"], (student, mine[0]["message"])
         assert mine[0]["max_points"] == "2"
+        assert f"{student}/{LAB}: error: " in batch["log"]  # the progress log names it too
 
 
 def test_reference_imports_and_labkit_assignments_are_graded_and_flagged(
@@ -313,7 +357,7 @@ def test_the_gradebook_has_exact_columns_and_one_row_per_check(batch: dict[str, 
     assert header == ",".join(COLUMNS) == "student,lab,check,status,points,max_points,message"
     rows = _rows(batch)
     graded = {r["student"] for r in rows if r["status"] != "error"}
-    assert len(graded) == 12
+    assert len(graded) == 14
     for student in graded:
         assert [r["check"] for r in rows if r["student"] == student] == list(CHECKS)
     assert {r["status"] for r in rows} == {"passed", "failed", "not-evaluated", "error"}
@@ -322,15 +366,69 @@ def test_the_gradebook_has_exact_columns_and_one_row_per_check(batch: dict[str, 
 def test_outputs_are_written_atomically_with_a_summary_and_a_report(batch: dict[str, Any]) -> None:
     out = Path(batch["out"])
     assert sorted(p.name for p in out.iterdir()) == [
+        "feedback",
         "gradebook-summary.csv",
         "gradebook.csv",
         "report.html",
-    ]  # no temp file left behind
+    ]  # no temp file or journal left behind
+    for path in [*out.iterdir(), *(out / "feedback").iterdir()]:
+        if path.is_file():
+            assert path.stat().st_mode & 0o777 == 0o666 & ~_umask(), path
     with open(out / "gradebook-summary.csv", newline="", encoding="utf-8") as handle:
         summary = {r["student"]: r for r in csv.DictReader(handle)}
     assert summary["perfect"]["percent"] == "100.0" and summary["untouched"]["points"] == "0"
     report = (out / "report.html").read_text(encoding="utf-8")
     assert "data:image/png;base64," in report and "checks-itself" in report
+
+
+def test_own_helper_cells_run_in_place_and_the_last_copy_of_an_answer_counts(
+    batch: dict[str, Any],
+) -> None:
+    rows = _of(batch, "helpers")
+    assert _statuses(batch, "helpers") == ALL_PASSED, rows
+    assert "answer cell greeting-fix appears 2 times" in rows["greeting-fix"]["message"]
+    assert "the last one was graded" in rows["greeting-fix"]["message"]
+
+
+def test_a_lab_check_from_an_own_cell_sets_no_grade(batch: dict[str, Any]) -> None:
+    rows = _of(batch, "checks-itself")
+    assert rows["greeting-fix"]["message"].startswith(
+        "NameError: name 'validate_name' is not defined (the check cell stopped"
+    )
+
+
+def test_one_submission_per_lab_the_latest_by_metadata_even_in_nbformat_3(
+    batch: dict[str, Any],
+) -> None:
+    rows = _of(batch, "copies")
+    assert _statuses(batch, "copies") == ALL_PASSED
+    for row in rows.values():
+        assert "graded as lab 00-welcome, as the notebook's metadata says" in row["message"]
+        assert (
+            "graded lab0.ipynb (the most recently saved); not graded: 00-welcome.ipynb"
+            in (row["message"])
+        )
+    summary = _summary(batch)["copies"]
+    assert (summary["labs"], summary["points"], summary["percent"]) == ("1", "2", "100.0")
+
+
+def test_own_cells_are_scanned_for_flags(batch: dict[str, Any]) -> None:
+    rows = _of(batch, "uses-patterns")
+    assert all("own cell" in r["message"] and "imports labkit.patterns" in r["message"]
+               for r in rows.values())  # fmt: skip
+    assert _summary(batch)["uses-patterns"]["flagged"] == LAB
+    assert _summary(batch)["perfect"]["flagged"] == ""
+
+
+def test_feedback_pages_say_what_the_notebook_says_without_flags(batch: dict[str, Any]) -> None:
+    folder = Path(batch["out"]) / "feedback"
+    assert {p.stem for p in folder.iterdir()} == {r["student"] for r in _rows(batch)}
+    page = (folder / "untouched.html").read_text(encoding="utf-8")
+    message = _of(batch, "untouched")["first-ticket"]["message"]
+    assert html.escape(message) in page and "0/2 points" in page
+    assert "FLAGGED" not in (folder / "uses-patterns.html").read_text(encoding="utf-8")
+    report = (Path(batch["out"]) / "report.html").read_text(encoding="utf-8")
+    assert "Scores per lab" in report and "Flagged submissions" in report
 
 
 def test_the_batch_is_fast_enough(batch: dict[str, Any]) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -15,11 +17,12 @@ from labkit.course.cells import ANSWER, CHECK, cell_role
 from labkit.exercises.check import CheckResult
 from labkit.exercises.graded import NotPlainData, decode_answer, encode_answer
 from labkit.grading.canonical import Course
+from labkit.grading.execute import CHECK_FAILED, notebook_message
 from labkit.grading.flags import scan_answer
 from labkit.grading.gradebook import summary_path, write_atomic, write_gradebook
 from labkit.grading.outcome import COLUMNS, Row
-from labkit.grading.score import NO_VERDICT, score
-from labkit.grading.splice import splice
+from labkit.grading.score import NO_VERDICT, STOPPED_EARLY, score
+from labkit.grading.splice import OWN, Part, splice
 from labkit.grading.submissions import Submission, SubmissionError, read_submission
 from labkit.grading.verifier import Verdicts
 from labkit.grading.worker import WorkerResult
@@ -78,9 +81,13 @@ def test_file_names_map_to_labs() -> None:
     assert COURSE["00-welcome"].max_points == 2
 
 
+def _answers(answers: dict[str, list[str]]) -> list[Part]:
+    return [Part(("answer", k), v) for k, vs in answers.items() for v in vs]
+
+
 def test_splice_takes_only_answer_sources() -> None:
     canonical = COURSE["00-welcome"].notebook
-    spliced, notes = splice(canonical, {"first-ticket": ["ticket = 'mine'"]})
+    spliced, notes = splice(canonical, _answers({"first-ticket": ["ticket = 'mine'"]}))
     roles = [cell_role(c) for c in spliced.cells]
     answer = spliced.cells[roles.index(("answer", "first-ticket"))]
     assert answer.source == "ticket = 'mine'"
@@ -101,9 +108,65 @@ def test_an_answer_id_used_twice_is_spliced_in_order() -> None:
     canonical = COURSE[lab].notebook
     count = COURSE[lab].answers.count("steal-cookie")
     assert count == 2
-    spliced, _ = splice(canonical, {"steal-cookie": ["first", "second"]})
+    spliced, _ = splice(canonical, _answers({"steal-cookie": ["first", "second"]}))
     sources = [c.source for c in spliced.cells if cell_role(c) == ("answer", "steal-cookie")]
     assert sources == ["first", "second"]
+
+
+def _welcome(solved: bool = True) -> Any:
+    return build_notebook(REPO / "course" / "00-welcome.py", solved=solved)
+
+
+def _index(nb: Any, role: tuple[str, str]) -> int:
+    return next(i for i, c in enumerate(nb.cells) if cell_role(c) == role)
+
+
+def test_own_code_cells_run_in_their_place_without_any_role() -> None:
+    nb = _welcome()
+    helper = nbformat.v4.new_code_cell("def clean(name):\n    return name.strip()\n")
+    helper.metadata["labkit"] = {"check": "greeting-fix"}  # a forged role is not kept
+    nb.cells.insert(_index(nb, ("answer", "greeting-fix")), helper)
+    nb.cells.append(nbformat.v4.new_code_cell("print('after everything')"))
+    nb.cells.append(nbformat.v4.new_code_cell("   "))  # empty cells are dropped
+    nb.cells[2].source += "\n# an edited release cell stays the release's"
+    parts = read_submission(_sub(nbformat.writes(nb).encode()), COURSE)
+    assert [p.role for p in parts if p.role is None or p.role[0] != "check"] == [
+        ("answer", "first-ticket"),
+        ("answer", "greeting-fix"),
+        None,
+    ]  # fmt: skip  (the helper carries a check role: an anchor, never run)
+
+    helper.metadata = {}
+    parts = read_submission(_sub(nbformat.writes(nb).encode()), COURSE)
+    own = [p for p in parts if p.role is None]
+    assert [p.source for p in own] == [helper.source, "print('after everything')"]
+    spliced, _ = splice(COURSE["00-welcome"].notebook, parts)
+    sources = [c.source for c in spliced.cells]
+    at = sources.index(helper.source)
+    assert cell_role(spliced.cells[at + 1]) == ("answer", "greeting-fix")
+    assert cell_role(spliced.cells[at - 1]) is None  # after the release cells before it
+    assert sources[-1] == "print('after everything')"
+    for index in (at, len(sources) - 1):
+        assert cell_role(spliced.cells[index]) is None
+        assert set(spliced.cells[index].metadata["labkit"]) == {OWN}
+    assert "# an edited release cell" not in "".join(sources)
+    assert len(sources) == len(COURSE["00-welcome"].notebook.cells) + 2
+
+
+def test_a_duplicated_answer_cell_grades_the_last_copy_and_says_so() -> None:
+    nb = _welcome()
+    at = _index(nb, ("answer", "greeting-fix"))
+    draft = nbformat.v4.new_code_cell("def validate_name(name):\n    return []  # draft\n")
+    draft.metadata = copy.deepcopy(nb.cells[at].metadata)
+    nb.cells.insert(at, draft)
+    parts = read_submission(_sub(nbformat.writes(nb).encode()), COURSE)
+    spliced, notes = splice(COURSE["00-welcome"].notebook, parts)
+    graded = [c.source for c in spliced.cells if cell_role(c) == ("answer", "greeting-fix")]
+    assert graded == [nb.cells[at + 1].source]
+    assert notes["greeting-fix"] == [
+        f"answer cell greeting-fix appears 2 times (cells {at + 1}, {at + 2}): "
+        "the last one was graded"
+    ]
 
 
 # -- reading submissions -------------------------------------------------------------------
@@ -120,6 +183,7 @@ def _sub(raw: bytes, name: str = "00-welcome.ipynb") -> Submission:
         (b"[1, 2]", "not a Jupyter notebook"),
         (b'{"cells": [1]}', "not a readable Jupyter notebook"),
         (b'{"cells": [], "metadata": {"labkit": {"lab": "01-passwords"}}}', "notebook of lab 01"),
+        (b'{"cells": [], "metadata": {"labkit": {"lab": "99-x"}}}', "this course does not have"),
         (b'{"cells": [], "metadata": {}}', "not a labkit notebook"),
     ],
 )
@@ -129,7 +193,7 @@ def test_unreadable_submissions_say_why(raw: bytes, message: str) -> None:
 
 
 def test_a_file_matching_no_lab_is_an_error() -> None:
-    with pytest.raises(SubmissionError, match="matches no lab"):
+    with pytest.raises(SubmissionError, match="names a lab of this course"):
         read_submission(_sub(b"{}", "homework.ipynb"), COURSE)
 
 
@@ -142,8 +206,25 @@ def test_answer_ids_of_another_lab_are_refused() -> None:
 
 def test_a_release_notebook_reads_back_its_answers() -> None:
     nb = build_notebook(REPO / "course" / "00-welcome.py", solved=True)
-    answers = read_submission(_sub(nbformat.writes(nb).encode()), COURSE)
-    assert set(answers) == {"first-ticket", "greeting-fix"}
+    parts = read_submission(_sub(nbformat.writes(nb).encode()), COURSE)
+    assert [p.role for p in parts] == [
+        ("answer", "first-ticket"),
+        ("check", "first-ticket"),
+        ("answer", "greeting-fix"),
+        ("check", "greeting-fix"),
+    ]  # fmt: skip  (no own cells: every other code cell is the release's)
+
+
+def test_an_nbformat_3_notebook_is_upgraded() -> None:
+    nb = _welcome()
+    old = nbformat.convert(nb, 3)
+    assert "worksheets" in old
+    parts = read_submission(_sub(nbformat.writes(old, version=3).encode()), COURSE)
+    assert {p.role for p in parts if p.role} == {
+        ("answer", "first-ticket"), ("check", "first-ticket"),
+        ("answer", "greeting-fix"), ("check", "greeting-fix"),
+    }  # fmt: skip
+    assert not [p for p in parts if p.role is None]
 
 
 # -- flags ---------------------------------------------------------------------------------
@@ -203,12 +284,29 @@ def test_nothing_passes_without_a_verdict() -> None:
         "passed", "failed", "failed", "not-evaluated", "not-evaluated", "not-evaluated",
         "not-evaluated",
     ]  # fmt: skip
-    assert rows["bcrypt-72"].message.startswith(NO_VERDICT + ": NameError")
+    assert rows["bcrypt-72"].message.startswith("NameError: x (" + STOPPED_EARLY + ")")
     assert rows["hashing"].message.startswith("the kernel died")
     assert rows["policy"].message.startswith("not reached: the kernel died")
     assert rows["verify"].max_points == 2 and rows["verify"].points == 0
     assert rows["crack-leak"].points == 1
     assert all("FLAGGED: answer x flagged" in r.message for r in rows.values())
+
+
+def test_a_check_that_failed_before_reaching_the_grader_says_what_the_notebook_says() -> None:
+    shown = CheckResult(
+        "06-authorization", "rbac", False, "your fix could not be plugged in",
+        ("authorize is not written yet (it raises NotImplementedError)", "second; detail"),
+    )  # fmt: skip
+    text = notebook_message(repr(shown))
+    assert text == (
+        "your fix could not be plugged in; authorize is not written yet (it raises "
+        "NotImplementedError); second; detail"
+    )
+    lab = COURSE["00-welcome"]
+    result = WorkerResult({}, {"first-ticket": CHECK_FAILED + text, "greeting-fix": ""}, "", "")
+    rows = {r.check: r for r in score("ann", lab, result)}
+    assert rows["first-ticket"].message == text and rows["first-ticket"].status == "failed"
+    assert rows["greeting-fix"].message == NO_VERDICT
 
 
 # -- the gradebook files -------------------------------------------------------------------

@@ -17,11 +17,12 @@ from typing import Any
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from labkit.course.cells import CHECK, cell_role
+from labkit.course.cells import CHECK, METADATA_KEY, cell_role
 from labkit.grading.kernel import KERNEL_NAME
+from labkit.grading.splice import OWN
 from labkit.grading.verifier import Verdicts
 
-__all__ = ["Limits", "Run", "execute"]
+__all__ = ["CHECK_FAILED", "Limits", "Run", "execute", "notebook_message"]
 
 
 @dataclass(frozen=True)
@@ -56,17 +57,45 @@ class _ErrorsOnly(NotebookClient):  # type: ignore[misc]
         return None
 
 
+#: What a check cell's error text starts with when ``lab.check`` itself failed in the kernel
+#: (strict mode): the rest is the feedback the notebook shows.
+CHECK_FAILED = "CheckFailed: "
+MAX_ERROR_CHARS = 2000
+
+
+def _cap(text: str, most: int) -> str:
+    return text if len(text) <= most else text[: most - 3] + "..."
+
+
+def notebook_message(evalue: str) -> str:
+    """A failed check as one line, from what its cell shows (``CheckResult``'s text):
+    ``[lab/check] FAILED — summary`` then ``  - detail`` lines -> ``summary; detail; ...``."""
+    lines = [line.strip() for line in evalue.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    head, _, summary = lines[0].partition(" — ")
+    parts = [summary if summary and head.startswith("[") else lines[0]]
+    parts += [line.removeprefix("- ") for line in lines[1:]]
+    return "; ".join(parts)
+
+
 def _error_text(cell: Any) -> str:
     for output in cell.get("outputs", []):
         if output.get("output_type") == "error":
-            value = str(output.get("evalue", "")).strip().splitlines()
-            text = f"{output.get('ename', 'Error')}: {value[0] if value else ''}".strip()
-            return text if len(text) <= 300 else text[:297] + "..."
+            name, value = output.get("ename", "Error"), str(output.get("evalue", ""))
+            if name == "CheckFailed":
+                return _cap(CHECK_FAILED + notebook_message(value), MAX_ERROR_CHARS)
+            first = value.strip().splitlines()
+            return _cap(f"{name}: {first[0] if first else ''}".strip(), 300)
     return ""
 
 
-def _where(role: tuple[str, str] | None, index: int) -> str:
-    return f"{role[0]} cell {role[1]}" if role else f"cell {index}"
+def _where(cell: Any, index: int) -> str:
+    role = cell_role(cell)
+    if role:
+        return f"{role[0]} cell {role[1]}"
+    own = cell.get("metadata", {}).get(METADATA_KEY, {}).get(OWN)
+    return f"your own code cell (cell {own} of your notebook)" if own else f"cell {index}"
 
 
 def execute(
@@ -107,12 +136,12 @@ def execute(
                     client.execute_cell(cell, index)
                 except CellTimeoutError:
                     run.stopped = (
-                        f"{_where(role, index)} ran over its time limit ({client.timeout} s)"
+                        f"{_where(cell, index)} ran over its time limit ({client.timeout} s)"
                     )
                     run.stopped_at = _pending(notebook, index)
                     return run
                 except DeadKernelError:
-                    run.stopped = f"the kernel died in {_where(role, index)}"
+                    run.stopped = f"the kernel died in {_where(cell, index)}"
                     run.stopped_at = _pending(notebook, index)
                     return run
                 finally:
@@ -120,7 +149,7 @@ def execute(
                 error = _error_text(cell)
                 if error.startswith("MemoryError"):
                     run.stopped = (
-                        f"{_where(role, index)} hit the memory limit ({limits.memory_mb} MB)"
+                        f"{_where(cell, index)} hit the memory limit ({limits.memory_mb} MB)"
                     )
                     run.stopped_at = _pending(notebook, index)
                     return run

@@ -2,39 +2,47 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import secrets
 import shutil
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
-from labkit.course.cells import ANSWER, cell_role
+from labkit.course.cells import ANSWER, METADATA_KEY, cell_role
 from labkit.grading.canonical import Course
 from labkit.grading.execute import Limits
 from labkit.grading.flags import scan_answer
-from labkit.grading.gradebook import summary_path, write_gradebook, write_summary
+from labkit.grading.gradebook import (
+    lab_totals,
+    merge,
+    read_gradebook,
+    summary_path,
+    write_gradebook,
+    write_summary,
+)
+from labkit.grading.journal import Journal, journal_path
+from labkit.grading.local import Outcome, context, run_job
 from labkit.grading.outcome import Row
-from labkit.grading.score import error_row, not_evaluated, score
-from labkit.grading.splice import splice
+from labkit.grading.score import error_row, score
+from labkit.grading.splice import OWN, splice
 from labkit.grading.submissions import (
     Submission,
     SubmissionError,
     find_submissions,
     read_submission,
 )
-from labkit.grading.worker import Job, WorkerResult, sign, work
+from labkit.grading.worker import WorkerResult
 
-__all__ = ["Prepared", "grade", "grade_submissions"]
+__all__ = ["Prepared", "grade", "grade_submissions", "prepare"]
 
-#: Time a worker gets beyond the notebook limit: kernel start, target start, teardown.
-WORKER_MARGIN_S = 90.0
+#: Runs prepared submissions; yields each with its outcome and seconds, as they finish.
+Runner = Callable[[list["Prepared"], Limits], Iterator[tuple["Prepared", Outcome, float]]]
 
 
 @dataclass
@@ -47,109 +55,124 @@ class Prepared:
     flags: list[str]
 
 
-def _prepare(sub: Submission, course: Course) -> Prepared | Row:
+def prepare(sub: Submission, course: Course) -> Prepared | Row:
+    """Read and splice ``sub``; an ``error`` row when it cannot be graded."""
     try:
-        answers = read_submission(sub, course)
+        parts = read_submission(sub, course)
     except SubmissionError as exc:
         most = course[sub.lab].max_points if sub.lab in course.labs else 0
-        return error_row(sub.student, sub.lab, str(exc), most)
-    canonical = course[sub.lab]
-    notebook, notes = splice(canonical.notebook, answers)
+        return error_row(sub.student, sub.lab, " | ".join([str(exc), *sub.notes]), most)
+    notebook, notes = splice(course[sub.lab].notebook, parts)
+    notes[""] = sub.notes
     flags = []
     for cell in notebook.cells:
         role = cell_role(cell)
-        if role and role[0] == ANSWER:
-            flags += [f"answer {role[1]} {flag}" for flag in scan_answer(cell.source)]
+        own = cell.metadata.get(METADATA_KEY, {}).get(OWN)
+        where = f"answer {role[1]}" if role and role[0] == ANSWER else f"own cell {own}"
+        if (role and role[0] == ANSWER) or own:
+            flags += [f"{where} {flag}" for flag in scan_answer(cell.source)]
     return Prepared(sub, nbformat.writes(notebook), notes, sorted(set(flags)))
 
 
-def _context() -> multiprocessing.context.BaseContext:
-    """Workers fork from a server that imported labkit before any submission ran."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    from labkit.exercises.registry import LABS
+def run_locally(jobs: int) -> Runner:
+    """Each submission in a worker process of this machine, ``jobs`` at a time."""
 
-    context = multiprocessing.get_context("forkserver")
-    labs = [LABS[lab] for lab in LABS]
-    context.set_forkserver_preload(["labkit.grading.worker", "nbclient", *labs])
-    return context
+    def runner(
+        prepared: list[Prepared], limits: Limits
+    ) -> Iterator[tuple[Prepared, Outcome, float]]:
+        if not prepared:
+            return
+        ctx = context({p.submission.lab for p in prepared})
+        scratch = Path(tempfile.mkdtemp(prefix="labkit-grade-"))
+        os.chmod(scratch, 0o700)
+
+        def one(prep: Prepared) -> tuple[Prepared, Outcome, float]:
+            started = time.monotonic()
+            sub = prep.submission
+            outcome = run_job(sub.lab, prep.notebook, limits, scratch, ctx)
+            return prep, outcome, time.monotonic() - started
+
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+                for future in as_completed([pool.submit(one, p) for p in prepared]):
+                    yield future.result()
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    return runner
 
 
-def _run_one(prep: Prepared, course: Course, limits: Limits, scratch: Path) -> list[Row]:
+def _scored(prep: Prepared, course: Course, outcome: Outcome) -> list[Row]:
     sub, canonical = prep.submission, course[prep.submission.lab]
-    directory = Path(tempfile.mkdtemp(prefix="job-", dir=scratch))
-    key = secrets.token_bytes(32)
-    job = Job(sub.lab, prep.notebook, str(directory), limits, key)
-    context = _context()
-    receive, send = context.Pipe(duplex=False)
-    process = context.Process(target=work, args=(job, send), daemon=True)
-    hard_limit = limits.notebook_s + limits.startup_s + WORKER_MARGIN_S
-    result: WorkerResult | None = None
-    reason = "the grader's worker for this submission crashed"
-    try:
-        process.start()
-        send.close()
-        if receive.poll(hard_limit):
-            try:
-                text, signature = receive.recv()
-                if secrets.compare_digest(signature, sign(key, text)):
-                    result = WorkerResult.from_json(text)
-            except (EOFError, OSError, ValueError, TypeError, KeyError):
-                result = None
-        else:
-            reason = f"the submission ran over the grader's hard limit ({hard_limit:.0f} s)"
-        process.join(30)
-        if process.is_alive():
-            process.kill()
-            process.join(10)
-        if process.exitcode != 0:
-            result = None  # a worker killed from inside may have been made to lie
-    finally:
-        receive.close()
-        shutil.rmtree(directory, ignore_errors=True)
-    if result is None:
-        return not_evaluated(sub.student, canonical, reason, prep.flags)
-    return score(sub.student, canonical, result, notes=prep.notes, flags=prep.flags)
+    if outcome.result is None:  # the worker crashed or ran out of time: nothing evaluated
+        result = WorkerResult({}, {}, outcome.reason, "")
+        return score(sub.student, canonical, result, notes={"": sub.notes}, flags=prep.flags)
+    return score(sub.student, canonical, outcome.result, notes=prep.notes, flags=prep.flags)
+
+
+def _log(done: int, total: int, text: str) -> None:
+    print(f"[{done}/{total}] {text}", file=sys.stderr, flush=True)
 
 
 def grade_submissions(
-    root: Path, course_dir: Path, *, jobs: int, limits: Limits, log: bool = True
+    root: Path,
+    course_dir: Path,
+    *,
+    jobs: int,
+    limits: Limits,
+    log: bool = True,
+    students: Collection[str] = (),
+    labs: Collection[str] = (),
+    skip: Collection[tuple[str, str]] = (),
+    journal: Journal | None = None,
+    runner: Runner | None = None,
 ) -> list[Row]:
-    """Grade every submission under ``root``; returns the gradebook rows (sorted)."""
+    """Grade the submissions under ``root`` (only ``students`` and ``labs`` when given, none
+    of ``skip``: student x lab); each one's rows go to ``journal`` as soon as it is graded.
+    Returns the new rows, sorted."""
     course = Course(course_dir)
-    prepared: list[Prepared] = []
+    subs = [s for s in find_submissions(root, course, students=students, labs=labs)
+            if (s.student, s.lab) not in set(skip)]  # fmt: skip
     rows: list[Row] = []
-    for sub in find_submissions(root, course):
-        item = _prepare(sub, course)
-        if isinstance(item, Row):
-            rows.append(item)
-        else:
-            prepared.append(item)
-    scratch = Path(tempfile.mkdtemp(prefix="labkit-grade-"))
-    os.chmod(scratch, 0o700)
+    prepared: list[Prepared] = []
     done = 0
-
-    def one(prep: Prepared) -> list[Row]:
-        nonlocal done
-        started = time.monotonic()
-        out = _run_one(prep, course, limits, scratch)
+    for sub in subs:
+        item = prepare(sub, course)
+        if isinstance(item, Prepared):
+            prepared.append(item)
+            continue
+        rows.append(item)
         done += 1
+        if journal is not None:
+            journal.append([item])
+        if log:
+            _log(done, len(subs), f"{sub.student}/{sub.lab}: error: {item.message}")
+    for prep, outcome, seconds in (runner or run_locally(jobs))(prepared, limits):
+        out = _scored(prep, course, outcome)
+        rows += out
+        done += 1
+        if journal is not None:
+            journal.append(out)
         if log:
             passed = sum(r.status == "passed" for r in out)
-            print(f"[{done}/{len(prepared)}] {prep.submission.student}/{prep.submission.lab}: "
-                  f"{passed}/{len(out)} passed ({time.monotonic() - started:.1f} s)",
-                  file=sys.stderr, flush=True)  # fmt: skip
-        return out
+            sub = prep.submission
+            _log(done, len(subs), f"{sub.student}/{sub.lab}: {passed}/{len(out)} passed "
+                                  f"({seconds:.1f} s)")  # fmt: skip
+    return sort_rows(rows, course)
 
-    try:
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            for out in pool.map(one, prepared):
-                rows.extend(out)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+
+def sort_rows(rows: list[Row], course: Course) -> list[Row]:
+    """By student, lab, then the lab's check order."""
     order = {lab: {c.id: i for i, c in enumerate(course[lab].checks)} for lab in
              {r.lab for r in rows if r.lab in course.labs}}  # fmt: skip
     return sorted(rows, key=lambda r: (r.student, r.lab, order.get(r.lab, {}).get(r.check, -1)))
+
+
+def _graded(rows: list[Row]) -> set[tuple[str, str]]:
+    """Student x lab already graded to the end (rows ``not-evaluated`` may be an interrupted
+    run's doing: they are graded again)."""
+    keys = {(r.student, r.lab) for r in rows}
+    return keys - {(r.student, r.lab) for r in rows if r.status == "not-evaluated"}
 
 
 def grade(
@@ -158,19 +181,68 @@ def grade(
     *,
     course_dir: Path = Path("course"),
     html: Path | None = None,
+    feedback: Path | None = None,
     jobs: int | None = None,
     limits: Limits | None = None,
     log: bool = True,
+    students: Collection[str] = (),
+    labs: Collection[str] = (),
+    count_labs: Collection[str] = (),
+    resume: bool = False,
+    runner: Runner | None = None,
 ) -> list[Row]:
-    """Grade ``submissions`` and write ``out`` (plus its summary, and ``html`` if given)."""
-    rows = grade_submissions(
-        submissions, course_dir, jobs=jobs or os.cpu_count() or 1,
-        limits=limits or Limits(), log=log,
+    """Grade ``submissions`` and write ``out`` (plus its summary, ``html`` and ``feedback``).
+
+    With ``students`` or ``labs`` only those are (re)graded and merged into the existing
+    ``out``; with ``resume`` what ``out`` and its journal already hold is kept and skipped.
+    ``count_labs``: the labs the summary's ``percent`` is over (default: every lab in the
+    gradebook). Returns every row of the gradebook written.
+    """
+    journal = Journal(journal_path(out))
+    old = read_gradebook(out) if (students or labs or resume) and out.exists() else []
+    if resume:
+        old = merge(old, journal.read())
+    else:
+        journal.remove()
+    course = Course(course_dir)
+    new = grade_submissions(
+        submissions, course_dir, jobs=jobs or os.cpu_count() or 1, limits=limits or Limits(),
+        log=log, students=students, labs=labs, skip=_graded(old) if resume else (),
+        journal=journal, runner=runner,
     )  # fmt: skip
+    rows = sort_rows(merge(old, new), course)
+    write_outputs(rows, out, html=html, feedback=feedback, totals=totals(rows, course, count_labs))
+    journal.remove()
+    return rows
+
+
+def totals(
+    rows: list[Row], course: Course | None, count_labs: Collection[str] = ()
+) -> dict[str, int]:
+    """Max points of the labs ``percent`` is over: ``count_labs``, or every lab in ``rows``."""
+    found = lab_totals(rows)
+    labs = list(count_labs) or sorted(found)
+    known = course.labs if course is not None else ()
+    return {lab: course[lab].max_points if course is not None and lab in known
+            else found.get(lab, 0) for lab in labs}  # fmt: skip
+
+
+def write_outputs(
+    rows: list[Row],
+    out: Path,
+    *,
+    html: Path | None = None,
+    feedback: Path | None = None,
+    totals: dict[str, int] | None = None,
+) -> None:
+    """The gradebook, its summary, and the class report and feedback pages when asked."""
     write_gradebook(out, rows)
-    write_summary(summary_path(out), rows)
+    write_summary(summary_path(out), rows, totals)
     if html is not None:
         from labkit.grading.report import write_report
 
-        write_report(html, rows)
-    return rows
+        write_report(html, rows, totals)
+    if feedback is not None:
+        from labkit.grading.feedback import write_feedback
+
+        write_feedback(feedback, rows, totals)

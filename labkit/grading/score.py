@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from labkit.grading.canonical import Canonical
+from labkit.grading.execute import CHECK_FAILED
 from labkit.grading.outcome import Row
 from labkit.grading.worker import WorkerResult
 
 __all__ = ["error_row", "not_evaluated", "score"]
 
 NO_VERDICT = "the check cell ran but no verdict reached the grader (was lab.check replaced?)"
+#: After an error in a check cell that is not a failed check (a ``NameError``...).
+STOPPED_EARLY = "the check cell stopped before its check reached the grader"
 
 
 def score(
@@ -19,7 +22,8 @@ def score(
     notes: dict[str, list[str]] | None = None,
     flags: list[str] | None = None,
 ) -> list[Row]:
-    """One row per check of ``lab``; ``notes`` by check id, ``flags`` on every row."""
+    """One row per check of ``lab``; ``notes`` by check id (``""``: on every row), ``flags``
+    on every row."""
     rows = []
     stopped_seen = False
     for slot in lab.checks:
@@ -27,9 +31,7 @@ def score(
             passed, message = result.recorded[slot.id]
             status = "passed" if passed else "failed"
         elif slot.id in result.completed:
-            status, message = "failed", NO_VERDICT
-            if error := result.completed[slot.id]:
-                message += f": {error}"
+            status, message = "failed", _no_verdict(result.completed[slot.id])
         else:
             status = "not-evaluated"
             if not result.stopped:
@@ -38,11 +40,21 @@ def score(
                 message, stopped_seen = result.stopped, True
             else:
                 message = f"not reached: {result.stopped}"
-        extra = [*(notes or {}).get(slot.id, []), *(f"FLAGGED: {f}" for f in flags or [])]
+        extra = [*(notes or {}).get(slot.id, []), *(notes or {}).get("", []),
+                 *(f"FLAGGED: {f}" for f in flags or [])]  # fmt: skip
         message = " | ".join([message, *extra]) if extra else message
         points = slot.points if status == "passed" else 0
         rows.append(Row(student, lab.lab, slot.id, status, points, slot.points, message))  # type: ignore[arg-type]
     return rows
+
+
+def _no_verdict(error: str) -> str:
+    """The message of a check cell that ran without a recorded verdict: what the notebook
+    showed when ``lab.check`` failed before asking the grader (a missing or unfinished
+    function: "authorize is not written yet"), else the error, else that nothing came."""
+    if error.startswith(CHECK_FAILED):
+        return error.removeprefix(CHECK_FAILED)
+    return f"{error} ({STOPPED_EARLY})" if error else NO_VERDICT
 
 
 def error_row(student: str, lab: str, message: str, max_points: int = 0) -> Row:

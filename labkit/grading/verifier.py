@@ -19,7 +19,7 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 
-from labkit.exercises.check import CheckResult
+from labkit.exercises.check import MAX_MESSAGE_CHARS, CheckResult
 from labkit.exercises.graded import decode_answer
 from labkit.exercises.registry import LabDefinition
 from labkit.exercises.runner import run_check
@@ -61,10 +61,12 @@ class Verdicts:
 
 
 def message_of(result: CheckResult) -> str:
-    """The feedback summary, plus the first details of a failure."""
+    """The feedback as the notebook shows it, on one line: the summary, then (for a failure)
+    every detail, joined by ``"; "`` (capped like the notebook's own message)."""
     if result.passed:
         return result.summary
-    return "; ".join([result.summary, *result.details[:3]])
+    text = "; ".join([result.summary, *result.details])
+    return text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 3] + "..."
 
 
 def _loopback(url: Any) -> bool:
