@@ -29,6 +29,7 @@ import httpx
 import uvicorn
 
 from labkit.sandbox.inspector import TrafficLog, record_traffic
+from labkit.sandbox.limits import ACCEPT_BURST, GuardedH11Protocol, cap_body, raise_fd_limit
 from labkit.sandbox.malloc import return_large_blocks_to_os
 
 __all__ = ["LOOPBACK", "Sandbox", "SandboxError"]
@@ -166,8 +167,11 @@ class Sandbox:
                 return self
             self._check_port_free()
             certfile, keyfile = self._ssl
+            raise_fd_limit()
             config = uvicorn.Config(
-                self._behind_proxy(record_traffic(self.app, self.traffic)),
+                self._behind_proxy(record_traffic(cap_body(self.app), self.traffic)),
+                http=GuardedH11Protocol,  # request read deadline, connection cap (limits.py)
+                backlog=ACCEPT_BURST,
                 host=self._host,
                 port=self._requested_port,
                 log_config=_LOG_CONFIG,
