@@ -303,7 +303,12 @@ for outcome in outcomes:
 # The SQL text must be a constant; every value goes in the parameters tuple. No escaping by
 # hand and no blocklist of "dangerous" words: the check stores names such as `O'Brien`, and
 # `Robert'); DROP TABLE students;--` ([xkcd 327](https://xkcd.com/327/)), which is a silly name
-# but a legitimate string, and it must come back exactly as it went in.
+# but a legitimate string, and it must come back exactly as it went in. Compare with `=`:
+# `LIKE` and `GLOB` match *patterns* (`%`, `_`, `*`, `?` are wildcards), so `?email=%` would
+# list every member. The age goes in the parameters too — SQL sent where a number goes needs
+# no quote to escape.
+#
+# <!-- labkit:rules parameterized -->
 
 
 # %% labkit={"answer": "parameterized"}
@@ -354,6 +359,8 @@ lab.check("parameterized", find_users=find_users, create_user=create_user, find_
 #   `z.number()` does.
 # - no other field: `extra="forbid"` (zod silently strips unknown keys; refusing them tells a
 #   client that `"role": "admin"` is not something it can set).
+#
+# <!-- labkit:rules validation -->
 
 # %% labkit={"answer": "validation"}
 import re
@@ -426,7 +433,10 @@ lab.check("validation", validate_user=validate_user)
 # The app's middleware asks `body_too_large(content_length, received)` before it reads the
 # body (`received == 0`) and again after every chunk; `True` stops the request with `413`.
 # `content_length` is the declared `Content-Length`, which is `None` for a chunked upload
-# (RFC 9112 §6.1) and may be a lie — so count the bytes received too. 64 KiB is plenty here.
+# (RFC 9112 §6.1) and may be a lie — so count the bytes received too. 64 KiB is plenty here;
+# any cap from 16 KiB to 1 MiB is accepted.
+#
+# <!-- labkit:rules body-limit -->
 
 # %% labkit={"answer": "body-limit"}
 ### BEGIN SOLUTION
@@ -451,6 +461,8 @@ lab.check("body-limit", body_too_large=body_too_large)
 # Your five functions together are the directory's new data layer. The check replays the
 # whole payload battery, every malformed body and both oversized uploads against them, while
 # O'Brien, `o'hara@...` and Bobby Tables sign up and staff log in.
+#
+# <!-- labkit:rules verify -->
 
 # %% labkit={"check": "verify"}
 fixes = dict(

@@ -10,15 +10,19 @@ looks like SQL (O'Brien, ``o'hara@...``, Bobby Tables) and must be stored as it 
 from __future__ import annotations
 
 import json
+import random
 import secrets
+import socket
+import string
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 
-from labkit.attacks.injection import PAYLOADS, replay, wrong_type_bodies
-from labkit.exercises.check import CheckContext, Findings, Verdict
+from labkit.attacks.injection import PAYLOADS, replay
+from labkit.exercises.check import CheckContext, Findings, Verdict, shorten
 from labkit.exercises.registry import LabDefinition
+from labkit.exercises.rules import Rule, merge_rules
 
 __all__ = ["LAB", "MIN_OVERSIZED_CHARS"]
 
@@ -105,15 +109,6 @@ def _listed(problems: list[str]) -> list[str]:
     if len(problems) <= MAX_LISTED:
         return problems
     return [*problems[:MAX_LISTED], f"...and {len(problems) - MAX_LISTED} more"]
-
-
-def _run(
-    battery: Callable[[httpx.Client, Findings], None], client: httpx.Client, findings: Findings
-) -> None:
-    try:
-        battery(client, findings)
-    except AppBroken as exc:
-        findings.fail(str(exc))
 
 
 # -- attacks -----------------------------------------------------------------------------
@@ -324,6 +319,182 @@ def wrong_types(ctx: CheckContext) -> Verdict:
     )
 
 
+# -- the fix: rules ----------------------------------------------------------------------
+#: A body up to this size is legitimate (pretty-printed JSON, long names in other scripts)...
+MIN_CAP_BYTES = 16 * 1024
+#: ...and one over this size is never needed by this API.
+MAX_CAP_BYTES = 1024 * 1024
+#: How long the app may take to refuse a declared oversized body it has not received.
+DECLARED_WAIT_S = 5.0
+
+PARAMETERIZED_RULES = (
+    Rule(
+        "no-injection",
+        "No value a client sends changes what a query does: the check's payload battery "
+        "(tautologies, UNION reads, blind conditions, stacked queries, comment tricks) finds "
+        "nothing in the lookup, the login or the sign-up.",
+    ),
+    Rule(
+        "lookup-exact",
+        "The lookup returns exactly the users whose email equals the one asked for, whatever "
+        "it holds: `'`, `\"`, `%`, `_`, `*`, `?`, `[`, `\\`, a NUL character, a column name "
+        "and non-ASCII letters are ordinary characters (no LIKE or GLOB, no escaping by hand). "
+        "Letter case may be ignored, as the column's `COLLATE NOCASE` does.",
+    ),
+    Rule(
+        "insert-verbatim",
+        "Sign-up stores `email`, `name` and `age` exactly as they were sent (quotes, `--`, "
+        "`;`, `||`, and SQL sent where a number goes, are data), a missing age as NULL, "
+        "with role `viewer`; the same email twice gets 409.",
+    ),
+    Rule(
+        "login-exact",
+        "The login returns the account whose email equals the one sent, and only when its "
+        "password matches: a wrong password, a password holding quotes or a NUL, or an email "
+        "with `%` or `_` standing for letters gets 401.",
+    ),
+)
+VALIDATION_RULES = (
+    Rule(
+        "email-field",
+        "`email` is required: a string of at most 255 characters (255 is accepted) in the "
+        "shape of `EMAIL_PATTERN`, the HTML standard's valid email address (so "
+        "`o'hara@example.com` is accepted); `null`, a number, a boolean, a list or an object "
+        "is refused.",
+    ),
+    Rule(
+        "name-field",
+        "`name` is required: a string of 1 to 100 characters (characters, not bytes) after "
+        "trimming the spaces around it, and the trimmed name is what is stored; `null`, "
+        "only spaces, a number, a boolean, a list or an object is refused.",
+    ),
+    Rule(
+        "age-field",
+        "`age` may be left out (stored as NULL); when given it is a JSON integer from 13 to "
+        '150. A string such as `"30"`, `true` or `false`, a fraction such as `30.5`, a list '
+        "or an object is refused, never converted (pydantic: `strict=True`).",
+    ),
+    Rule(
+        "no-extra-fields",
+        "A body with any other field (`role`, `id`, `password_hash`, anything) is refused, "
+        "not silently dropped.",
+    ),
+    Rule(
+        "field-errors",
+        'A refused body gets 400 with `{"errors": ...}` naming each wrong field (zod\'s '
+        '`{"formErrors": [...], "fieldErrors": {...}}` is the reference shape); a body that '
+        "is not a JSON object (a list, a string, a number, `null`) gets 400 too; nothing "
+        "refused is stored.",
+    ),
+)
+BODY_LIMIT_RULES = (
+    Rule(
+        "cap-range",
+        f"Your cap lies between {MIN_CAP_BYTES // 1024} KiB and {MAX_CAP_BYTES // 1024**2} MiB: "
+        f"every body of up to {MIN_CAP_BYTES:,} bytes is accepted, every body over "
+        f"{MAX_CAP_BYTES:,} bytes gets 413 (the check sends sizes in between at random).",
+    ),
+    Rule(
+        "declared-too-large",
+        "A request whose `Content-Length` is over your cap gets 413 before its body is read "
+        f"(the check declares one and waits up to {DECLARED_WAIT_S:g} s without sending it).",
+    ),
+    Rule(
+        "streamed-too-large",
+        "A body sent without `Content-Length` (chunked: `content_length` is `None`) is "
+        "counted as it arrives and stopped with 413 once it passes your cap.",
+    ),
+)
+
+
+# -- the fix: generated inputs -----------------------------------------------------------
+#: Characters the HTML standard allows in an email's local part besides letters and digits.
+LOCAL_SPECIALS = "'%_*?{|}~^`#$&+/=!-"
+#: Characters anyone can put in a look-up (the lookup does not validate).
+LOOKUP_SPECIALS = LOCAL_SPECIALS + '"\\[];() '
+NON_ASCII = "éøßçñüåæž宮"
+SQL_FRAGMENTS = ("'", "''", "--", ";", "||", "/*", "*/", " OR ", "%", "_", '"', "\\", ")")
+DOMAINS = ("checks.example", "mail.checks.example", "x-y.example")
+_ASCII_FOLD = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+_ASCII_UPPER = str.maketrans(string.ascii_lowercase, string.ascii_uppercase)
+ALNUM = string.ascii_lowercase + string.digits
+SEED_ROUTE = "/api/_lab/members"
+
+
+def _fold(text: str) -> str:
+    """SQLite's NOCASE: ASCII letters only."""
+    return text.translate(_ASCII_FOLD)
+
+
+def _word(rng: random.Random, size: int) -> str:
+    return "".join(rng.choice(ALNUM) for _ in range(size))
+
+
+def _sprinkle(rng: random.Random, base: str, specials: str, count: int) -> str:
+    chars = list(base)
+    for special in rng.sample(specials, count):
+        chars.insert(rng.randrange(1, len(chars) + 1), special)
+    return "".join(chars)
+
+
+def _valid_email(rng: random.Random, quotes: bool = True, length: int = 0) -> str:
+    """A valid address with metacharacters in it (``'`` only when ``quotes``)."""
+    specials = LOCAL_SPECIALS if quotes else LOCAL_SPECIALS.replace("'", "")
+    domain = rng.choice(DOMAINS)
+    local = _sprinkle(rng, "m" + _word(rng, 9), specials, 3)
+    if length:
+        local = (local + _word(rng, length))[: length - len(domain) - 1]
+    return f"{local}@{domain}"
+
+
+def _lookup_email(rng: random.Random) -> str:
+    """An email with any character in it (seeded straight into the table)."""
+    local = _sprinkle(rng, "q" + _word(rng, 8), LOOKUP_SPECIALS, 3)
+    return _sprinkle(rng, local, NON_ASCII, 1) + "@" + rng.choice(DOMAINS)
+
+
+def _hostile_name(rng: random.Random) -> str:
+    parts = [rng.choice(("Ann", "Bo", "Cai", "Dée", "Eun-ji", "宮崎"))]
+    for fragment in rng.sample(SQL_FRAGMENTS, 4):
+        parts.append(fragment + _word(rng, 2))
+    return "".join(parts).strip()[:100]
+
+
+def _lookup_queries(rng: random.Random, members: list[str]) -> list[str]:
+    """Exact emails, their wildcard and case variants, NUL, a quote, column names."""
+    target = rng.choice(members)
+    cut = rng.randrange(2, len(target) - 2)
+    spot = rng.choice([i for i, c in enumerate(target) if c in ALNUM])
+    before, after = target[:spot], target[spot + 1 :]
+    return [
+        *members,
+        target.translate(_ASCII_UPPER),
+        rng.choice(("%", "_%", "%@%", "%%")),
+        rng.choice(("*", "?*", "*@*")),
+        target[:cut] + "%",
+        "%" + target[cut:],
+        before + "_" + after,
+        before + "?" + after,
+        before + f"[{target[spot]}]" + after,
+        target[:cut] + "*",
+        target[:cut] + "\x00" + target[cut:],
+        target + "'",
+        rng.choice(("email", "name", "role", "EMAIL")),
+        rng.choice(('"email"', "`email`", "[email]")),
+        "o'neill@example.com",
+    ]
+
+
+def _numeric_payloads(rng: random.Random) -> list[str]:
+    """SQL sent where the INSERT puts a number: no quote to escape."""
+    age = rng.randint(13, 150)
+    return [
+        f"{age}, char(97,100,109,105,110), char(120)) --",
+        "(SELECT password_hash FROM users ORDER BY id LIMIT 1)",
+        f"{age} + (SELECT count(*) FROM users)",  # noqa: S608 - a payload, not our query
+    ]
+
+
 # -- the fix: batteries ------------------------------------------------------------------
 def _injection_battery(client: httpx.Client, findings: Findings) -> None:
     problems: dict[str, list[str]] = {}
@@ -334,12 +505,17 @@ def _injection_battery(client: httpx.Client, findings: Findings) -> None:
             problems.setdefault(payload.route, []).append(line)
     for route, lines in problems.items():  # a few of each route: every hole gets named
         for line in lines[:PER_ROUTE]:
-            findings.fail(f"{ROUTE_NAMES[route]}: {line}")
+            findings.fail(f"{ROUTE_NAMES[route]}: {line}", rule="no-injection")
         if len(lines) > PER_ROUTE:
-            findings.fail(f"{ROUTE_NAMES[route]}: ...and {len(lines) - PER_ROUTE} more payloads")
+            findings.fail(
+                f"{ROUTE_NAMES[route]}: ...and {len(lines) - PER_ROUTE} more payloads",
+                rule="no-injection",
+            )
     table = _dump(client)
     findings.expect(
-        "alice@example.com" in table, "the users table lost its rows during the battery"
+        "alice@example.com" in table,
+        "the users table lost its rows during the battery",
+        rule="no-injection",
     )
     if not problems:
         findings.saw(f"all {len(PAYLOADS)} injection payloads found nothing")
@@ -347,6 +523,153 @@ def _injection_battery(client: httpx.Client, findings: Findings) -> None:
 
 def _create(client: httpx.Client, body: Any) -> httpx.Response:
     return client.post(USERS, json=body)
+
+
+def _users_of(response: httpx.Response) -> list[dict[str, Any]]:
+    try:
+        users = response.json().get("users")
+    except (ValueError, AttributeError):
+        return []
+    return [u for u in users if isinstance(u, dict)] if isinstance(users, list) else []
+
+
+def _table(client: httpx.Client) -> list[dict[str, Any]]:
+    response = client.get(DUMP)
+    if response.status_code != 200:
+        raise AppBroken(f"the app answers {response.status_code}{_fault(response)}")
+    return list(response.json()["users"])
+
+
+def _report(findings: Findings, rule: str, problems: list[str], limit: int = 3) -> None:
+    for problem in problems[:limit]:
+        findings.fail(problem, rule=rule)
+    if len(problems) > limit:
+        findings.fail(f"...and {len(problems) - limit} more like these", rule=rule)
+
+
+def _lookup_battery(client: httpx.Client, findings: Findings, rng: random.Random) -> None:
+    members = [_lookup_email(rng) for _ in range(5)]
+    users = [{"email": email, "name": "Probe"} for email in members]
+    seeded = client.post(SEED_ROUTE, json={"users": users})
+    if seeded.status_code != 200:
+        raise AppBroken(f"seeding look-ups got {seeded.status_code}{_fault(seeded)}")
+    table = _table(client)
+    email_of = {row["id"]: row["email"] for row in table}
+    queries = _lookup_queries(rng, members)
+    problems = []
+    for query in queries:
+        response = client.get(USERS, params={"email": query})
+        expected = sorted(e for e in email_of.values() if _fold(e) == _fold(query))
+        if response.status_code != 200:
+            problems.append(f"looking up {query!r} got {response.status_code}{_fault(response)}")
+            continue
+        got = sorted(str(u.get("email") or email_of.get(u.get("id"))) for u in _users_of(response))
+        if got != expected:
+            shown = ", ".join(repr(e) for e in got[:2]) + (", ..." if len(got) > 2 else "")
+            problems.append(
+                f"looking up {query!r} returned {len(got)} row(s) ({shown or 'none'}); exactly "
+                f"{len(expected)} user(s) have that email"
+            )
+    _report(findings, "lookup-exact", problems)
+    if not problems:
+        findings.saw(
+            f"{len(queries)} look-ups (quotes, %, _, *, ?, [, \\, NUL, column names) returned "
+            "exactly the matching rows"
+        )
+
+
+def _stored(table: list[dict[str, Any]], email: str) -> dict[str, Any] | None:
+    return next((row for row in table if _fold(str(row["email"])) == _fold(email)), None)
+
+
+def _insert_battery(
+    client: httpx.Client, findings: Findings, rng: random.Random, quotes: bool = True
+) -> None:
+    names = [*LEGIT_NAMES, *(_hostile_name(rng) for _ in range(3))]
+    if not quotes:
+        names = [n.replace("'", "") for n in names]
+    bodies = []
+    for name in names:
+        body: dict[str, Any] = {"email": _valid_email(rng, quotes), "name": name}
+        if rng.random() < 0.7:
+            body["age"] = rng.randint(13, 150)
+        bodies.append(body)
+    problems = []
+    created = []
+    for body in bodies:
+        response = _create(client, body)
+        if response.status_code != 201:
+            problems.append(
+                f"signing up {body['name']!r} <{body['email']}> got "
+                f"{response.status_code}{_fault(response)}"
+            )
+        else:
+            created.append(body)
+    numeric = []
+    for payload in _numeric_payloads(rng):
+        body = {"email": _valid_email(rng, quotes), "name": "Numeric Context", "age": payload}
+        response = _create(client, body)
+        if response.status_code == 201:
+            numeric.append(body)
+        elif response.status_code >= 500:
+            problems.append(f"an age of {payload!r} got {response.status_code}{_fault(response)}")
+    table = _table(client)
+    for body in [*created, *numeric]:
+        row = _stored(table, body["email"])
+        want = {"email": body["email"], "name": body["name"], "age": body.get("age")}
+        want["role"] = "viewer"
+        got = {k: row.get(k) for k in want} if row else {}
+        if got != want:
+            diff = {k: got.get(k) for k in want if got.get(k) != want[k]}
+            problems.append(f"sent {_short(body)}, stored {diff or 'nothing'}")
+    for body in created[:3]:
+        found = client.get(USERS, params={"email": body["email"]})
+        if [u.get("name") for u in _users_of(found)] != [body["name"]]:
+            problems.append(f"{body['email']!r} cannot be found after signing up")
+    if created:
+        again = _create(client, {"email": created[0]["email"], "name": "Twice"})
+        if again.status_code != 409:
+            problems.append(
+                f"signing up {created[0]['email']!r} twice got {again.status_code}, not 409"
+            )
+    _report(findings, "insert-verbatim", problems)
+    if not problems:
+        findings.saw(
+            f"{len(created)} sign-ups with quotes, --, ; and || in them stored exactly, "
+            "and SQL sent as the age never ran"
+        )
+
+
+def _short(body: dict[str, Any]) -> str:
+    return shorten(json.dumps(body, ensure_ascii=False), 120)
+
+
+def _login_battery(client: httpx.Client, findings: Findings, rng: random.Random) -> None:
+    email, password = rng.choice(sorted(_accounts(client).items()))
+    problems = []
+    response = client.post(LOGIN, json={"email": email, "password": password})
+    me = _whoami(client, _token(response))
+    if me.get("email") != email:
+        problems.append(f"{email} cannot log in ({response.status_code}{_fault(response)})")
+    spot = rng.choice([i for i, c in enumerate(email) if c.isalpha()])
+    cut = email.index("@")
+    wrong_passwords = [
+        password + rng.choice("x'1"),
+        password[:-1],
+        password.swapcase(),
+        f"{password[:4]}'{password[4:]}",
+        f"{password[:3]}\x00{password[3:]}",
+    ]
+    wrong_emails = [email[:spot] + "_" + email[spot + 1 :], "%" + email[cut:], email[:cut] + "%"]
+    attempts = [(email, p, f"the wrong password {p!r}") for p in wrong_passwords]
+    attempts += [(e, password, f"the email {e!r} with the right password") for e in wrong_emails]
+    for sent_email, sent_password, label in attempts:
+        refused = client.post(LOGIN, json={"email": sent_email, "password": sent_password})
+        if refused.status_code != 401:
+            problems.append(f"{label} got {refused.status_code}{_fault(refused)}, not 401")
+    _report(findings, "login-exact", problems)
+    if not problems:
+        findings.saw("the login takes the exact email with its password, nothing else")
 
 
 #: Legitimate people whose data looks like SQL: it must be stored and found as it is.
@@ -358,115 +681,146 @@ LEGIT_NAMES = (
 )
 
 
-def _legit_battery(client: httpx.Client, findings: Findings) -> None:
-    problems: list[str] = []
-    for name in LEGIT_NAMES:
-        email = _email("member")
-        response = _create(client, {"email": email, "name": name, "age": 38})
-        stored = response.json() if response.status_code == 201 else {}
-        if stored.get("name") != name:
-            problems.append(
-                f"the name {name!r} was not stored as it is ({response.status_code}"
-                f"{_fault(response)})"
-            )
-            continue
-        found = client.get(USERS, params={"email": email})
-        rows = found.json().get("users", []) if found.status_code == 200 else []
-        if [r.get("name") for r in rows] != [name]:
-            problems.append(f"looking up {name!r} by email gave {found.status_code}{_fault(found)}")
-    quoted = f"o'hara-{secrets.token_hex(3)}@checks.example"
-    response = _create(client, {"email": quoted, "name": "Scarlett O'Hara"})
-    found = client.get(USERS, params={"email": quoted})
-    if response.status_code != 201 or len(found.json().get("users", [])) != 1:
-        problems.append(
-            f"the valid address {quoted!r} could not be stored and found "
-            f"({response.status_code}/{found.status_code}{_fault(found) or _fault(response)})"
+# -- validation --------------------------------------------------------------------------
+def _invalid_bodies(rng: random.Random, quotes: bool) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(label, the field that is wrong, body): every field mistyped, out of range or absent."""
+
+    def base() -> dict[str, Any]:
+        return {"email": _valid_email(rng, quotes), "name": "Val Idation", "age": 40}
+
+    age, name = rng.randint(13, 150), "N" + _word(rng, 5)
+    wrong: dict[str, list[Any]] = {
+        "email": [
+            None, rng.randint(1, 10**6), rng.choice((True, False)), [_valid_email(rng, quotes)],
+            {"$ne": None}, "", "no-at-sign.example", f"{_word(rng, 5)}@@checks.example",
+            f"{_word(rng, 3)} {_word(rng, 3)}@checks.example", f"@{rng.choice(DOMAINS)}",
+            f"{_word(rng, 5)}@-bad.example", _valid_email(rng, quotes, length=256),
+            _valid_email(rng, quotes, length=rng.randint(257, 2000)),
+        ],
+        "name": [
+            None, rng.randint(1, 10**6), rng.choice((True, False)), [name], {"first": name},
+            "", " " * rng.randint(1, 8), "n" * 101, "  " + _word(rng, 101) + "  ",
+            _word(rng, rng.randint(102, 5000)),
+        ],
+        "age": [
+            str(age), "abc", True, False, age + 0.5, [age], {"years": age},
+            12, 151, rng.randint(152, 10**6), rng.randint(-(10**6), 12),
+        ],
+    }  # fmt: skip
+    for field, values in wrong.items():
+        for value in values:
+            body = base()
+            body[field] = value
+            yield f"{field} {shorten(json.dumps(value, ensure_ascii=False), 40)}", field, body
+        body = base()
+        if field != "age":
+            del body[field]
+            yield f"no {field}", field, body
+    for extra in ("role", "id", "password_hash", f"x_{_word(rng, 4)}"):
+        body = base()
+        body[extra] = "admin" if extra == "role" else rng.randint(1, 99)
+        yield f"an extra field {extra!r}", extra, body
+
+
+def _valid_bodies(
+    rng: random.Random, quotes: bool
+) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(label, body, what must be stored)."""
+    unicode_name = "".join(rng.choice("Zoëåßçñ宮崎ž") for _ in range(100))
+    plain = "P" + _word(rng, rng.randint(3, 30))
+    age = rng.randint(13, 150)
+    email = _valid_email(rng, quotes)
+    yield "no age", {"email": email, "name": plain}, {"name": plain, "age": None}
+    for value in (13, 150, age):
+        yield (
+            f"age {value}",
+            {"email": _valid_email(rng, quotes), "name": plain, "age": value},
+            {"age": value},
         )
-    again = _create(client, {"email": quoted, "name": "Scarlett O'Hara"})
-    if again.status_code != 409:
-        problems.append(f"registering {quoted!r} twice got {again.status_code}, not 409")
-    seeded = client.get(USERS, params={"email": "o'neill@example.com"})
-    if seeded.status_code != 200 or len(seeded.json().get("users", [])) != 1:
-        problems.append(f"the member o'neill@example.com cannot be found ({seeded.status_code})")
-    _login_battery(client, problems)
-    for problem in problems:
-        findings.fail(f"legitimate use broke: {problem}")
-    if not problems:
-        findings.saw("O'Brien, o'hara@..., Bobby Tables and the staff logins all work")
+    yield "a 1-character name", {"email": _valid_email(rng, quotes), "name": "Q"}, {"name": "Q"}
+    long_name = "m" + _word(rng, 99)
+    yield (
+        "a 100-character name",
+        {"email": _valid_email(rng, quotes), "name": long_name},
+        {"name": long_name},
+    )
+    yield (
+        "a 100-character non-ASCII name",
+        {
+            "email": _valid_email(rng, quotes),
+            "name": unicode_name,
+        },
+        {"name": unicode_name},
+    )
+    padded = " " * rng.randint(1, 4) + long_name + " " * rng.randint(1, 4)
+    yield (
+        "a 100-character name with spaces around",
+        {
+            "email": _valid_email(rng, quotes),
+            "name": padded,
+        },
+        {"name": long_name},
+    )
+    full = _valid_email(rng, quotes, length=255)
+    yield "a 255-character email", {"email": full, "name": plain}, {"email": full}
+    yield "an email with metacharacters", {"email": email.replace("@", "x@"), "name": plain}, {}
 
 
-def _login_battery(client: httpx.Client, problems: list[str]) -> None:
-    email, password = next(iter(_accounts(client).items()))
-    response = client.post(LOGIN, json={"email": email, "password": password})
-    me = _whoami(client, _token(response))
-    if me.get("email") != email:
-        problems.append(f"{email} cannot log in ({response.status_code}{_fault(response)})")
-    wrong = client.post(LOGIN, json={"email": email, "password": password + "x"})
-    if wrong.status_code != 401:
-        problems.append(f"a wrong password got {wrong.status_code}{_fault(wrong)}, not 401")
-
-
-#: Bodies the schema must refuse, and the field each error must name.
-def _invalid_bodies() -> Iterator[tuple[str, Any, str]]:
-    yield "a 101-character name", {"email": _email("len"), "name": "n" * 101}, "name"
-    yield "a 5,000-character name", {"email": _email("len"), "name": "n" * 5000}, "name"
-    yield "a name of spaces", {"email": _email("len"), "name": "    "}, "name"
-    yield "no name", {"email": _email("len")}, "name"
-    yield "a 300-character email", {"email": "e" * 288 + "@checks.example", "name": "E"}, "email"
-    for label, body in wrong_type_bodies(lambda: _email("types")).items():
-        yield label, body, "name" if label.startswith("name") else "age"
-    yield "age 12", {"email": _email("range"), "name": "Young", "age": 12}, "age"
-    yield "age 151", {"email": _email("range"), "name": "Old", "age": 151}, "age"
-    yield "not an email", {"email": "not-an-email", "name": "E"}, "email"
-    yield "an email that is a list", {"email": [_email("list")], "name": "E"}, "email"
-    yield "an extra role field", {"email": _email("extra"), "name": "E", "role": "admin"}, "role"
-
-
-#: Bodies the schema must accept, and what must be stored.
-def _valid_bodies() -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
-    yield "no age", {"email": _email("ok"), "name": "No Age"}, {"age": None}
-    yield "age 13", {"email": _email("ok"), "name": "Teen", "age": 13}, {"age": 13}
-    yield "age 150", {"email": _email("ok"), "name": "Elder", "age": 150}, {"age": 150}
-    yield "a 100-character name", {"email": _email("ok"), "name": "m" * 100}, {"name": "m" * 100}
-    yield "a padded name", {"email": _email("ok"), "name": "  Ann Lee  "}, {"name": "Ann Lee"}
-
-
-def _validation_battery(client: httpx.Client, findings: Findings) -> None:
-    problems, refused = [], []
-    for label, body, field in _invalid_bodies():
+def _validation_battery(
+    client: httpx.Client, findings: Findings, rng: random.Random, quotes: bool = True
+) -> None:
+    problems: dict[str, list[str]] = {}
+    refused: list[str] = []
+    for label, field, body in _invalid_bodies(rng, quotes):
         response = _create(client, body)
-        if not _names_field(response, field):
-            problems.append(
-                f"{label}: expected 400 with an error for {field!r}, got "
-                f"{response.status_code} {response.text[:80]}"
+        rule = f"{field}-field" if field in ("email", "name", "age") else "no-extra-fields"
+        if response.status_code in (400, 422) and not _names_field(response, field):
+            problems.setdefault("field-errors", []).append(
+                f"{label}: {response.status_code} but the errors do not name {field!r}: "
+                f"{response.text[:80]}"
             )
-        if isinstance(body.get("email"), str):
-            refused.append(body["email"].lower())
-    for label, body in (("a JSON list", [1, 2]), ("a JSON string", "hello")):
-        response = client.post(USERS, json=body)
+        elif response.status_code not in (400, 422):
+            kept = response.json().get(field) if response.status_code == 201 else None
+            stored = f" (stored {shorten(repr(kept), 40)})" if response.status_code == 201 else ""
+            problems.setdefault(rule, []).append(
+                f"{label} got {response.status_code}{stored}: refuse it with 400"
+            )
+        if response.status_code in (400, 422) and isinstance(body.get("email"), str):
+            refused.append(_fold(body["email"]))
+    for value in ([1, 2], "hello", rng.randint(0, 99), None, True):
+        response = client.post(USERS, json=value)
         if response.status_code not in (400, 422) or "errors" not in response.text:
-            problems.append(f"{label} as the body got {response.status_code}{_fault(response)}")
-    for label, body, expected in _valid_bodies():
+            problems.setdefault("field-errors", []).append(
+                f"the body {json.dumps(value)} got {response.status_code}{_fault(response)}"
+            )
+    for label, body, expected in _valid_bodies(rng, quotes):
         response = _create(client, body)
         stored = response.json() if response.status_code == 201 else {}
         wrong = {k: stored.get(k) for k, v in expected.items() if stored.get(k) != v}
         if response.status_code != 201 or wrong:
-            problems.append(f"{label}: got {response.status_code} {wrong or response.text[:80]}")
-    table = _dump(client)
+            field = next(iter(expected), "email")
+            problems.setdefault(f"{field}-field", []).append(
+                f"{label} (valid): got {response.status_code} "
+                f"{shorten(repr(wrong), 80) if wrong else response.text[:80]}"
+            )
+    table = {_fold(str(row["email"])) for row in _table(client)}
     leaked = [email for email in refused if email in table]
     if leaked:
-        problems.append(f"{len(leaked)} refused body(ies) were stored anyway")
-    for problem in _listed(problems):
-        findings.fail(problem)
+        problems.setdefault("field-errors", []).append(
+            f"{len(leaked)} refused body(ies) were stored anyway"
+        )
+    for rule, lines in problems.items():
+        _report(findings, rule, lines, limit=2)
     if not problems:
         findings.saw("every wrong type, length, range and extra field refused with field errors")
 
 
+# -- body size ---------------------------------------------------------------------------
 def _chunks(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
     yield b'{"email": "' + _email("stream").encode() + b'", "name": "'
     sent = 0
     while sent < total:
-        yield b"x" * size
+        yield b"x" * min(size, total - sent)
         sent += size
     yield b'"}'
 
@@ -478,55 +832,127 @@ def _post_big(client: httpx.Client, content: Any, headers: dict[str, str]) -> ht
         return f"connection closed ({type(exc).__name__})"
 
 
-def _body_limit_battery(client: httpx.Client, findings: Findings) -> None:
+def _padded_body(size: int) -> bytes:
+    """A valid sign-up of exactly ``size`` bytes (JSON allows any whitespace)."""
+    body = json.dumps({"email": _email("padded"), "name": "Padded Body"})
+    return (body[:-1] + " " * (size - len(body)) + "}").encode()
+
+
+def _declared_without_body(client: httpx.Client, size: int) -> str:
+    """Declare ``size`` bytes, send none: the status line the app answers, or why none came."""
+    url = client.base_url
+    try:
+        with socket.create_connection((url.host, url.port or 80), timeout=DECLARED_WAIT_S) as sock:
+            sock.sendall(
+                (
+                    f"POST {USERS} HTTP/1.1\r\nHost: {url.host}:{url.port}\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {size}\r\n\r\n"
+                ).encode()
+            )
+            head = sock.recv(64).decode("latin-1")
+    except TimeoutError:
+        return "no answer"
+    except OSError as exc:
+        return f"connection failed ({type(exc).__name__})"
+    return head.split("\r\n", 1)[0]
+
+
+def _body_limit_battery(client: httpx.Client, findings: Findings, rng: random.Random) -> None:
     json_headers = {"content-type": "application/json"}
-    big_email = _email("huge")
-    declared = json.dumps({"email": big_email, "name": "x" * BIG_BODY_BYTES}).encode()
+    over = rng.randint(MAX_CAP_BYTES + 1, 2 * MAX_CAP_BYTES)
+    declared = _padded_body(over)
     response = _post_big(client, declared, json_headers)
     status = response if isinstance(response, str) else response.status_code
-    findings.expect(
+    refused = findings.expect(
         status == 413,
-        f"a 5 MB body with Content-Length got {status}"
+        f"a {over:,}-byte body with Content-Length got {status}"
         f"{'' if isinstance(response, str) else _fault(response)}: refuse it with 413",
-        "a 5 MB body with Content-Length: 413 before it was read",
+        f"a {over:,}-byte body with Content-Length: 413",
+        rule="cap-range",
     )
-    streamed = _post_big(client, _chunks(BIG_BODY_BYTES), json_headers)
+    if refused and url_is_plain(client):
+        line = _declared_without_body(client, rng.randint(MAX_CAP_BYTES + 1, 2 * MAX_CAP_BYTES))
+        findings.expect(
+            " 413 " in f"{line} ",
+            f"declaring an oversized body and sending none got {line!r} within "
+            f"{DECLARED_WAIT_S:g} s: refuse on content_length before reading (received == 0)",
+            "a declared oversized body is refused before it is sent",
+            rule="declared-too-large",
+        )
+    streamed_size = rng.randint(MAX_CAP_BYTES + 1, 2 * MAX_CAP_BYTES)
+    streamed = _post_big(client, _chunks(streamed_size), json_headers)
     status = streamed if isinstance(streamed, str) else streamed.status_code
     findings.expect(
         status == 413 or isinstance(streamed, str),
-        f"a 5 MB chunked body (no Content-Length) got {status}"
+        f"a {streamed_size:,}-byte chunked body (no Content-Length) got {status}"
         f"{'' if isinstance(streamed, str) else _fault(streamed)}: count the bytes as they "
         "arrive, Content-Length is only a claim",
-        "a 5 MB chunked body: stopped while streaming",
+        "an oversized chunked body: stopped while streaming",
+        rule="streamed-too-large",
     )
-    padded = json.dumps({"email": _email("padded"), "name": "Padded Body"})
-    padded = padded[:-1] + " " * ACCEPTED_BODY_BYTES + "}"  # JSON allows any whitespace
-    fine = client.post(USERS, content=padded.encode(), headers=json_headers)
+    for size in (MIN_CAP_BYTES, rng.randint(MIN_CAP_BYTES // 2, MIN_CAP_BYTES - 1)):
+        for how, content in (("", _padded_body(size)), (" chunked", iter([_padded_body(size)]))):
+            fine = _post_big(client, content, json_headers)
+            status = fine if isinstance(fine, str) else fine.status_code
+            findings.expect(
+                status == 201,
+                f"a legitimate {size:,}-byte{how} body got {status}"
+                f"{'' if isinstance(fine, str) else _fault(fine)}: the cap is too tight",
+                f"a {size:,}-byte{how} body is accepted",
+                rule="cap-range",
+            )
     findings.expect(
-        fine.status_code == 201,
-        f"a legitimate {len(padded) // 1024} KB body got {fine.status_code}{_fault(fine)}: "
-        "the limit is too tight",
-        f"a {len(padded) // 1024} KB body is still accepted",
+        not any(row.get("nameLength", 0) > MIN_CAP_BYTES for row in _table(client)),
+        "an oversized body was stored",
+        rule="cap-range",
     )
-    findings.expect(big_email not in _dump(client), "the 5 MB body was stored")
 
 
-BATTERIES: dict[str, Callable[[httpx.Client, Findings], None]] = {
-    "injection": _injection_battery,
-    "legitimate use": _legit_battery,
+def url_is_plain(client: httpx.Client) -> bool:
+    return client.base_url.scheme == "http"
+
+
+Battery = Callable[[httpx.Client, Findings, random.Random], None]
+
+
+def _run(
+    battery: Callable[..., None],
+    client: httpx.Client,
+    findings: Findings,
+    rng: random.Random | None = None,
+) -> None:
+    try:
+        battery(client, findings) if rng is None else battery(client, findings, rng)
+    except AppBroken as exc:
+        findings.fail(str(exc))
+
+
+def _no_quotes(battery: Callable[..., None]) -> Battery:
+    return lambda client, findings, rng: battery(client, findings, rng, quotes=False)
+
+
+BATTERIES: dict[str, Battery] = {
+    "injection": lambda client, findings, rng: _injection_battery(client, findings),
+    "lookup": _lookup_battery,
+    "sign-up": _insert_battery,
+    "login": _login_battery,
     "validation": _validation_battery,
     "body size": _body_limit_battery,
 }
 
 
 def _patched_verdict(
-    ctx: CheckContext, batteries: tuple[str, ...], passed: str, failed: str
+    ctx: CheckContext, batteries: dict[str, Battery], passed: str, failed: str
 ) -> Verdict:
     findings = Findings()
     with ctx.require_patched().client() as client:
-        for name in batteries:
-            _run(BATTERIES[name], client, findings)
+        for battery in batteries.values():
+            _run(battery, client, findings, ctx.rng)
     return findings.verdict(passed, failed)
+
+
+def _pick(*names: str) -> dict[str, Battery]:
+    return {name: BATTERIES[name] for name in names}
 
 
 @LAB.check(
@@ -534,19 +960,21 @@ def _patched_verdict(
     title="Parameterize every query",
     kind="fix",
     fixes=("find_users", "create_user", "find_login"),
+    rules=PARAMETERIZED_RULES,
     hints=(
         "Keep the SQL text constant and put a ? where each value goes: "
         "db.execute('SELECT * FROM users WHERE email = ?', (email,)).fetchall()",
         "All three: the lookup, the INSERT (email, name, age) and the login "
         "(password_matches(?, password_hash) AND email = ?).",
-        "No escaping, no blocklists: O'Brien and Bobby Tables are legitimate names.",
+        "= compares; LIKE and GLOB match patterns (% and _ are wildcards). No escaping by "
+        "hand, no blocklists: O'Brien and Bobby Tables are legitimate names.",
     ),
 )
 def parameterized(ctx: CheckContext) -> Verdict:
     return _patched_verdict(
         ctx,
-        ("injection", "legitimate use"),
-        "no payload changes a query, and every name is stored as it is",
+        _pick("injection", "lookup", "sign-up", "login"),
+        "no payload changes a query, and every name is stored and found as it is",
         "some queries can still be changed from outside",
     )
 
@@ -556,6 +984,7 @@ def parameterized(ctx: CheckContext) -> Verdict:
     title="Validate the body with a schema (the catalogue's CreateUserSchema)",
     kind="fix",
     fixes=("validate_user",),
+    rules=VALIDATION_RULES,
     hints=(
         "A pydantic model: email (max 255, an email shape), name (1-100 after trimming), "
         "age (int, 13-150, optional); model_config = ConfigDict(extra='forbid', strict=True).",
@@ -565,9 +994,10 @@ def parameterized(ctx: CheckContext) -> Verdict:
     ),
 )
 def validation(ctx: CheckContext) -> Verdict:
+    # the app's queries are still the vulnerable ones here: no quote in the valid bodies
     return _patched_verdict(
         ctx,
-        ("validation",),
+        {"validation": _no_quotes(_validation_battery)},
         "the schema refuses every malformed body and keeps the good ones",
         "some malformed bodies get through",
     )
@@ -578,18 +1008,20 @@ def validation(ctx: CheckContext) -> Verdict:
     title="Cap the request body size (413)",
     kind="fix",
     fixes=("body_too_large",),
+    rules=BODY_LIMIT_RULES,
     hints=(
         "The app asks body_too_large(content_length, received) before reading (received=0) "
         "and after every chunk; True stops it with 413.",
         "content_length is None for a chunked upload, and a client may lie about it: "
         "check the bytes received too.",
-        "64 KiB is plenty for this API: MAX_BODY_BYTES = 64 * 1024.",
+        "64 KiB is plenty for this API: MAX_BODY_BYTES = 64 * 1024 (anything from 16 KiB to "
+        "1 MiB passes).",
     ),
 )
 def body_limit(ctx: CheckContext) -> Verdict:
     return _patched_verdict(
         ctx,
-        ("body size",),
+        _pick("body size"),
         "oversized bodies stop at the door, declared or streamed",
         "an oversized body still gets in",
     )
@@ -601,6 +1033,7 @@ def body_limit(ctx: CheckContext) -> Verdict:
     kind="fix",
     fixes=("find_users", "create_user", "find_login", "validate_user", "body_too_large"),
     points=2,
+    rules=merge_rules(PARAMETERIZED_RULES, VALIDATION_RULES, BODY_LIMIT_RULES),
     hints=(
         "Pass all five functions: your whole fixed users API.",
         "Each battery names what got through or which legitimate request broke.",
@@ -609,7 +1042,7 @@ def body_limit(ctx: CheckContext) -> Verdict:
 def verify(ctx: CheckContext) -> Verdict:
     return _patched_verdict(
         ctx,
-        tuple(BATTERIES),
+        BATTERIES,
         "every payload finds nothing, every malformed body is refused, real users still work",
         "some attacks still get through",
     )

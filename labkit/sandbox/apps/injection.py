@@ -7,7 +7,9 @@ Routes (CURRICULUM): ``POST /api/users {email,name,age?}`` → 201 the stored us
 ``GET /api/auth/me`` (Bearer) → who the token belongs to.
 Lab-only: ``GET /api/_lab/dump`` (the users table, hashes included, as a breach would expose
 it; names cut to 200 characters with their full ``nameLength``) and ``GET /api/_lab/accounts``
-(the seeded logins, which their owners know).
+(the seeded logins, which their owners know), ``POST /api/_lab/members {"users": [{email,
+name, age?}]}`` (stores members directly, parameterized, whatever their characters: the
+checks seed look-ups with it without going through the learner's code).
 
 The vulnerable app returns SQLite's own error message in a 500 (``{"error": "Database
 error", "detail": ...}``): deterministic, so outside scanners such as sqlmap see a stable
@@ -82,6 +84,16 @@ _SCHEMA = (
 class Credentials(BaseModel):
     email: str = Field(max_length=255)
     password: str = Field(max_length=1024)
+
+
+class Member(BaseModel):
+    email: str = Field(max_length=255)
+    name: str = Field(max_length=200)
+    age: int | None = None
+
+
+class Members(BaseModel):
+    users: list[Member] = Field(max_length=50)
 
 
 def _password_matches(password: Any, stored: Any) -> int:
@@ -251,6 +263,12 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
                 record["name"] = name[:DUMP_NAME_CHARS]
             out.append(record)
         return {"users": out}
+
+    @app.post("/api/_lab/members", include_in_schema=False)
+    def add_members(body: Members) -> dict[str, list[int]]:
+        with store.connect() as db:
+            ids = [safe.create_user(db, member.model_dump()) for member in body.users]
+        return {"ids": ids}
 
     @app.get("/api/_lab/accounts", include_in_schema=False)
     def accounts() -> list[dict[str, str]]:
