@@ -18,6 +18,11 @@ VULNERABLE_WARNING = (
     "WARNING: serving a DELIBERATELY VULNERABLE app on {host}. Anyone who can reach this "
     "address can exploit it. Stop it with Ctrl-C when you are done."
 )
+SECURE_WARNING = (
+    "WARNING: serving a lab app on {host} with its lab-only routes (/api/_lab/..., which "
+    "hand out seeded passwords) and companions. Anyone who can reach this address can use "
+    "them. Stop it with Ctrl-C when you are done."
+)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -25,15 +30,19 @@ def _serve(args: argparse.Namespace) -> int:
     from labkit.sandbox.lab_server import LabServer
     from labkit.sandbox.server import SandboxError
 
-    if args.host not in LOOPBACK_HOSTS and not args.secure:
+    if args.host not in LOOPBACK_HOSTS:
+        # --secure too: every lab app keeps its lab-only routes (/api/_lab/..., which hand out
+        # seeded passwords) and its companions (attacker pages, OAuth client).
         if not args.i_know_this_is_vulnerable:
+            what = "secure reference app (with its lab-only routes)" if args.secure else "app"
             print(
-                f"refusing to serve the vulnerable {args.lab} on {args.host}: add "
-                "--i-know-this-is-vulnerable (or --secure)",
+                f"refusing to serve the {args.lab} {what} on {args.host}: add "
+                "--i-know-this-is-vulnerable",
                 file=sys.stderr,
             )
             return 2
-        print(VULNERABLE_WARNING.format(host=args.host), file=sys.stderr)
+        warning = SECURE_WARNING if args.secure else VULNERABLE_WARNING
+        print(warning.format(host=args.host), file=sys.stderr)
     try:
         definition = get_lab(args.lab)
     except UnknownLab as exc:

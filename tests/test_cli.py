@@ -122,8 +122,11 @@ def test_serve_stops_on_sigterm() -> None:
     assert process.wait(timeout=10) == 0
 
 
-def test_serve_refuses_vulnerable_app_on_a_public_interface() -> None:
-    run = labkit("serve", "01-passwords", "--host", "0.0.0.0", timeout=30)
+@pytest.mark.parametrize("secure", [(), ("--secure",)], ids=["vulnerable", "secure"])
+def test_serve_refuses_any_app_on_a_public_interface_without_consent(
+    secure: tuple[str, ...],
+) -> None:
+    run = labkit("serve", "01-passwords", *secure, "--host", "0.0.0.0", timeout=30)
     assert run.returncode == 2
     assert "--i-know-this-is-vulnerable" in run.stderr
 

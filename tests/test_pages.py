@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 
 import httpx
 import pytest
 
 from labkit.exercises.registry import LABS, get_lab
+from labkit.sandbox.apps.base import LabState, new_lab_app
 from tests.labs import served
 
 
@@ -38,3 +40,18 @@ def test_an_unknown_path_is_still_a_json_404() -> None:
     with served(app, "00") as target, target.client() as client:
         missing = client.get("/no/such/page")
         assert missing.status_code == 404 and missing.json() == {"error": "Not Found"}
+
+
+def test_an_id_past_64_bits_is_a_404_not_a_500() -> None:
+    app = new_lab_app("ids", secure=True, state=LabState(secure=True))
+
+    @app.get("/api/things/{thing_id}")
+    def thing(thing_id: int) -> dict[str, int]:
+        with sqlite3.connect(":memory:") as db:  # sqlite3 raises OverflowError past 2**63-1
+            db.execute("SELECT ?", (thing_id,)).fetchone()
+        return {"id": thing_id}
+
+    with served(app, "ids") as target, target.client() as client:
+        assert client.get("/api/things/7").status_code == 200
+        response = client.get(f"/api/things/{2**64 + 5}")
+        assert response.status_code == 404 and response.json() == {"error": "Not found"}

@@ -65,7 +65,15 @@ def new_lab_app(title: str, *, secure: bool, state: LabState) -> FastAPI:
     add_docs(app)
     app.add_exception_handler(RequestValidationError, _validation_errors)
     app.add_exception_handler(StarletteHTTPException, _http_errors)
+    app.add_exception_handler(OverflowError, _no_such_id)
     return app
+
+
+async def _no_such_id(request: Request, exc: Exception) -> JSONResponse:
+    """An integer id past SQLite's 64 bits (``/api/keys/99999999999999999999``) names nothing:
+    404, not the 500 of sqlite3's OverflowError. A learner function's own OverflowError
+    never gets here (it is a fault, see labkit.sandbox.fixes)."""
+    return JSONResponse({"error": "Not found"}, status_code=404)
 
 
 async def _http_errors(request: Request, exc: Exception) -> Response:
