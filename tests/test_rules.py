@@ -3,6 +3,7 @@ seeded probe inputs, and a patched app's crash failing a fix check."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -174,3 +175,33 @@ def test_a_request_meant_to_crash_the_app_is_not_noted_but_a_fault_always_is() -
         "GET /boom -> 500",
         "GET /even/2 -> is_even raised ZeroDivisionError: division by zero",
     ]
+
+
+SLOW_SLOT = FixSlot("is_even", bool, "is_even(n) -> bool", timeout=10)
+
+
+@LAB.check("impatient", title="impatient", kind="fix", fixes=("is_even",), rules=RULES)
+def impatient(ctx: CheckContext) -> Verdict:
+    findings = Findings()
+    with ctx.require_patched().client(timeout=0.5) as client:
+        findings.expect(client.get("/even/2").json().get("even") is True, "2 is even", "ok")
+    return findings.verdict("fine", "not fine")
+
+
+def test_a_fix_that_never_answers_is_named_as_the_cause() -> None:
+    def stuck(n: int) -> bool:
+        time.sleep(2)  # stands for a C call holding the GIL: no timeout can interrupt it
+        return True
+
+    app = new_lab_app("rules-test", secure=False, state=LabState(secure=False))
+    chosen = plug_fixes({"is_even": SLOW_SLOT}, {"is_even": lambda n: True}, {"is_even": stuck})
+
+    @app.get("/even/{n}")
+    def even(n: int) -> dict[str, bool]:
+        return {"even": chosen["is_even"](n)}
+
+    with served(app, "rules-test") as target:
+        result = run_check(LAB, "impatient", target_url=target.url, patched_url=target.url)
+    assert not result.passed
+    assert result.summary == "your fix did not answer: the app was busy"
+    assert "a loop that never ends" in result.details[0]

@@ -7,6 +7,7 @@ same function serves a learner's kernel today and a grader's clean process tomor
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -55,8 +56,26 @@ def run_check(
         answer=answer,
         seed=secrets.randbits(32) if seed is None else int(seed),
     )
+    started = time.monotonic()
     try:
         verdict = spec.run(context)
+    except httpx.TimeoutException as exc:
+        if context.patched is None:
+            return CheckResult(
+                lab.id, check_id, False, "the app did not answer in time", (str(exc) or "",)
+            )
+        busy = time.monotonic() - started
+        return CheckResult(
+            lab.id,
+            check_id,
+            False,
+            "your fix did not answer: the app was busy",
+            (
+                f"[no-crash] a request to your patched app got no answer; the check waited "
+                f"{busy:.0f} s in all. Look for a loop that never ends, or one call that runs "
+                "for minutes (Python cannot stop C code such as a huge regex or int)",
+            ),
+        )
     except httpx.HTTPError as exc:
         return CheckResult(
             lab.id,
