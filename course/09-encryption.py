@@ -56,14 +56,15 @@ lab
 #   from the request's `Host` header). `308` keeps the method and body; the seed's `301` lets a
 #   client turn a `POST` into a `GET`.
 # - **HSTS** — `Strict-Transport-Security: max-age=31536000; includeSubDomains` on HTTPS
-#   responses. From then on, for a year, the browser itself rewrites `http://` to `https://`
+#   responses (a `max-age` of at least a year). From then on, for a year, the browser itself rewrites `http://` to `https://`
 #   for this host and its subdomains, and refuses to click through certificate errors. It is
 #   sent **only over HTTPS** (RFC 6797 §7.2): over plain HTTP an attacker could forge or strip
 #   it, so browsers ignore it there.
 #
 # Behind a load balancer that terminates TLS, the app only ever sees plain HTTP, and the
 # balancer says what the client used in `X-Forwarded-Proto`. Any client can send that header
-# too: believe it **only from the proxy's address**.
+# too: believe it **only from the proxy's address** — and a proxy *appends* its value to whatever
+# the client sent (`X-Forwarded-Proto: https, http`), so only the **last** value is its own.
 #
 # **At rest: authenticated encryption, a fresh nonce, a bound context, a key you can rotate.**
 #
@@ -343,11 +344,19 @@ lab.check("bit-flip", forged)
 #
 # - `encrypt_record(plaintext, record_id, key_id, key) -> dict` returns the stored form
 #   `{"keyId": key_id, "nonce": base64(nonce), "ciphertext": base64(ciphertext ‖ tag)}` (base64
-#   is `base64.b64encode(...).decode()`). A fresh `os.urandom(12)` nonce every call; AAD that
-#   binds the ciphertext to `record_id` and `key_id`.
+#   is `base64.b64encode(...).decode()`). A fresh `os.urandom(12)` nonce every call — the app
+#   encrypts a record again each time it is edited or re-keyed, so nothing derived from the
+#   record will do; AAD that contains the whole `record_id` (`"record:7"`, `"file:7"` or
+#   `"profile:7"`; adding `key_id` costs nothing).
 # - `decrypt_record(stored, record_id, keyring) -> bytes | None`: `keyring` maps every live key
 #   id to its 32-byte key; use the key `stored["keyId"]` names, the same AAD, and return `None`
 #   for anything that does not authenticate — a wrong tag, an unknown key id, a malformed field.
+#   Never let an exception out: the app would answer 500, and a crash is not a rejection (a
+#   rejected record is a `409 {"error": "Record failed integrity check"}`).
+#
+# Any AEAD from `cryptography` passes: AES-GCM, ChaCha20-Poly1305, AES-GCM-SIV.
+#
+# <!-- labkit:rules tamper swap nonces rotation -->
 #
 # `cryptography.hazmat.primitives.ciphers.aead.AESGCM` does the AES-GCM part:
 # `AESGCM(key).encrypt(nonce, plaintext, aad)` returns the ciphertext with the 16-byte tag
@@ -407,9 +416,11 @@ lab.check("tamper", encrypt_record=encrypt_record, decrypt_record=decrypt_record
 lab.check("swap", encrypt_record=encrypt_record, decrypt_record=decrypt_record)
 
 # %% [markdown]
-# Ten thousand encryptions through your function, ten thousand distinct, random, 96-bit nonces
+# Ten thousand encryptions through your function — a few dozen records, each encrypted again
+# and again — must give ten thousand distinct 96-bit nonces in which every byte looks random
 # (a counter or a timestamp is refused: it restarts with the process, or collides on a second
-# server):
+# server; a hash of the record repeats when the record is encrypted again). A note edited
+# twice must get three different nonces too:
 
 # %% labkit={"check": "nonces"}
 lab.check("nonces", encrypt_record=encrypt_record)
@@ -452,11 +463,14 @@ assert recipes.decrypt_with(record, context="record:1", keys={"dek": recipes.unw
 #   *client* used. `scheme` is the connection's own (`"http"` or `"https"`), `peer` the TCP
 #   peer's address, `forwarded_proto` the `X-Forwarded-Proto` header (or `None`). Believe the
 #   header only when `peer in trusted_proxies` (the lab's load balancer is `127.0.0.2`). A proxy
-#   may send a list (`"http, https"`): the last value is the one it wrote.
+#   appends to the list it received (`"http, https"`; header lines sent twice reach you joined
+#   the same way): the last value is the one it wrote, everything before it came from the client.
 # - `security_headers(scheme) -> dict`: the headers for a response to a client on `scheme` —
-#   HSTS when it is `"https"`, nothing otherwise.
+#   HSTS with a `max-age` of at least one year when it is `"https"`, nothing otherwise.
 #
 # The app redirects whenever `effective_scheme` is not `"https"`.
+#
+# <!-- labkit:rules transport -->
 
 # %% labkit={"answer": "transport"}
 HSTS = "max-age=31536000; includeSubDomains"
@@ -479,9 +493,10 @@ def security_headers(scheme: str) -> dict:
 
 
 # %% [markdown]
-# The check talks to your app over real HTTPS (trusting the lab CA), over plain HTTP, with a
-# spoofed `X-Forwarded-Proto`, and — where this computer has the address `127.0.0.2` (Linux
-# does) — as the load balancer.
+# The check talks to your app over real HTTPS (trusting the lab CA), over plain HTTP with
+# forged `X-Forwarded-Proto` headers (single values, lists, repeated lines) from ordinary
+# clients, and — where this computer has the address `127.0.0.2` (Linux does) — as the load
+# balancer, forwarding generated lists whose last value decides.
 
 # %% labkit={"check": "transport"}
 lab.check("transport", effective_scheme=effective_scheme, security_headers=security_headers)
@@ -491,7 +506,9 @@ lab.check("transport", effective_scheme=effective_scheme, security_headers=secur
 #
 # Your four functions together: tampering, bit-flipped cookies, swapped records, nonces, the
 # ECB picture, key rotation and crypto-shredding, the HTTPS redirect, HSTS and the forwarded
-# header — while dave and alice go on using the service.
+# header — while dave and alice go on using the service. Everything the single checks asked for:
+#
+# <!-- labkit:rules verify -->
 
 # %% labkit={"check": "verify"}
 lab.check(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import random
 import secrets
 import socket
 from collections.abc import Callable
@@ -23,6 +24,7 @@ import httpx
 from labkit.attacks.crypto import repeated_block_ratio, sample_bitmap
 from labkit.exercises.check import CheckContext, Findings, Target, Verdict
 from labkit.exercises.registry import LabDefinition
+from labkit.exercises.rules import Rule, merge_rules
 from labkit.sandbox.tls import client_context
 
 __all__ = ["HSTS_MAX_AGE", "LAB", "PROXY_ADDRESS", "proxy_address_usable"]
@@ -36,7 +38,10 @@ HSTS_MAX_AGE = 31_536_000
 PROXY_ADDRESS = "127.0.0.2"  # the lab's load balancer (the app trusts only this peer)
 NONCE_PROBES = 10_000
 ECB_LEAK = 0.25  # at least this share of repeated blocks means the picture shows through
-COUNTER_SPREAD = 2**40  # 10k random 96-bit nonces spread over ~2**96, a counter over ~10**4
+#: Over 10,000 random nonces every byte position takes (almost surely) all 256 values; a
+#: counter, a clock, padding or hex text leaves some positions with a handful.
+BYTE_VARIETY = 200
+REDIRECTS = (301, 307, 308)
 
 
 # -- plumbing ----------------------------------------------------------------------------
@@ -51,8 +56,10 @@ def proxy_address_usable() -> bool:
 
 
 def _plain(target: Target, **kwargs: Any) -> httpx.Client:
-    """A client for the plain-HTTP listener (no redirects followed)."""
-    return httpx.Client(base_url=target.urls["http"], trust_env=False, timeout=30.0, **kwargs)
+    """A client for the plain-HTTP listener (no redirects followed); its 5xx answers count
+    as crashes of ``target`` like those of any check client."""
+    plain = Target(target.urls["http"], target.urls, target.ca_pem, crashes=target.crashes)
+    return plain.client(**kwargs)
 
 
 def _secure(target: Target) -> httpx.Client:
@@ -88,10 +95,10 @@ def _login(client: httpx.Client, account: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {response.json()['accessToken']}"}
 
 
-def _run(battery: Callable[..., None], subject: Any, findings: Findings) -> None:
+def _run(battery: Callable[..., None], findings: Findings, *args: Any) -> None:
     """Run a battery; an app too broken to start it is one problem, not a crash."""
     try:
-        battery(subject, findings)
+        battery(*args, findings)
     except AppBroken as exc:
         findings.fail(str(exc))
 
@@ -141,26 +148,29 @@ def _flip(stored: dict[str, Any], field: str, index: int) -> dict[str, Any] | No
 
 
 def _refused(
-    findings: Findings, response: httpx.Response, secret: str, problem: str, observation: str
+    findings: Findings,
+    response: httpx.Response,
+    secret: str,
+    problem: str,
+    observation: str,
+    rule: str,
 ) -> None:
+    """A 200 is a failure of ``rule``; a 5xx is a crash (the runner says so), not a refusal."""
     if response.status_code == 200:
         try:
             body = str(response.json().get("data", ""))
         except (ValueError, AttributeError):
             body = ""
         leaked = " (and it returned the other record's text)" if secret and secret in body else ""
-        findings.fail(f"{problem}: the app answered 200{leaked}")
-        return
-    fault = _fault(response)
-    if fault:
-        findings.saw(f"{observation} (by crashing{fault}; returning None answers cleanly)")
-    else:
+        findings.fail(f"{problem}: the app answered 200{leaked}", rule=rule)
+    elif response.status_code < 500:
         findings.saw(observation)
 
 
-def _text(tag: str) -> str:
+def _text(tag: str, rng: random.Random | None = None) -> str:
     """A note long enough to span several AES blocks, with non-ASCII text."""
-    return f"{tag} {secrets.token_hex(8)} — café, naïve, 東京, 🔐 " + "lorem ipsum " * 5
+    token = f"{rng.getrandbits(64):016x}" if rng else secrets.token_hex(8)
+    return f"{tag} {token} — café, naïve, 東京, 🔐 " + "lorem ipsum " * 5
 
 
 # -- attacks -----------------------------------------------------------------------------
@@ -314,11 +324,106 @@ def forwarded_proto(ctx: CheckContext) -> Verdict:
     )
 
 
-# -- fixes -------------------------------------------------------------------------------
-def _tamper_battery(client: httpx.Client, findings: Findings) -> None:
+# -- fixes: the rules --------------------------------------------------------------------
+TAMPER_RULES = (
+    Rule(
+        "authenticated",
+        "Reject (return None) a stored record, file or profile cookie whose ciphertext, tag or "
+        "nonce was changed or cut short: use an AEAD (AES-GCM, ChaCha20-Poly1305, AES-GCM-SIV) "
+        "whose tag covers the nonce and the ciphertext.",
+    ),
+    Rule(
+        "confidential",
+        "Store nothing of the plaintext: the same text encrypts to a different ciphertext every "
+        "time, and no stored picture shows through (no repeated 16-byte blocks).",
+    ),
+    Rule(
+        "round-trip",
+        "decrypt_record gives back exactly the bytes encrypt_record was given: empty notes, "
+        "non-ASCII text, binary files, the profile cookie.",
+    ),
+    Rule(
+        "stored-form",
+        'encrypt_record returns {"keyId": key_id, "nonce": base64(nonce), "ciphertext": '
+        "base64(ciphertext ‖ tag)} (standard base64: base64.b64encode(...).decode()).",
+    ),
+)
+SWAP_RULES = (
+    Rule(
+        "aad-record",
+        "Bind each ciphertext to its record with AAD that contains the whole record_id: a "
+        "ciphertext moved to another row (another user's note, another of your notes, a file or "
+        "cookie with the same number) does not decrypt; in its own row it does.",
+    ),
+)
+NONCE_RULES = (
+    Rule(
+        "unique-nonce",
+        "Never reuse a nonce under a key: the same record encrypted again (a note edited, the "
+        "same text saved twice) and every other record get a new one.",
+    ),
+    Rule(
+        "random-nonce",
+        "Draw each nonce from the OS CSPRNG (os.urandom(12), secrets.token_bytes(12)): all 96 "
+        "bits random — not a counter (it restarts with the process), a clock, a hash of the "
+        "record, hex text or a few random bytes padded.",
+    ),
+    Rule(
+        "nonce-96",
+        "Use 96-bit nonces: 12 bytes, stored base64 in 'nonce' (NIST SP 800-38D §8.2; the "
+        "seed's 16-byte IV is hashed into the counter block).",
+    ),
+)
+ROTATION_RULES = (
+    Rule(
+        "key-id",
+        "Store the key_id you encrypted with as 'keyId' and decrypt with keyring[stored['keyId']]: "
+        "after a rotation new data uses the new key and old data still reads.",
+    ),
+    Rule(
+        "retired-key",
+        "Use only the keys the app passes you: a record whose keyId is retired or unknown is "
+        "rejected (return None, never raise, never decrypt with a key of your own).",
+    ),
+)
+TRANSPORT_RULES = (
+    Rule(
+        "hsts-https",
+        f"On every HTTPS response send Strict-Transport-Security with max-age of at least "
+        f"{HSTS_MAX_AGE} (one year); includeSubDomains and preload are optional; RFC 6797 "
+        "syntax (directives separated by ';', each once).",
+    ),
+    Rule(
+        "hsts-not-http",
+        "Never send Strict-Transport-Security over plain HTTP, not even on the redirect "
+        "(RFC 6797 §7.2).",
+    ),
+    Rule(
+        "proxy-only",
+        f"Believe X-Forwarded-Proto only when the TCP peer is in trusted_proxies (the lab's "
+        f"load balancer, {PROXY_ADDRESS}): any other client that sends it, in any form, over "
+        "plain HTTP is still redirected, and over HTTPS is still served.",
+    ),
+    Rule(
+        "proxy-https",
+        f"Trust the load balancer: a request {PROXY_ADDRESS} forwards with X-Forwarded-Proto: "
+        "https is served (with HSTS); one it forwards as http, or without the header, is "
+        "redirected.",
+    ),
+    Rule(
+        "rightmost-proto",
+        "Believe only the last (rightmost) X-Forwarded-Proto value, the one the trusted proxy "
+        "appended: everything before it came from the client ('https, http' is http; repeated "
+        "header lines reach you joined as 'a, b').",
+    ),
+)
+
+
+# -- fixes: the batteries ----------------------------------------------------------------
+def _tamper_battery(client: httpx.Client, rng: random.Random, findings: Findings) -> None:
     accounts = _accounts(client)
     dave = _login(client, accounts["user"])
-    text = _text("tamper")
+    text = _text("tamper", rng)
     record = _new_record(client, dave, text, findings)
     if record is None:
         return
@@ -327,37 +432,125 @@ def _tamper_battery(client: httpx.Client, findings: Findings) -> None:
         first.status_code == 200 and first.json().get("data") == text,
         f"reading a note back got {first.status_code}{_fault(first)}",
         "a note reads back unchanged",
+        rule="round-trip",
     ):
         return
     row = _dump_row(client, "records", record)
     stored = dict(row["stored"]) if row else {}
-    sealed = _b64(stored.get("ciphertext"))
+    sealed, nonce = _b64(stored.get("ciphertext")), _b64(stored.get("nonce"))
     if not findings.expect(
-        sealed is not None,
-        "the stored form needs a base64 'ciphertext' field (see the contract above the fix)",
+        sealed is not None and nonce is not None and stored.get("keyId") is not None,
+        f"the stored form is {_shape(stored)}: return keyId, and nonce and ciphertext in "
+        "standard base64",
+        rule="stored-form",
     ):
         return
+    size, expected = len(sealed or b""), len(text.encode())
+    if not findings.expect(
+        expected + 12 <= size <= expected + 64,
+        f"the 'ciphertext' of a {expected}-byte note decodes to {size} bytes: store "
+        "base64(ciphertext ‖ tag) — a tag adds 16 bytes (hex text is not base64)",
+        "the stored ciphertext is the note's length plus a tag",
+        rule="stored-form",
+    ):
+        return
+    _confidential(client, dave, text, stored, findings)
+    _empty_note(client, dave, findings)
+    _tampered(client, dave, record, stored, rng, findings)
+    _cookie_battery(client, accounts, findings)
+    _files_battery(client, dave, rng, findings)
+
+
+def _shape(stored: dict[str, Any]) -> str:
+    fields = ", ".join(f"{k}: {type(v).__name__}" for k, v in list(stored.items())[:6])
+    return "{" + fields + "}"
+
+
+def _confidential(
+    client: httpx.Client,
+    dave: dict[str, str],
+    text: str,
+    stored: dict[str, Any],
+    findings: Findings,
+) -> None:
+    sealed = _b64(stored.get("ciphertext")) or b""
+    raw = json.dumps(stored)
+    words = ("lorem ipsum", "café")
     findings.expect(
-        text.encode() not in (sealed or b"") and "lorem ipsum" not in json.dumps(stored),
-        "the note is stored in clear text",
+        text.encode() not in sealed
+        and not any(w in raw or w.encode() in sealed for w in words)
+        and text.encode().hex()[:40] not in raw,
+        "the note's text can be read in the stored form: encrypt it",
+        "no plaintext in the stored form",
+        rule="confidential",
     )
-    again = _new_record(client, dave, text, findings)
-    twin = _dump_row(client, "records", again) if again else None
-    if twin is not None:
-        findings.expect(
-            twin["stored"].get("ciphertext") != stored.get("ciphertext"),
-            "the same text encrypted twice gave the same ciphertext: a fresh nonce every time",
-            "the same text encrypts differently every time",
-        )
-    length = len(sealed or b"")
+    plain = text.encode()
+    other = text.swapcase()
+    again, different = (_new_record(client, dave, t, findings) for t in (text, other))
+    twins = [_dump_row(client, "records", r) if r else None for r in (again, different)]
+    if twins[0] is None or twins[1] is None:
+        return
+    same = _b64(twins[0]["stored"].get("ciphertext")) or b""
+    swapped = _b64(twins[1]["stored"].get("ciphertext")) or b""
+    shared = _common_prefix(sealed, same)
+    span = min(len(sealed), len(swapped), len(plain)) - 16
+    xored = bytes(a ^ b for a, b in zip(sealed[:span], swapped[:span], strict=True))
+    known = bytes(a ^ b for a, b in zip(plain[:span], other.encode()[:span], strict=True))
+    findings.expect(
+        shared < 8 and not (span > 16 and xored == known),
+        "the same text saved twice shares its first "
+        f"{shared} ciphertext bytes, and C1 XOR C2 = P1 XOR P2 for two texts: one keystream "
+        "for every note (a repeated nonce) — a fresh nonce every time"
+        if shared >= 8
+        else "two different notes give C1 XOR C2 = P1 XOR P2: one keystream for every note "
+        "(a repeated nonce)",
+        "the same text encrypts differently every time (no shared keystream)",
+        rule="confidential",
+    )
+
+
+def _common_prefix(a: bytes, b: bytes) -> int:
+    size = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        size += 1
+    return size
+
+
+def _empty_note(client: httpx.Client, dave: dict[str, str], findings: Findings) -> None:
+    empty = _new_record(client, dave, "", findings)
+    if empty is None:
+        return
+    back = _read(client, dave, empty)
+    findings.expect(
+        back.status_code == 200 and back.json().get("data") == "",
+        f"an empty note does not read back ({back.status_code}{_fault(back)}): b'' is a "
+        "plaintext, None is a rejection",
+        "an empty note reads back",
+        rule="round-trip",
+    )
+
+
+def _tampered(
+    client: httpx.Client,
+    dave: dict[str, str],
+    record: int,
+    stored: dict[str, Any],
+    rng: random.Random,
+    findings: Findings,
+) -> None:
+    sealed = _b64(stored.get("ciphertext")) or b""
+    length = len(sealed)
+    middle = rng.randrange(1, max(2, length - 1))
     tampered = {
         "a flipped bit in the first ciphertext byte": _flip(stored, "ciphertext", 0),
-        "a flipped bit in the middle": _flip(stored, "ciphertext", length // 2),
+        f"a flipped bit at byte {middle}": _flip(stored, "ciphertext", middle),
         "a flipped bit in the last byte (the tag)": _flip(stored, "ciphertext", -1),
-        "a flipped bit in the nonce": _flip(stored, "nonce", 0),
+        "a flipped bit in the nonce": _flip(stored, "nonce", rng.randrange(12)),
         "the ciphertext cut short by one byte": {
             **stored,
-            "ciphertext": base64.b64encode((sealed or b"")[:-1]).decode(),
+            "ciphertext": base64.b64encode(sealed[:-1]).decode(),
         },
     }
     for label, changed in tampered.items():
@@ -370,14 +563,15 @@ def _tamper_battery(client: httpx.Client, findings: Findings) -> None:
             "",
             f"{label} went unnoticed",
             f"{label}: rejected",
+            "authenticated",
         )
     client.put(f"/api/_lab/records/{record}", json=stored)
     restored = _read(client, dave, record)
     findings.expect(
-        restored.status_code == 200 and restored.json().get("data") == text,
+        restored.status_code == 200,
         f"the untouched ciphertext no longer reads ({restored.status_code}{_fault(restored)})",
+        rule="round-trip",
     )
-    _cookie_battery(client, accounts, findings)
 
 
 def _flipped_cookies(cookie: str) -> list[str]:
@@ -418,6 +612,7 @@ def _cookie_battery(
     if not findings.expect(
         response.status_code == 200 and "profile" in response.cookies,
         f"GET {PROFILE} got {response.status_code}{_fault(response)}",
+        rule="round-trip",
     ):
         return
     genuine = response.cookies["profile"]
@@ -427,6 +622,7 @@ def _cookie_battery(
         own.status_code == 200,
         f"alice's own profile cookie no longer opens {ADMIN} ({own.status_code}{_fault(own)})",
         "an admin's genuine profile cookie still works",
+        rule="round-trip",
     )
     dave = _login(client, accounts["user"])
     cookie = client.get(PROFILE, headers=dave).cookies.get("profile", "")
@@ -434,20 +630,58 @@ def _cookie_battery(
     for forged in _flipped_cookies(cookie):
         answer = client.get(ADMIN, headers={**dave, **_cookie(forged)})
         if answer.status_code == 200:
-            findings.fail("a bit-flipped profile cookie made dave admin: encryption without "
-                          "integrity (use AES-GCM)")  # fmt: skip
+            findings.fail(
+                "a bit-flipped profile cookie made dave admin: encryption without integrity "
+                "(use an AEAD)",
+                rule="authenticated",
+            )
             return
     client.cookies.clear()
     findings.saw("bit-flipped profile cookies are refused")
 
 
-def _swap_battery(client: httpx.Client, findings: Findings) -> None:
+def _files_battery(
+    client: httpx.Client, dave: dict[str, str], rng: random.Random, findings: Findings
+) -> None:
+    picture = sample_bitmap()
+    blob = rng.randbytes(rng.randrange(1, 4096))
+    for label, content in (("the padlock picture", picture), ("a random binary file", blob)):
+        response = client.post("/api/files", content=content, headers=dave)
+        if not findings.expect(
+            response.status_code == 201,
+            f"uploading {label} got {response.status_code}{_fault(response)}",
+            rule="round-trip",
+        ):
+            return
+        file_id = response.json()["id"]
+        if content is picture:
+            row = _dump_row(client, "files", file_id) or {"stored": {}}
+            ratio = repeated_block_ratio(_b64(row["stored"].get("ciphertext")) or b"")
+            findings.expect(
+                ratio == 0,
+                f"{ratio:.0%} of the stored file's blocks repeat: the picture still shows (ECB?)",
+                "the stored picture is noise: no block repeats",
+                rule="confidential",
+            )
+        back = client.get(f"/api/files/{file_id}", headers=dave)
+        findings.expect(
+            back.status_code == 200 and back.content == content,
+            f"{label} ({len(content)} bytes) did not download unchanged "
+            f"({back.status_code}{_fault(back)}"
+            + (f", {len(back.content)} bytes back" if back.status_code == 200 else "")
+            + ")",
+            f"{label} downloads unchanged",
+            rule="round-trip",
+        )
+
+
+def _swap_battery(client: httpx.Client, rng: random.Random, findings: Findings) -> None:
     accounts = _accounts(client)
     dave, carol = _login(client, accounts["user"]), _login(client, accounts["viewer"])
-    victim_text, own_text = _text("carol's secret"), _text("dave's note")
+    victim_text, own_text = _text("carol's secret", rng), _text("dave's note", rng)
     victim = _new_record(client, carol, victim_text, findings)
     own = _new_record(client, dave, own_text, findings)
-    second = _new_record(client, dave, _text("dave's other note"), findings)
+    second = _new_record(client, dave, _text("dave's other note", rng), findings)
     if victim is None or own is None or second is None:
         return
     rows = {r["id"]: r["stored"] for r in client.get(DUMP).json()["records"]}
@@ -455,14 +689,22 @@ def _swap_battery(client: httpx.Client, findings: Findings) -> None:
         "carol's ciphertext copied into dave's row": (own, rows[victim], victim_text),
         "one of dave's notes copied over another": (second, rows[own], own_text),
     }
-    for label, (target_row, stored, secret) in cases.items():
+    other = rng.choice([n for n in range(1, own + 50) if n != own])
+    secret = _text("sealed elsewhere", rng)
+    for context in (f"file:{own}", f"profile:{own}", f"record:{other}"):
+        sealed = client.post("/api/_lab/seal", json={"context": context, "data": secret})
+        if sealed.status_code == 200:
+            label = f"a ciphertext made for {context!r} put into row {own}"
+            cases[label] = (own, sealed.json()["stored"], secret)
+    for label, (target_row, stored, text) in cases.items():
         client.put(f"/api/_lab/records/{target_row}", json=stored)
         _refused(
             findings,
             _read(client, dave, target_row),
-            secret,
-            f"{label} decrypted as dave's record — bind each ciphertext to its record with AAD",
+            text,
+            f"{label} decrypted as dave's record — bind each ciphertext to its record_id with AAD",
             f"{label}: rejected",
+            "aad-record",
         )
     for row_id in (own, second):
         client.put(f"/api/_lab/records/{row_id}", json=rows[row_id])
@@ -471,11 +713,15 @@ def _swap_battery(client: httpx.Client, findings: Findings) -> None:
         back.status_code == 200 and back.json().get("data") == own_text,
         f"dave's note does not read in its own row ({back.status_code}{_fault(back)})",
         "every ciphertext still reads in its own row",
+        rule="aad-record",
     )
 
 
-def _nonce_battery(client: httpx.Client, findings: Findings) -> None:
-    response = client.post("/api/_lab/encrypt-many", json={"count": NONCE_PROBES})
+def _nonce_battery(client: httpx.Client, rng: random.Random, findings: Findings) -> None:
+    contexts = [f"record:{n}" for n in rng.sample(range(1, 10**6), rng.randrange(20, 60))]
+    response = client.post(
+        "/api/_lab/encrypt-many", json={"count": NONCE_PROBES, "contexts": contexts}
+    )
     if not findings.expect(
         response.status_code == 200,
         f"{NONCE_PROBES:,} encryptions failed: {response.status_code}{_fault(response)}",
@@ -484,39 +730,90 @@ def _nonce_battery(client: httpx.Client, findings: Findings) -> None:
     nonces = [_b64(n) for n in response.json()["nonces"]]
     if not findings.expect(
         all(n is not None for n in nonces),
-        "some encryptions stored no base64 'nonce' field",
+        "some encryptions stored no standard-base64 'nonce' field",
+        rule="nonce-96",
     ):
         return
     found = [n for n in nonces if n is not None]
-    distinct = len(set(found))
-    findings.expect(
-        distinct == len(found),
-        f"{len(found) - distinct:,} of {len(found):,} encryptions reused a nonce: with GCM "
-        "that leaks P1 XOR P2 and the authentication key",
-        f"{len(found):,} encryptions, {distinct:,} distinct nonces",
-    )
+    _unique(found, contexts, findings)
     sizes = sorted({len(n) for n in found})
     findings.expect(
         sizes == [12],
         f"nonces are {', '.join(map(str, sizes))} bytes: use 96-bit (12-byte) nonces as "
         "NIST SP 800-38D §8.2 recommends (other lengths are hashed into the counter block)",
         "every nonce is 96 bits",
+        rule="nonce-96",
     )
-    values = [int.from_bytes(n, "big") for n in found]
-    if distinct > 1:
+    if sizes == [12]:
+        variety = [len({n[i] for n in found}) for i in range(12)]
+        poor = [i for i, v in enumerate(variety) if v < BYTE_VARIETY]
         findings.expect(
-            max(values) - min(values) > COUNTER_SPREAD,
-            "the nonces count up (or follow the clock): a counter starts again at 0 when the "
-            "process restarts or on a second server — use os.urandom(12)",
-            "the nonces look random (no counter, no clock)",
+            not poor,
+            f"over {len(found):,} nonces, byte {poor[0] if poor else 0} took only "
+            f"{min(variety)} different values (random bytes take all 256): a counter, a "
+            "clock, padding or text, not 96 random bits — use os.urandom(12)",
+            "every byte of the nonces looks random (no counter, clock or padding)",
+            rule="random-nonce",
         )
+    _edited_note(client, rng, findings)
 
 
-def _rotation_battery(client: httpx.Client, findings: Findings) -> None:
+def _unique(found: list[bytes], contexts: list[str], findings: Findings) -> None:
+    first: dict[bytes, int] = {}
+    same_record = other_record = 0
+    for i, nonce in enumerate(found):
+        if nonce in first:
+            j = first[nonce]
+            if contexts[i % len(contexts)] == contexts[j % len(contexts)]:
+                same_record += 1
+            else:
+                other_record += 1
+        else:
+            first[nonce] = i
+    where = []
+    if same_record:
+        where.append(f"{same_record:,} when the same record was encrypted again")
+    if other_record:
+        where.append(f"{other_record:,} across different records")
+    findings.expect(
+        not where,
+        f"{len(found):,} encryptions of {len(contexts)} records reused a nonce "
+        f"({'; '.join(where)}): with GCM that leaks P1 XOR P2 and the authentication key",
+        f"{len(found):,} encryptions of {len(contexts)} records (each many times): "
+        f"{len(first):,} distinct nonces",
+        rule="unique-nonce",
+    )
+
+
+def _edited_note(client: httpx.Client, rng: random.Random, findings: Findings) -> None:
+    """A note saved, then edited twice with the same text: three nonces, all different."""
+    dave = _login(client, _accounts(client)["user"])
+    text = _text("edited", rng)
+    record = _new_record(client, dave, text, findings)
+    if record is None:
+        return
+    seen = [(_dump_row(client, "records", record) or {}).get("stored", {}).get("nonce")]
+    for _ in range(2):
+        edit = client.put(f"{RECORDS}/{record}", json={"data": text}, headers=dave)
+        if not findings.expect(
+            edit.status_code == 200, f"editing a note got {edit.status_code}{_fault(edit)}"
+        ):
+            return
+        seen.append((_dump_row(client, "records", record) or {}).get("stored", {}).get("nonce"))
+    findings.expect(
+        len(set(seen)) == len(seen),
+        f"a note saved and edited twice (same text) was stored under {len(set(seen))} "
+        "nonce(s) for 3 encryptions: a nonce derived from the record repeats",
+        "a note edited twice got a new nonce each time",
+        rule="unique-nonce",
+    )
+
+
+def _rotation_battery(client: httpx.Client, rng: random.Random, findings: Findings) -> None:
     dave = _login(client, _accounts(client)["user"])
     ring = client.get("/api/_lab/keyring").json()
     old_key = ring["primary"]
-    texts = {name: _text(f"rotation {name}") for name in "ABCD"}
+    texts = {name: _text(f"rotation {name}", rng) for name in "ABCD"}
     ids: dict[str, int] = {}
     made = _new_record(client, dave, texts["A"], findings)
     if made is None:
@@ -527,6 +824,7 @@ def _rotation_battery(client: httpx.Client, findings: Findings) -> None:
         stored.get("keyId") == old_key,
         f"the stored form names key {stored.get('keyId')!r}, not the key it was encrypted "
         f"with ({old_key!r}): store key_id as 'keyId'",
+        rule="key-id",
     )
     new_key = client.post("/api/_lab/rotate").json()["primary"]
     after = _read(client, dave, ids["A"])
@@ -535,6 +833,7 @@ def _rotation_battery(client: httpx.Client, findings: Findings) -> None:
         f"after a key rotation, a note written under the old key got {after.status_code}"
         f"{_fault(after)}: decrypt with the key the record names (keyring[stored['keyId']])",
         "data written under the old key still reads after rotation",
+        rule="key-id",
     ):
         return
     moved = (_dump_row(client, "records", ids["A"]) or {}).get("stored", {})
@@ -549,12 +848,14 @@ def _rotation_battery(client: httpx.Client, findings: Findings) -> None:
     findings.expect(
         fresh.get("keyId") == new_key,
         f"a new note was stored under {fresh.get('keyId')!r}, not the new primary key",
+        rule="key-id",
     )
     client.post("/api/_lab/rotate")
     batch = client.post("/api/_lab/reencrypt").json()
     findings.expect(
         batch.get("failed") == 0,
         f"re-encrypting everything under the newest key failed for {batch.get('failed')} rows",
+        rule="key-id",
     )
     for key_id in (old_key, new_key):
         client.post("/api/_lab/retire", json={"keyId": key_id})
@@ -563,12 +864,17 @@ def _rotation_battery(client: httpx.Client, findings: Findings) -> None:
         not unreadable,
         f"after re-encrypting and retiring the old keys, notes {unreadable} do not read",
         "after a batch re-encryption the old keys were retired and every note still reads",
+        rule="key-id",
     )
-    _shred_battery(client, dave, texts["D"], findings)
+    _shred_battery(client, dave, texts["D"], rng, findings)
 
 
 def _shred_battery(
-    client: httpx.Client, dave: dict[str, str], text: str, findings: Findings
+    client: httpx.Client,
+    dave: dict[str, str],
+    text: str,
+    rng: random.Random,
+    findings: Findings,
 ) -> None:
     """Destroying a key must destroy what only it encrypted (else the key was not used)."""
     made = _new_record(client, dave, text, findings)
@@ -584,109 +890,229 @@ def _shred_battery(
         "a note still decrypts after its key was destroyed: your functions do not use the "
         "keys the app hands them (a key of your own, hard-coded?)",
         "a note whose key was destroyed is gone (crypto-shredding works)",
+        "retired-key",
     )
-
-
-def _files_battery(client: httpx.Client, findings: Findings) -> None:
-    dave = _login(client, _accounts(client)["user"])
-    picture = sample_bitmap()
-    response = client.post("/api/files", content=picture, headers=dave)
-    if not findings.expect(
-        response.status_code == 201,
-        f"uploading a file got {response.status_code}{_fault(response)}",
-    ):
+    live = _new_record(client, dave, text, findings)
+    row = _dump_row(client, "records", live) if live else None
+    if row is None:
         return
-    file_id = response.json()["id"]
-    row = _dump_row(client, "files", file_id) or {"stored": {}}
-    ratio = repeated_block_ratio(_b64(row["stored"].get("ciphertext")) or b"")
-    findings.expect(
-        ratio == 0,
-        f"{ratio:.0%} of the stored file's blocks repeat: the picture still shows (ECB?)",
-        "the stored picture is noise: no block repeats",
-    )
-    back = client.get(f"/api/files/{file_id}", headers=dave)
-    findings.expect(
-        back.status_code == 200 and back.content == picture,
-        f"downloading the file got {back.status_code}{_fault(back)}",
-        "the file downloads unchanged",
+    unknown = f"k{rng.randrange(100, 999)}-{rng.getrandbits(24):06x}"
+    client.put(f"/api/_lab/records/{live}", json={**row["stored"], "keyId": unknown})
+    _refused(
+        findings,
+        _read(client, dave, live),
+        "",
+        f"a note relabelled with the unknown key id {unknown!r} still decrypts",
+        "a note naming an unknown key id is rejected",
+        "retired-key",
     )
 
 
-def _hsts_ok(value: str | None) -> bool:
+def _hsts_problem(value: str | None) -> str:
+    """Why ``value`` is not an HSTS header meeting the floor (RFC 6797 §6.1), or ""."""
     if not value:
-        return False
-    parts = {p.strip().split("=")[0].lower(): p.strip() for p in value.split(";") if p.strip()}
-    try:
-        max_age = int(parts.get("max-age", "max-age=0").split("=")[1].strip('"'))
-    except (IndexError, ValueError):
-        return False
-    return max_age >= HSTS_MAX_AGE and "includesubdomains" in parts
+        return "missing"
+    directives: dict[str, str] = {}
+    for part in value.split(";"):
+        name, _, arg = part.strip().partition("=")
+        name = name.strip().lower()
+        if not name:
+            continue
+        if name in directives:
+            return f"{name} appears twice (RFC 6797 §6.1: each directive once)"
+        directives[name] = arg.strip()
+    raw = directives.get("max-age")
+    if raw is None:
+        return "it has no max-age directive"
+    digits = raw[1:-1] if len(raw) > 1 and raw[0] == raw[-1] == '"' else raw
+    if not digits.isdigit():
+        return f"max-age={raw} is not a number of seconds"
+    if int(digits) < HSTS_MAX_AGE:
+        return f"max-age={digits} is under one year ({HSTS_MAX_AGE})"
+    return ""
 
 
-def _transport_battery(target: Target, findings: Findings) -> None:
-    https_origin = target.url
+def _proto_lists(rng: random.Random) -> list[tuple[list[str], bool]]:
+    """Generated X-Forwarded-Proto lists (values, as one line or repeated lines) — always
+    one with https first and http last, one the other way round, and single values."""
+    lists = [["https", "http"], ["http", "https"]]
+    for _ in range(3):
+        lists.append([rng.choice(("http", "https")) for _ in range(rng.randrange(2, 5))])
+    return [(values, rng.random() < 0.5) for values in lists]
+
+
+def _proto_headers(values: list[str], repeated: bool, rng: random.Random) -> list[tuple[str, str]]:
+    if repeated:
+        return [("X-Forwarded-Proto", v) for v in values]
+    glue = rng.choice((",", ", ", " , ", ",  "))
+    return [("X-Forwarded-Proto", glue.join(values))]
+
+
+def _shown(headers: list[tuple[str, str]]) -> str:
+    return " + ".join(f"X-Forwarded-Proto: {v}" for _, v in headers) or "no X-Forwarded-Proto"
+
+
+def _redirected(response: httpx.Response) -> bool:
+    return response.status_code in REDIRECTS
+
+
+def _transport_battery(target: Target, rng: random.Random, findings: Findings) -> None:
     with _secure(target) as client:
         secure = client.get(STATUS)
-    hsts = secure.headers.get("strict-transport-security")
+        lied = client.get(STATUS, headers={"X-Forwarded-Proto": "http"})
     if not findings.expect(
         secure.status_code == 200,
         f"GET {STATUS} over HTTPS got {secure.status_code}{_fault(secure)}",
         "HTTPS works with the lab CA's certificate (verified, hostname 127.0.0.1)",
     ):
         return
+    hsts = secure.headers.get("strict-transport-security")
+    problem = _hsts_problem(hsts)
     findings.expect(
-        _hsts_ok(hsts),
-        f"over HTTPS the Strict-Transport-Security header is {hsts!r}: send "
-        "'max-age=31536000; includeSubDomains'",
+        not problem,
+        f"over HTTPS the Strict-Transport-Security header is {hsts!r}: {problem}",
         f"HTTPS responses carry Strict-Transport-Security: {hsts}",
+        rule="hsts-https",
     )
+    findings.expect(
+        lied.status_code == 200,
+        f"over HTTPS, an ordinary client's X-Forwarded-Proto: http got {lied.status_code}: "
+        "only the proxy's header counts",
+        "over HTTPS, a client's X-Forwarded-Proto: http changes nothing",
+        rule="proxy-only",
+    )
+    _plain_battery(target, rng, findings)
+    if not proxy_address_usable():
+        findings.saw(f"(skipped the load-balancer test: {PROXY_ADDRESS} is not local here)")
+        return
+    _proxy_battery(target, rng, findings)
+
+
+def _plain_battery(target: Target, rng: random.Random, findings: Findings) -> None:
+    path = f"{STATUS}?page={rng.randrange(2, 999)}&q=x%20y"
+    spoofs = [[("X-Forwarded-Proto", "https")]]
+    for values, repeated in _proto_lists(rng):
+        if "https" in values:
+            spoofs.append(_proto_headers(values, repeated, rng))
+    peers = ["127.0.0.1"]
+    if proxy_address_usable():
+        peers.append(f"127.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(3, 255)}")
     with _plain(target) as plain:
-        redirected = plain.get(f"{STATUS}?page=2")
-        spoofed = plain.get(STATUS, headers={"X-Forwarded-Proto": "https"})
-        listed = plain.get(STATUS, headers={"X-Forwarded-Proto": "http, https"})
+        redirected = plain.get(path)
     location = redirected.headers.get("location", "")
     findings.expect(
-        redirected.status_code in (301, 308) and location == f"{https_origin}{STATUS}?page=2",
+        _redirected(redirected) and location == f"{target.url}{path}",
         f"plain HTTP got {redirected.status_code}{_fault(redirected)} → {location!r}: "
         "redirect to the HTTPS origin, same path and query",
-        f"plain HTTP is redirected ({redirected.status_code}) to {location}",
+        f"plain HTTP is redirected ({redirected.status_code}) to the HTTPS origin",
     )
     findings.expect(
         "strict-transport-security" not in redirected.headers,
         "HSTS is sent over plain HTTP: RFC 6797 §7.2 forbids it (browsers ignore it there)",
         "no HSTS header over plain HTTP (RFC 6797 §7.2)",
+        rule="hsts-not-http",
     )
-    for label, response in (("X-Forwarded-Proto: https", spoofed),
-                            ("X-Forwarded-Proto: http, https", listed)):  # fmt: skip
-        findings.expect(
-            response.status_code in (301, 308),
-            f"a client (not the proxy) sent {label} over plain HTTP and was served "
-            f"({response.status_code}{_fault(response)}): trust the header only from "
-            "the configured proxy",
-            f"{label} from an ordinary client: still redirected",
-        )
-    if not proxy_address_usable():
-        findings.saw(f"(skipped the load-balancer test: {PROXY_ADDRESS} is not local here)")
-        return
+    for peer in peers:
+        transport = httpx.HTTPTransport(local_address=peer)
+        with _plain(target, transport=transport) as plain:
+            for headers in spoofs:
+                response = plain.get(STATUS, headers=headers)
+                if not findings.expect(
+                    _redirected(response),
+                    f"a client at {peer} (not the proxy) sent {_shown(headers)} over plain "
+                    f"HTTP and was served ({response.status_code}{_fault(response)}): trust "
+                    "the header only from the configured proxy",
+                    rule="proxy-only",
+                ):
+                    break
+            else:
+                findings.saw(
+                    f"{len(spoofs)} forged X-Forwarded-Proto forms from {peer}: all redirected"
+                )
+
+
+def _proxy_battery(target: Target, rng: random.Random, findings: Findings) -> None:
     transport = httpx.HTTPTransport(local_address=PROXY_ADDRESS)
     with _plain(target, transport=transport) as proxy:
-        forwarded = proxy.get(STATUS, headers={"X-Forwarded-Proto": "https"})
-        unforwarded = proxy.get(STATUS, headers={"X-Forwarded-Proto": "http"})
-    findings.expect(
-        forwarded.status_code == 200
-        and _hsts_ok(forwarded.headers.get("strict-transport-security")),
-        f"the load balancer ({PROXY_ADDRESS}) forwarded an HTTPS request and got "
-        f"{forwarded.status_code}{_fault(forwarded)}"
-        + ("" if forwarded.status_code != 200 else " without HSTS")
-        + ": behind a TLS-terminating proxy, trust its X-Forwarded-Proto",
-        f"requests the load balancer ({PROXY_ADDRESS}) forwards as https are served, with HSTS",
+        singles = [
+            ([("X-Forwarded-Proto", "https")], True),
+            ([("X-Forwarded-Proto", "http")], False),
+            ([], False),
+        ]
+        if all(
+            _judge_forwarded(proxy.get(STATUS, headers=h), h, https, "proxy-https", findings)
+            for h, https in singles
+        ):
+            findings.saw(
+                "the load balancer's https is served with HSTS; its http (or no header) "
+                "is redirected"
+            )
+        lists = [_proto_headers(v, repeated, rng) for v, repeated in _proto_lists(rng)]
+        verdicts = [
+            _judge_forwarded(
+                proxy.get(STATUS, headers=h),
+                h,
+                h[-1][1].rsplit(",", 1)[-1].strip() == "https",
+                "rightmost-proto",
+                findings,
+            )
+            for h in lists
+        ]
+        if all(verdicts):
+            findings.saw(
+                f"{len(lists)} lists from the load balancer (e.g. {_shown(lists[0])}): the "
+                "last value decided each time"
+            )
+
+
+def _judge_forwarded(
+    response: httpx.Response,
+    headers: list[tuple[str, str]],
+    https: bool,
+    rule: str,
+    findings: Findings,
+) -> bool:
+    """Served with HSTS when ``https``, else redirected without it; False on a problem."""
+    sent = f"the load balancer ({PROXY_ADDRESS}) forwarded {_shown(headers)}"
+    if https:
+        hsts = response.headers.get("strict-transport-security")
+        if not findings.expect(
+            response.status_code == 200,
+            f"{sent} and got {response.status_code}{_fault(response)}: its last value says "
+            "the client used HTTPS — serve it",
+            rule=rule,
+        ):
+            return False
+        problem = _hsts_problem(hsts)
+        return findings.expect(
+            not problem,
+            f"{sent}: served, but Strict-Transport-Security is {hsts!r} ({problem})",
+            rule="hsts-https",
+        )
+    return findings.expect(
+        _redirected(response),
+        f"{sent} and was served ({response.status_code}): the last value (the one the "
+        "proxy wrote) is not https — redirect",
+        rule=rule,
+    ) & findings.expect(
+        "strict-transport-security" not in response.headers,
+        f"{sent}: HSTS on a plain-HTTP response",
+        rule="hsts-not-http",
     )
-    findings.expect(
-        unforwarded.status_code in (301, 308),
-        f"the load balancer forwarded a plain-HTTP request and it was served "
-        f"({unforwarded.status_code})",
-        "...and those it forwards as http are redirected",
-    )
+
+
+# -- fixes: the checks -------------------------------------------------------------------
+AT_REST_HINT = (
+    "AESGCM(key).encrypt(nonce, plaintext, aad) returns ciphertext || 16-byte tag; "
+    "ChaCha20Poly1305 and AESGCMSIV work the same way."
+)
+
+
+def _at_rest(ctx: CheckContext, battery: Callable[..., None], passed: str, failed: str) -> Verdict:
+    findings = Findings()
+    with _secure(ctx.require_patched()) as client:
+        _run(battery, findings, client, ctx.rng)
+    return findings.verdict(passed, failed)
 
 
 @LAB.check(
@@ -694,18 +1120,20 @@ def _transport_battery(target: Target, findings: Findings) -> None:
     title="Authenticated encryption: a tampered ciphertext is rejected",
     kind="fix",
     fixes=("encrypt_record", "decrypt_record"),
+    rules=TAMPER_RULES,
     hints=(
-        "AESGCM(key).encrypt(nonce, plaintext, aad) returns ciphertext || 16-byte tag.",
+        AT_REST_HINT,
         "Return {'keyId': key_id, 'nonce': b64(nonce), 'ciphertext': b64(sealed)}.",
-        "decrypt_record: catch cryptography.exceptions.InvalidTag and return None.",
+        "decrypt_record: catch cryptography.exceptions.InvalidTag (and malformed fields) and "
+        "return None — an exception is a crash, not a rejection.",
     ),
 )
 def tamper(ctx: CheckContext) -> Verdict:
-    findings = Findings()
-    with _secure(ctx.require_patched()) as client:
-        _run(_tamper_battery, client, findings)
-    return findings.verdict(
-        "tampering is detected, genuine data reads", "tampered ciphertexts are not rejected"
+    return _at_rest(
+        ctx,
+        _tamper_battery,
+        "tampering is detected, genuine data reads",
+        "tampered ciphertexts are not rejected (or genuine data does not read)",
     )
 
 
@@ -714,18 +1142,20 @@ def tamper(ctx: CheckContext) -> Verdict:
     title="AAD: a ciphertext moved to another record is rejected",
     kind="fix",
     fixes=("encrypt_record", "decrypt_record"),
+    rules=SWAP_RULES,
     hints=(
         "The third argument of AESGCM.encrypt/decrypt is associated data: authenticated, "
         "not encrypted, not stored — the decrypting side supplies it again.",
-        "Use something like f'{record_id}|{key_id}'.encode() for both.",
+        "Use the whole record_id (it is 'record:7', 'file:7' or 'profile:7'), e.g. "
+        "json.dumps([record_id, key_id]).encode(), for both.",
     ),
 )
 def swap(ctx: CheckContext) -> Verdict:
-    findings = Findings()
-    with _secure(ctx.require_patched()) as client:
-        _run(_swap_battery, client, findings)
-    return findings.verdict(
-        "each ciphertext is bound to its record", "a ciphertext can be moved to another record"
+    return _at_rest(
+        ctx,
+        _swap_battery,
+        "each ciphertext is bound to its record",
+        "a ciphertext can be moved to another record",
     )
 
 
@@ -734,16 +1164,17 @@ def swap(ctx: CheckContext) -> Verdict:
     title=f"{NONCE_PROBES:,} encryptions, {NONCE_PROBES:,} distinct random 96-bit nonces",
     kind="fix",
     fixes=("encrypt_record",),
+    rules=NONCE_RULES,
     hints=(
         "nonce = os.urandom(12), fresh inside encrypt_record on every call.",
-        "Not a counter and not the clock: both repeat after a restart or on a second server.",
+        "Not a counter, not the clock, not a hash of the record: the same record is encrypted "
+        "again when it is edited, and a counter restarts with the process.",
     ),
 )
 def nonces(ctx: CheckContext) -> Verdict:
-    findings = Findings()
-    with _secure(ctx.require_patched()) as client:
-        _run(_nonce_battery, client, findings)
-    return findings.verdict("every nonce is fresh and random", "nonces are not safe yet")
+    return _at_rest(
+        ctx, _nonce_battery, "every nonce is fresh and random", "nonces are not safe yet"
+    )
 
 
 @LAB.check(
@@ -751,6 +1182,7 @@ def nonces(ctx: CheckContext) -> Verdict:
     title="Key rotation: old data still reads, retired keys are gone",
     kind="fix",
     fixes=("encrypt_record", "decrypt_record"),
+    rules=ROTATION_RULES,
     hints=(
         "Store key_id in the result ('keyId'); decrypt with keyring[stored['keyId']].",
         "An unknown key id is a rejection (return None), not a KeyError.",
@@ -758,10 +1190,7 @@ def nonces(ctx: CheckContext) -> Verdict:
     ),
 )
 def rotation(ctx: CheckContext) -> Verdict:
-    findings = Findings()
-    with _secure(ctx.require_patched()) as client:
-        _run(_rotation_battery, client, findings)
-    return findings.verdict("rotation works", "key rotation is broken")
+    return _at_rest(ctx, _rotation_battery, "rotation works", "key rotation is broken")
 
 
 @LAB.check(
@@ -769,26 +1198,35 @@ def rotation(ctx: CheckContext) -> Verdict:
     title="HTTPS only: redirect, HSTS over HTTPS only, X-Forwarded-Proto from the proxy only",
     kind="fix",
     fixes=("effective_scheme", "security_headers"),
+    rules=TRANSPORT_RULES,
     hints=(
         "effective_scheme: believe forwarded_proto only if peer in trusted_proxies.",
         "security_headers: {'Strict-Transport-Security': 'max-age=31536000; "
         "includeSubDomains'} when scheme == 'https', else {}.",
-        "A proxy may send a list ('http, https'): its own value is the last one.",
+        "A proxy appends to the list it received ('http, https'): its own value is the last.",
     ),
 )
 def transport(ctx: CheckContext) -> Verdict:
     findings = Findings()
-    _run(_transport_battery, ctx.require_patched(), findings)
+    _run(_transport_battery, findings, ctx.require_patched(), ctx.rng)
     return findings.verdict("HTTPS is enforced properly", "HTTPS is not enforced properly")
 
 
-BATTERIES: dict[str, Callable[[httpx.Client, Findings], None]] = {
+BATTERIES: dict[str, Callable[[httpx.Client, random.Random, Findings], None]] = {
     "tampering": _tamper_battery,
     "swapped records": _swap_battery,
     "nonces": _nonce_battery,
-    "files (ECB)": _files_battery,
     "key rotation": _rotation_battery,
 }
+
+
+def _section(findings: Findings, name: str, battery: Callable[..., None], *args: Any) -> None:
+    """One battery of verify: its problems, or one line saying it held."""
+    inner = Findings()
+    _run(battery, inner, *args)
+    findings.problems.extend(inner.problems)
+    if not inner.problems:
+        findings.saw(f"{name}: every attack refused")
 
 
 @LAB.check(
@@ -797,6 +1235,7 @@ BATTERIES: dict[str, Callable[[httpx.Client, Findings], None]] = {
     kind="fix",
     fixes=("encrypt_record", "decrypt_record", "effective_scheme", "security_headers"),
     points=2,
+    rules=merge_rules(TAMPER_RULES, SWAP_RULES, NONCE_RULES, ROTATION_RULES, TRANSPORT_RULES),
     hints=(
         "Pass all four functions: your encryption at rest and your HTTPS policy.",
         "Each battery names what failed; the single checks above say more.",
@@ -807,10 +1246,8 @@ def verify(ctx: CheckContext) -> Verdict:
     patched = ctx.require_patched()
     with _secure(patched) as client:
         for name, battery in BATTERIES.items():
-            with findings.section(name):
-                _run(battery, client, findings)
-    with findings.section("transport"):
-        _run(_transport_battery, patched, findings)
+            _section(findings, name, battery, client, ctx.rng)
+    _section(findings, "transport", _transport_battery, patched, ctx.rng)
     return findings.verdict(
         "every attack fails and legitimate use works", "some attacks still get through"
     )

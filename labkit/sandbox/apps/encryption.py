@@ -9,15 +9,20 @@ Routes: ``POST /api/auth/login`` → ``{"accessToken"}`` (lab 02's pattern, Bear
 ``GET /api/status`` (public); ``GET /api/profile`` → ``{"id","email","role"}`` and the
 ``profile`` cookie (the user's role, encrypted, read back by ``GET /api/admin/users``, for
 admins only); ``GET/POST /api/records``, ``GET /api/records/{id}`` (private encrypted notes,
-owner only; 500 ``{"error": "Record failed integrity check"}`` when a stored ciphertext is not
-authentic); ``POST /api/files`` (raw body), ``GET /api/files/{id}``;
+owner only; 409 ``{"error": "Record failed integrity check"}`` when a stored ciphertext is not
+authentic: the stored data, not the server, is at fault — a 5xx means a crash),
+``PUT /api/records/{id} {data}`` (edit a note: it is encrypted again);
+``POST /api/files`` (raw body), ``GET /api/files/{id}``;
 ``POST /api/auth/recover {email, code}`` → ``{"accessToken"}`` (recovery codes, which two
 customers whose passwords nobody knows keep in a note and in a file...).
 Lab-only (what a breach, an operator or an attacker with database access has):
 ``GET /api/_lab/accounts``, ``GET /api/_lab/dump`` (stored ciphertexts),
 ``PUT /api/_lab/records/{id}`` (overwrite a stored ciphertext), ``GET /api/_lab/keyring``,
 ``POST /api/_lab/rotate``, ``POST /api/_lab/reencrypt``, ``POST /api/_lab/retire {keyId}``,
-``POST /api/_lab/encrypt-many {count}`` (nonces of ``count`` fresh encryptions) and
+``POST /api/_lab/encrypt-many {count, contexts}`` (nonces of ``count`` fresh encryptions, the
+i-th for ``contexts[i % len(contexts)]``: the same record many times, or many records),
+``POST /api/_lab/seal {context, data}`` (the stored form of ``data`` sealed for any context, as
+an operator with the app's keys could make it) and
 ``GET /api/_lab/ca.pem`` (the CA certificate: public; in real life it arrives out of band).
 Lab-only routes are the lab's plumbing: they answer on both listeners, outside the HTTPS
 policy, so a broken fix cannot hide the evidence.
@@ -58,7 +63,14 @@ from labkit.sandbox.tls import LocalTLS
 from labkit.vulnerable import crypto as weak_crypto
 from labkit.vulnerable import transport as weak_transport
 
-__all__ = ["CA_ROUTE", "INTEGRITY_ERROR", "SLOTS", "TRUSTED_PROXIES", "create_app"]
+__all__ = [
+    "CA_ROUTE",
+    "INTEGRITY_ERROR",
+    "INTEGRITY_STATUS",
+    "SLOTS",
+    "TRUSTED_PROXIES",
+    "create_app",
+]
 
 LAB_ID = "09-encryption"
 #: The address of the lab's (imaginary) TLS-terminating load balancer: the only peer whose
@@ -67,6 +79,9 @@ TRUSTED_PROXIES = frozenset({"127.0.0.2"})
 CA_ROUTE = "/api/_lab/ca.pem"
 LAB_ROUTES = "/api/_lab/"
 INTEGRITY_ERROR = "Record failed integrity check"
+#: A stored ciphertext that does not authenticate: the data is at fault, not the request and
+#: not the server (a 5xx from a lab app always means a crash, never a refusal).
+INTEGRITY_STATUS = 409
 CUSTOMER = ("dave@example.com", "user")  # you: an ordinary customer
 #: Customers whose passwords nobody in the notebook knows: what they keep encrypted is the prize.
 VICTIMS = ("erin@example.com", "frank@example.com")
@@ -126,6 +141,12 @@ class Retire(BaseModel):
 
 class Probe(BaseModel):
     count: int = Field(default=10_000, ge=1, le=MAX_PROBES)
+    contexts: list[str] = Field(default_factory=list, max_length=MAX_PROBES)
+
+
+class Seal(BaseModel):
+    context: str = Field(max_length=200)
+    data: str = Field(max_length=100_000)
 
 
 def _claims(request: Request) -> dict[str, Any]:
@@ -287,6 +308,13 @@ def _fault(exc: FixFault) -> JSONResponse:
     )
 
 
+def _forwarded_proto(request: Request) -> str | None:
+    """Every ``X-Forwarded-Proto`` value, in order: repeated header lines are one list
+    (RFC 9110 §5.3), so ``a`` then ``b`` reads ``"a, b"`` — the proxy's own value is last."""
+    values = request.headers.getlist("x-forwarded-proto")
+    return ", ".join(values) if values else None
+
+
 def _https_origin(state: LabState) -> str:
     """The configured HTTPS origin (never built from the request's Host header)."""
     main = state.urls.get("main", "")
@@ -375,7 +403,7 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
                 parts["effective_scheme"],
                 own_scheme,
                 peer,
-                request.headers.get("x-forwarded-proto"),
+                _forwarded_proto(request),
                 TRUSTED_PROXIES,
             )
             headers = await run_in_threadpool(parts["security_headers"], scheme)
@@ -459,6 +487,15 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
         tables.put("records", row, vault.seal(f"record:{row}", body.data.encode()))
         return {"id": row, "data": body.data}
 
+    @app.put("/api/records/{record_id}", response_model=None)
+    def edit_record(record_id: int, body: NewRecord, user: dict[str, Any] = CLAIMS) -> Any:
+        row = tables.get("records", record_id)
+        refusal = allowed(user, row)
+        if refusal is not None:
+            return refusal
+        tables.put("records", record_id, vault.seal(f"record:{record_id}", body.data.encode()))
+        return {"id": record_id, "data": body.data}
+
     @app.get("/api/records/{record_id}", response_model=None)
     def get_record(record_id: int, user: dict[str, Any] = CLAIMS) -> Any:
         row = tables.get("records", record_id)
@@ -467,7 +504,7 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
             return refusal
         plaintext = read("records", row)
         if plaintext is None:
-            return JSONResponse({"error": INTEGRITY_ERROR}, status_code=500)
+            return JSONResponse({"error": INTEGRITY_ERROR}, status_code=INTEGRITY_STATUS)
         return {"id": record_id, "data": plaintext.decode("utf-8", "replace")}
 
     # -- files -----------------------------------------------------------------------------
@@ -493,7 +530,7 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
             return refusal
         plaintext = read("files", row)
         if plaintext is None:
-            return JSONResponse({"error": INTEGRITY_ERROR}, status_code=500)
+            return JSONResponse({"error": INTEGRITY_ERROR}, status_code=INTEGRITY_STATUS)
         return Response(plaintext, media_type="application/octet-stream")
 
     _add_lab_routes(app, store, tables, vault, parts, fixes, tls, read)
@@ -590,8 +627,13 @@ def _add_lab_routes(
         if encrypt is None:  # the app's own function, unguarded
             encrypt = parts["encrypt_record"]
 
+        contexts = body.contexts or [f"probe:{i}" for i in range(body.count)]
+
         def batch() -> list:
-            return [encrypt(b"probe", f"probe:{i}", key_id, key) for i in range(body.count)]
+            return [
+                encrypt(b"probe", contexts[i % len(contexts)], key_id, key)
+                for i in range(body.count)
+            ]
 
         slot = FixSlot("encrypt_record", list, SLOTS["encrypt_record"].doc, timeout=60)
         try:
@@ -600,3 +642,10 @@ def _add_lab_routes(
             return _fault(exc)
         nonces = [s.get("nonce") if isinstance(s, dict) else None for s in sealed]
         return {"count": len(nonces), "nonces": nonces}
+
+    @app.post("/api/_lab/seal", include_in_schema=False, response_model=None)
+    def seal(body: Seal) -> Any:
+        try:
+            return {"stored": vault.seal(body.context, body.data.encode())}
+        except FixFault as exc:
+            return _fault(exc)
