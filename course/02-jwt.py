@@ -352,10 +352,14 @@ except ValueError as error:
 # %% [markdown]
 # ### Fix 1 — the refresh cookie
 #
-# Write `refresh_cookie(token) -> str`, the `Set-Cookie` value: exactly the catalogue's
+# Write `refresh_cookie(token) -> str`, the `Set-Cookie` value of a cookie named
+# `refreshToken` (the refresh route reads that name) with the catalogue's
 # `HttpOnly; Secure; SameSite=Strict; Path=/api/auth/refresh; Max-Age=604800`. `HttpOnly`
 # keeps it from scripts (XSS), `Secure` off plain HTTP, `SameSite=Strict` off cross-site
-# requests, and the `Path` off every route but the one that needs it.
+# requests, and the `Path` off every route but the one that needs it. Attribute names are
+# case-insensitive and their order is free (RFC 6265 §5.2).
+#
+# <!-- labkit:rules cookie -->
 
 # %% labkit={"answer": "cookie"}
 def refresh_cookie(token: str) -> str:
@@ -377,13 +381,20 @@ lab.check("cookie", refresh_cookie=refresh_cookie)
 # `verify_token(token, typ, keys) -> claims`: `typ` is `"access"` or `"refresh"`. Use
 # `jwt.decode_complete` with the key for that type, a **hard-coded** `algorithms=["HS256"]`,
 # `options={"require": [...]}` for `exp`, `iat`, `sub`, `iss`, `aud`, `issuer=` and
-# `audience=`, a small `leeway` (30 s) — then check the header's `typ`.
+# `audience=`, a small `leeway` (30 s; never more than 60) — then check the header's `typ`,
+# and that the token does not claim a longer life (`exp - iat`) than its type has: whoever
+# holds a key can mint a token that lives ten years (the "nightly job" token of the log).
+# The check also sends tokens that another service signed with *your* keys, each with one
+# thing wrong.
+#
+# <!-- labkit:rules tokens -->
 
 # %% labkit={"answer": "tokens"}
 import secrets
 
 ACCESS_SECONDS, REFRESH_SECONDS = 15 * 60, 7 * 24 * 3600
 TYPES = {"access": "at+jwt", "refresh": "refresh+jwt"}
+LIFETIMES = {"access": ACCESS_SECONDS, "refresh": REFRESH_SECONDS}
 
 
 def issue_tokens(user: dict, keys: dict) -> dict:
@@ -412,7 +423,10 @@ def verify_token(token: str, typ: str, keys: dict) -> dict:
     )
     if decoded["header"].get("typ") != TYPES[typ]:  # explicit typing (RFC 8725 §3.11)
         raise jwt.InvalidTokenError(f"not an {typ} token")
-    return decoded["payload"]
+    claims = decoded["payload"]
+    if claims["exp"] - claims["iat"] > LIFETIMES[typ]:
+        raise jwt.InvalidTokenError(f"an {typ} token lives at most {LIFETIMES[typ]} s")
+    return claims
     ### END SOLUTION
 
 
@@ -431,9 +445,11 @@ lab.check("tokens", issue_tokens=issue_tokens, verify_token=verify_token)
 #   differs from the user's current version. For a refresh token (it has `fam`): reject a
 #   revoked family; and when `use_once(jti)` says it was used before, someone replayed a
 #   rotated token — revoke its family, then reject (RFC 9700 §4.14.2).
-# - `logout(claims, ledger)`: revoke every token of the user.
+# - `logout(claims, ledger)`: revoke every token of the user, on every device.
 #
 # This makes every request look up one number: the price of real logout with JWTs.
+#
+# <!-- labkit:rules revocation -->
 
 # %% labkit={"answer": "revocation"}
 def check_not_revoked(claims: dict, ledger) -> None:
@@ -466,6 +482,8 @@ lab.check("revocation", issue_tokens=issue_tokens, verify_token=verify_token, ch
 # a wordlist crack of your key, key confusion with the published public key, `kid`
 # traversal, `jwk` and `jku` headers, the expired and exp-less tokens, a refresh token as an
 # access token, refresh reuse and logout — while Alice and Carol log in, refresh and work.
+#
+# <!-- labkit:rules verify -->
 
 # %% labkit={"check": "verify"}
 lab.check(

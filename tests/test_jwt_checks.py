@@ -21,6 +21,7 @@ pytestmark = pytest.mark.usefixtures("not_strict")  # failing on purpose is the 
 
 TYPES = {"access": "at+jwt", "refresh": "refresh+jwt"}
 REQUIRED = ["exp", "iat", "sub", "iss", "aud"]
+LIFETIMES = {"access": 900, "refresh": 7 * 24 * 3600}
 
 
 @pytest.fixture(scope="module")
@@ -75,19 +76,10 @@ def verify_token(token: str, typ: str, keys: dict[str, Any]) -> dict[str, Any]:
     )  # fmt: skip
     if decoded["header"].get("typ") != TYPES[typ]:
         raise jwt.InvalidTokenError("wrong token type")
-    return decoded["payload"]
-
-
-def verify_alg_from_header(token: str, typ: str, keys: dict[str, Any]) -> dict[str, Any]:
-    """Wrong: lets the token choose its algorithm."""
-    alg = jwt.get_unverified_header(token)["alg"]
-    decoded = jwt.decode_complete(
-        token, keys[typ], algorithms=[alg], audience=keys["audience"],
-        issuer=keys["issuer"], options={"require": REQUIRED},
-    )  # fmt: skip
-    if decoded["header"].get("typ") != TYPES[typ]:
-        raise jwt.InvalidTokenError("wrong token type")
-    return decoded["payload"]
+    claims = decoded["payload"]
+    if claims["exp"] - claims["iat"] > LIFETIMES[typ]:
+        raise jwt.InvalidTokenError("lives too long")
+    return claims
 
 
 def verify_exp_optional(token: str, typ: str, keys: dict[str, Any]) -> dict[str, Any]:
@@ -98,25 +90,6 @@ def verify_exp_optional(token: str, typ: str, keys: dict[str, Any]) -> dict[str,
     if decoded["header"].get("typ") != TYPES[typ]:
         raise jwt.InvalidTokenError("wrong token type")
     return decoded["payload"]
-
-
-def verify_untyped(token: str, typ: str, keys: dict[str, Any]) -> dict[str, Any]:
-    """Wrong: one key for both token types and no typ check."""
-    return jwt.decode(token, keys["access"], algorithms=["HS256"], audience=keys["audience"],
-                      issuer=keys["issuer"], options={"require": REQUIRED})  # fmt: skip
-
-
-def issue_one_key(user: dict[str, Any], keys: dict[str, Any]) -> dict[str, str]:
-    return issue_tokens(user, {**keys, "refresh": keys["access"]})
-
-
-def issue_weak_key(user: dict[str, Any], keys: dict[str, Any]) -> dict[str, str]:
-    """Wrong: ignores the keys and signs with a password."""
-    return issue_tokens(user, {**keys, "access": b"changeme", "refresh": b"changeme2"})
-
-
-def verify_weak_key(token: str, typ: str, keys: dict[str, Any]) -> dict[str, Any]:
-    return verify_token(token, typ, {**keys, "access": b"changeme", "refresh": b"changeme2"})
 
 
 def check_not_revoked(claims: dict[str, Any], ledger: Any) -> None:
@@ -130,12 +103,6 @@ def check_not_revoked(claims: dict[str, Any], ledger: Any) -> None:
             raise jwt.InvalidTokenError("reused")
 
 
-def check_version_only(claims: dict[str, Any], ledger: Any) -> None:
-    """Wrong: logout works, but a refresh token can be replayed forever."""
-    if claims.get("ver") != ledger.token_version(claims["sub"]):
-        raise jwt.InvalidTokenError("revoked")
-
-
 def logout(claims: dict[str, Any], ledger: Any) -> None:
     ledger.revoke_all(claims["sub"])
 
@@ -145,10 +112,6 @@ def refresh_cookie(token: str) -> str:
         f"refreshToken={token}; HttpOnly; Secure; SameSite=Strict; "
         "Path=/api/auth/refresh; Max-Age=604800"
     )
-
-
-def cookie_without_samesite(token: str) -> str:
-    return f"refreshToken={token}; HttpOnly; Secure; Path=/api/auth/refresh; Max-Age=604800"
 
 
 TOKENS = {"issue_tokens": issue_tokens, "verify_token": verify_token}
@@ -273,13 +236,6 @@ def test_cookie_fails_on_the_stub(lab: Lab) -> None:
     assert "refresh_cookie is not written yet" in repr(result)
 
 
-def test_cookie_fails_without_samesite(lab: Lab) -> None:
-    result = lab.check("cookie", refresh_cookie=cookie_without_samesite)
-    assert not result.passed
-    assert "lacks samesite=strict" in repr(result)
-    assert "lacks httponly" not in repr(result)
-
-
 def test_cookie_passes_on_the_reference(lab: Lab) -> None:
     result = lab.check("cookie", refresh_cookie=refresh_cookie)
     assert result.passed, repr(result)
@@ -291,33 +247,6 @@ def test_tokens_fails_on_the_stub(lab: Lab) -> None:
     assert "issue_tokens is not written yet" in repr(result)
 
 
-def test_tokens_fails_with_algorithms_from_the_header(lab: Lab) -> None:
-    result = lab.check("tokens", issue_tokens=issue_tokens, verify_token=verify_alg_from_header)
-    assert not result.passed
-    assert "alg 'none': got 500" in repr(result)
-    assert "role tampered, old signature kept" not in repr(result)  # signatures still checked
-
-
-def test_tokens_fails_without_required_exp(lab: Lab) -> None:
-    result = lab.check("tokens", issue_tokens=issue_tokens, verify_token=verify_exp_optional)
-    assert not result.passed
-    assert "admin token without exp from the log: got 200" in repr(result)
-    assert "expired admin token" not in repr(result)  # exp is checked when present
-
-
-def test_tokens_fails_without_token_types(lab: Lab) -> None:
-    result = lab.check("tokens", issue_tokens=issue_one_key, verify_token=verify_untyped)
-    assert not result.passed
-    assert "refresh token as access: got 200" in repr(result)
-
-
-@pytest.mark.filterwarnings("ignore::jwt.InsecureKeyLengthWarning")
-def test_tokens_fails_with_a_wordlist_key(lab: Lab) -> None:
-    result = lab.check("tokens", issue_tokens=issue_weak_key, verify_token=verify_weak_key)
-    assert not result.passed
-    assert "the access-token key is in the wordlist ('changeme')" in repr(result)
-
-
 def test_tokens_passes_on_the_reference(lab: Lab) -> None:
     result = lab.check("tokens", **TOKENS)
     assert result.passed, repr(result)
@@ -327,25 +256,6 @@ def test_revocation_fails_on_the_stub(lab: Lab) -> None:
     result = lab.check("revocation", **TOKENS, check_not_revoked=not_written, logout=not_written)
     assert not result.passed
     assert "check_not_revoked is not written yet" in repr(result)
-
-
-def test_revocation_fails_without_reuse_detection(lab: Lab) -> None:
-    result = lab.check("revocation", **TOKENS, check_not_revoked=check_version_only, logout=logout)
-    assert not result.passed
-    assert "reuse of a rotated refresh token: got 200" in repr(result)
-    assert "after logout" not in repr(result)  # logout itself works
-
-
-def test_revocation_fails_when_logout_revokes_nothing(lab: Lab) -> None:
-    result = lab.check(
-        "revocation",
-        **TOKENS,
-        check_not_revoked=check_not_revoked,
-        logout=lambda claims, ledger: None,
-    )
-    assert not result.passed
-    assert "access token after logout: got 200" in repr(result)
-    assert "refresh token after logout: got 200" in repr(result)
 
 
 def test_revocation_passes_on_the_reference(lab: Lab) -> None:
@@ -363,8 +273,8 @@ def test_verify_passes_on_the_reference(lab: Lab) -> None:
 def test_verify_fails_when_one_part_is_wrong(lab: Lab) -> None:
     result = lab.check("verify", **{**REFERENCE, "verify_token": verify_exp_optional})
     assert not result.passed
-    assert "admin token without exp from the log: got 200" in repr(result)
-    for other in ("lacks", "after logout", "reuse", "alg 'none'"):
+    assert "[exp-required] admin token without exp from the log: got 200" in repr(result)
+    for other in ("[same-site]", "after logout", "reuse", "alg 'none'"):
         assert other not in repr(result)  # the other parts are the reference
 
 

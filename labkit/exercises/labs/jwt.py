@@ -7,13 +7,20 @@ knows *how* the token got in. Fix checks replay the batteries below against the 
 
 from __future__ import annotations
 
+import random
+import secrets
+import string
 import time
 from collections.abc import Callable
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from labkit.attacks.jwt import (
+    b64url_decode,
     crack_hs256,
     decode_unverified,
     flip_signature_bit,
@@ -26,12 +33,17 @@ from labkit.attacks.jwt import (
 )
 from labkit.exercises.check import CheckContext, Findings, Verdict
 from labkit.exercises.registry import LabDefinition
+from labkit.exercises.rules import Rule, merge_rules
+from labkit.sandbox.apps.jwt import AUDIENCE, ISSUER
 from labkit.sandbox.server import Sandbox
 from labkit.wordlists import common_passwords
 
 __all__ = [
     "BATTERIES",
+    "COOKIE_RULES",
     "LAB",
+    "REVOCATION_RULES",
+    "TOKENS_RULES",
     "attack_battery",
     "cookie_battery",
     "lifecycle_battery",
@@ -54,6 +66,7 @@ COOKIE_ATTRIBUTES: tuple[tuple[str, str | None], ...] = (
 )
 ACCESS_MAX_S, REFRESH_MAX_S = 15 * 60, 7 * 24 * 3600
 GENUINE = ("access RSA key", "refresh secret")
+TYPES = {"access": "at+jwt", "refresh": "refresh+jwt"}
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -132,212 +145,520 @@ def _claims(token: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
         return None
 
 
-def _expect_401(
-    findings: Findings, response: httpx.Response, label: str, body: str = "Invalid token"
+# -- rules: what each fix must do (rendered in the notebook, probed below) ----------------
+COOKIE_RULES = (
+    Rule(
+        "cookie-name",
+        "Name the cookie exactly `refreshToken` (the refresh route reads that name) and put "
+        "the token itself in it.",
+    ),
+    Rule("http-only", "Mark it `HttpOnly`: no script can read it."),
+    Rule("secure", "Mark it `Secure`: never sent over plain HTTP."),
+    Rule("same-site", "Set `SameSite=Strict`: never sent with a cross-site request."),
+    Rule(
+        "narrow-path",
+        "Set `Path=/api/auth/refresh` and no `Domain`: only the refresh route of this host "
+        "receives it.",
+    ),
+    Rule(
+        "cookie-lifetime",
+        "Let it expire with the refresh token: `Max-Age=604800` (7 days), or an `Expires` "
+        "date at most 7 days ahead.",
+    ),
+)
+TOKENS_RULES = (
+    Rule(
+        "issue-contract",
+        "Issue HS256 tokens signed with `keys['access']` / `keys['refresh']` (never a key of "
+        "your own), header `typ` `at+jwt` / `refresh+jwt`, claims `sub` (a string), `iss`, "
+        "`aud`, `iat`, `exp`, `ver`, plus `role` (access) or a fresh random `jti` and `fam` "
+        "(refresh).",
+    ),
+    Rule(
+        "accepts-valid",
+        "Accept every valid token of the contract, also one minted by another service that "
+        "holds the same key; logins, `/api/me` and the admin route keep working.",
+    ),
+    Rule(
+        "hs256-only",
+        "Verify with a fixed `algorithms=['HS256']`, never the header's `alg`: a token with "
+        "`alg` `none` (any casing), `HS384`, `HS512`, `RS256` or `ES256` is refused.",
+    ),
+    Rule(
+        "signature",
+        "Refuse every token not signed with the key of its type: tampered claims; an empty, "
+        "flipped or truncated signature; another random key; the other type's key; the "
+        "published public key; a key named by `kid`, `jwk` or `jku`.",
+    ),
+    Rule(
+        "exp-required",
+        "Require `exp` and `iat`; refuse an expired token with 401 `Token expired` (a leeway "
+        "of at most 60 s, never minutes or hours).",
+    ),
+    Rule(
+        "lifetime",
+        "Access tokens live at most 15 minutes and refresh tokens at most 7 days (`exp - iat`): "
+        "issue them so, and refuse a token that claims a longer life, or whose `nbf` is in the "
+        "future.",
+    ),
+    Rule(
+        "iss-aud",
+        "Require `iss` equal to `keys['issuer']` and `aud` equal to `keys['audience']`: a token "
+        "without them, or for another issuer or audience, is refused.",
+    ),
+    Rule(
+        "typed",
+        "Check the header `typ`: only `at+jwt` is an access token and only `refresh+jwt` a "
+        "refresh token (a refresh token never opens `/api/me`, an access token never "
+        "refreshes, a token without `typ` is neither).",
+    ),
+)
+REVOCATION_RULES = (
+    Rule(
+        "logout-revokes",
+        "Logout revokes every token of the user, on every device: access and refresh tokens "
+        "issued before it get 401 `Invalid token`; a new login works.",
+    ),
+    Rule(
+        "rotate",
+        "Each refresh returns a working access token and a new refresh token (a fresh `jti`, "
+        "the same `fam`).",
+    ),
+    Rule(
+        "reuse-detection",
+        "A refresh token used a second time is refused and its whole family revoked: the newest "
+        "token of that family stops working too (RFC 9700 §4.14.2).",
+    ),
+)
+
+
+# -- batteries (fix checks and tests replay these) -----------------------------------------
+def _max_age_ok(attributes: dict[str, str | None]) -> bool:
+    max_age = attributes.get("max-age")
+    if max_age is not None:
+        return max_age.strip().lstrip("-").isdigit() and 0 < int(max_age) <= REFRESH_MAX_S
+    expires = attributes.get("expires")
+    if not expires:
+        return False
+    try:
+        when = parsedate_to_datetime(expires).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return False
+    return time.time() < when <= time.time() + REFRESH_MAX_S + 60
+
+
+def cookie_battery(client: httpx.Client, findings: Findings) -> None:
+    """The refresh cookie at login has the catalogue's flags, and carries a working token."""
+    email, password = _accounts(client)["viewer"]
+    response = client.post(LOGIN, json={"email": email, "password": password})
+    headers = response.headers.get_list("set-cookie")
+    header = _refresh_set_cookie(response)
+    if not findings.expect(
+        response.status_code == 200 and header is not None,
+        f"login got {response.status_code}{_fault(response)} without a cookie named "
+        f"refreshToken (Set-Cookie: {[h.split('=', 1)[0] for h in headers]})",
+        rule="cookie-name",
+    ):
+        return
+    _, value, attributes = parse_set_cookie(header or "")
+    used = _refresh(client, value) if value else None
+    findings.expect(
+        used is not None and used.status_code == 200,
+        "the refreshToken cookie does not hold the refresh token: refreshing with its value "
+        f"got {used.status_code if used is not None else 'nothing (empty)'}",
+        "the cookie's value refreshes",
+        rule="cookie-name",
+    )
+    shown = (header or "").split(";", 1)[-1].strip()
+    flags = (("http-only", "httponly"), ("secure", "secure"))
+    for rule_id, flag in flags:
+        findings.expect(
+            flag in attributes, f"the refresh cookie lacks {flag} (got: {shown!r})",
+            f"cookie has {flag}", rule=rule_id,
+        )  # fmt: skip
+    findings.expect(
+        (attributes.get("samesite") or "").lower() == "strict",
+        f"the refresh cookie needs SameSite=Strict (got: {shown!r})",
+        "cookie has SameSite=Strict",
+        rule="same-site",
+    )
+    findings.expect(
+        attributes.get("path") == REFRESH and "domain" not in attributes,
+        f"the refresh cookie needs Path={REFRESH} and no Domain (got: {shown!r})",
+        f"cookie has Path={REFRESH}, host-only",
+        rule="narrow-path",
+    )
+    findings.expect(
+        _max_age_ok(attributes),
+        f"the refresh cookie must expire within 7 days: Max-Age=604800 (got: {shown!r})",
+        "cookie expires with the refresh token",
+        rule="cookie-lifetime",
+    )
+
+
+def _contract(
+    client: httpx.Client, role: str, typ: str, rng: random.Random
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A valid header and claims of the token contract for the seeded user with ``role``."""
+    account = next(a for a in client.get("/api/_lab/accounts").json() if a["role"] == role)
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": str(account["id"]),
+        "ver": account["tokenVersion"],
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "iat": now - rng.randint(0, 5),
+    }
+    if typ == "access":
+        claims.update(role=role, exp=now + rng.randint(120, 600))
+    else:
+        claims.update(jti=secrets.token_urlsafe(16), fam=secrets.token_urlsafe(16),
+                      exp=now + rng.randint(3600, 86400))  # fmt: skip
+    return {"alg": "HS256", "typ": TYPES[typ]}, claims
+
+
+def _mint(client: httpx.Client, key: str, header: dict[str, Any], claims: dict[str, Any]) -> str:
+    """A token signed by the app with the learner's ``keys[key]`` (another service's token)."""
+    response = client.post("/api/_lab/mint", json={"key": key, "header": header, "claims": claims})
+    return str(response.json()["token"])
+
+
+def _rand_word(rng: random.Random, n: int = 8) -> str:
+    return "".join(rng.choice(string.ascii_lowercase) for _ in range(n))
+
+
+def _casing(rng: random.Random, word: str) -> str:
+    return "".join(c.upper() if rng.random() < 0.5 else c for c in word)
+
+
+def _legitimate(client: httpx.Client, findings: Findings) -> tuple[Session, Session] | None:
+    with findings.rule("accepts-valid"):
+        admin, viewer = _login(client, findings, "admin"), _login(client, findings, "viewer")
+        if admin is None or viewer is None:
+            return None
+        for label, session, admin_status in (("admin", admin, 200), ("viewer", viewer, 403)):
+            me = client.get(ME, headers=_bearer(session.access))
+            if not findings.expect(
+                me.status_code == 200 and set(me.json()) >= {"id", "role"},
+                f"{label}'s own access token: /api/me got {me.status_code} {me.text[:80]!r}"
+                f"{_fault(me)}",
+            ):
+                return None
+            findings.expect(
+                me.json()["role"] == label,
+                f"/api/me says role {me.json()['role']!r} for the {label}",
+            )
+            users = client.get(ADMIN, headers=_bearer(session.access))
+            findings.expect(
+                users.status_code == admin_status,
+                f"{label} on /api/admin/users got {users.status_code}, expected {admin_status}"
+                f"{_fault(users)}",
+            )
+    findings.saw("legitimate: login, /api/me, admin 200 for alice and 403 for carol")
+    return admin, viewer
+
+
+def _issued(client: httpx.Client, findings: Findings, session: Session) -> None:
+    """The tokens the learner's issue_tokens made follow the contract."""
+    with findings.rule("issue-contract"):
+        for typ, token, key in (("access", session.access, "access key"),
+                                ("refresh", session.refresh, "refresh key")):  # fmt: skip
+            parsed = _claims(token)
+            if not findings.expect(parsed is not None, f"the {typ} token is not a JWT"):
+                continue
+            header, claims = parsed or ({}, {})
+            findings.expect(
+                header.get("alg") == "HS256" and header.get("typ") == TYPES[typ],
+                f"the {typ} token's header is {header}: alg HS256, typ {TYPES[typ]}",
+            )
+            needed = ["sub", "iss", "aud", "iat", "exp", "ver"]
+            needed += ["role"] if typ == "access" else ["jti", "fam"]
+            missing = [c for c in needed if c not in claims]
+            findings.expect(not missing, f"the {typ} token lacks {', '.join(missing)}")
+            findings.expect(
+                isinstance(claims.get("sub"), str),
+                f"the {typ} token's sub is {claims.get('sub')!r}: a string (RFC 7519 §4.1.2)",
+            )
+            findings.expect(
+                claims.get("iss") == ISSUER and claims.get("aud") == AUDIENCE,
+                f"the {typ} token's iss/aud are {claims.get('iss')!r}/{claims.get('aud')!r}: "
+                "use keys['issuer'] and keys['audience']",
+            )
+            signed = _inspect(client, token).get("signedWith")
+            if signed != key:
+                hmac_signed = str(header.get("alg")) in ("HS256", "HS384", "HS512")
+                cracked = crack_hs256(token, common_passwords()) if hmac_signed else None
+                findings.fail(
+                    f"the {typ} token is not signed with keys[{typ!r}]"
+                    + (f": its key is the word {cracked!r} from a wordlist" if cracked else "")
+                )
+        findings.saw("issued tokens follow the contract (HS256, typ, claims, the app's keys)")
+    with findings.rule("lifetime"):
+        for label, token, limit in (
+            ("access", session.access, ACCESS_MAX_S),
+            ("refresh", session.refresh, REFRESH_MAX_S),
+        ):
+            claims = (_claims(token) or ({}, {}))[1]
+            exp, iat = claims.get("exp"), claims.get("iat")
+            life = exp - iat if isinstance(exp, int) and isinstance(iat, int) else None
+            findings.expect(
+                life is not None and 0 < life <= limit,
+                f"the {label} token must carry iat and exp and live at most {limit} s "
+                f"(exp {exp}, iat {iat})",
+                f"{label} token lifetime {life} s (at most {limit} s)",
+            )
+
+
+def _expect_refused(
+    findings: Findings,
+    response: httpx.Response,
+    label: str,
+    rule: str,
+    body: str = "Invalid token",
 ) -> None:
     got = response.json() if response.headers.get("content-type", "").startswith("app") else {}
     findings.expect(
         response.status_code == 401 and got == {"error": body},
         f"{label}: got {response.status_code} {response.text[:80]!r}{_fault(response)} — "
         f'expected 401 {{"error": "{body}"}}',
-        f"{label}: refused",
+        rule=rule,
     )
 
 
-# -- batteries (fix checks and tests replay these) -----------------------------------------
-def cookie_battery(client: httpx.Client, findings: Findings) -> None:
-    """The refresh cookie at login (and at refresh) has exactly the catalogue's flags."""
-    email, password = _accounts(client)["viewer"]
-    response = client.post(LOGIN, json={"email": email, "password": password})
-    header = _refresh_set_cookie(response)
+def _minted_battery(client: httpx.Client, findings: Findings, rng: random.Random) -> None:
+    """Tokens of the contract signed with the learner's own keys, each with one thing wrong."""
+    header, valid = _contract(client, "admin", "access", rng)
+    good = client.get(ADMIN, headers=_bearer(_mint(client, "access", header, valid)))
     if not findings.expect(
-        response.status_code == 200 and header is not None,
-        f"login got {response.status_code}{_fault(response)} without a refreshToken cookie",
+        good.status_code == 200,
+        f"a valid admin access token of the contract (HS256, keys['access'], typ at+jwt, "
+        f"claims {sorted(valid)}) got {good.status_code} {good.text[:60]!r}{_fault(good)}",
+        "a valid token minted by another service with the same key is accepted",
+        rule="accepts-valid",
     ):
         return
-    _, value, attributes = parse_set_cookie(header or "")
-    findings.expect(bool(value), "the refreshToken cookie is empty")
-    for name, expected in COOKIE_ATTRIBUTES:
-        present = name in attributes
-        actual = attributes.get(name)
-        ok = present and (expected is None or (actual or "").lower() == expected)
-        shown = f"{name}={expected}" if expected else name
-        findings.expect(
-            ok,
-            f"the refresh cookie lacks {shown} (got: {header.split(';', 1)[-1].strip()!r})",
-            f"cookie has {shown}",
-        )
+    now = int(time.time())
+
+    def refused(label: str, rule: str, claims: dict[str, Any], head: dict[str, Any] | None = None,
+                key: str = "access", body: str = "Invalid token") -> None:  # fmt: skip
+        token = _mint(client, key, head or header, claims)
+        _expect_refused(findings, client.get(ADMIN, headers=_bearer(token)), label, rule, body)
+
+    def without(name: str) -> dict[str, Any]:
+        return {k: v for k, v in valid.items() if k != name}
+
+    other_host = f"https://{_rand_word(rng)}.example"
+    refused(f"iss {other_host!r}", "iss-aud", {**valid, "iss": other_host})
+    refused(f"aud {other_host!r}", "iss-aud", {**valid, "aud": other_host})
+    refused(f"aud [{other_host!r}]", "iss-aud", {**valid, "aud": [other_host]})
+    refused("no iss", "iss-aud", without("iss"))
+    refused("no aud", "iss-aud", without("aud"))
+    refused(f"iss {ISSUER + '.' + _rand_word(rng, 4)!r}", "iss-aud",
+            {**valid, "iss": f"{ISSUER}.{_rand_word(rng, 4)}"})  # fmt: skip
+    refused("no exp", "exp-required", without("exp"))
+    refused("no iat", "exp-required", without("iat"))
+    for ago in (rng.randint(90, 300), rng.randint(2 * 3600, 30 * 86400)):
+        stale = {**valid, "iat": now - ago - 600, "exp": now - ago}
+        refused(f"expired {ago} s ago", "exp-required", stale, body="Token expired")
+    far = rng.randint(ACCESS_MAX_S + 3600, 10 * 365 * 86400)
+    refused(f"an access token living {far} s (exp - iat)", "lifetime", {**valid, "exp": now + far})
+    soon = rng.randint(3600, 86400)
+    refused(f"nbf {soon} s in the future", "lifetime", {**valid, "nbf": now + soon})
+    for alg in ("HS384", "HS512"):
+        refused(f"alg {alg} (signed with keys['access'])", "hs256-only", valid,
+                {**header, "alg": alg})  # fmt: skip
+    refused("signed with keys['refresh'], typ at+jwt", "signature", valid, key="refresh")
+    refused(
+        "typ refresh+jwt on /api/admin/users", "typed", valid, {**header, "typ": TYPES["refresh"]}
+    )
+    refused("no typ", "typed", valid, {"alg": "HS256"})
+    refused("typ JWT", "typed", valid, {**header, "typ": "JWT"})
+    refresh_header, refresh_claims = _contract(client, "viewer", "refresh", rng)
+    as_refresh = _mint(client, "refresh", {**refresh_header, "typ": TYPES["access"]},
+                       refresh_claims)  # fmt: skip
+    _expect_refused(findings, _refresh(client, as_refresh), "typ at+jwt on the refresh route",
+                    "typed")  # fmt: skip
+    findings.saw("contract tokens with a wrong iss, aud, exp, nbf, lifetime, alg or typ refused")
 
 
-def _legitimate(client: httpx.Client, findings: Findings) -> tuple[Session, Session] | None:
-    admin, viewer = _login(client, findings, "admin"), _login(client, findings, "viewer")
-    if admin is None or viewer is None:
-        return None
-    for label, session, admin_status in (("admin", admin, 200), ("viewer", viewer, 403)):
-        me = client.get(ME, headers=_bearer(session.access))
-        if not findings.expect(
-            me.status_code == 200 and set(me.json()) >= {"id", "role"},
-            f"{label}'s own access token: /api/me got {me.status_code} {me.text[:80]!r}"
-            f"{_fault(me)}",
-        ):
-            return None
-        findings.expect(
-            me.json()["role"] == label,
-            f"/api/me says role {me.json()['role']!r} for the {label}",
-        )
-        users = client.get(ADMIN, headers=_bearer(session.access))
-        findings.expect(
-            users.status_code == admin_status,
-            f"{label} on /api/admin/users got {users.status_code}, expected {admin_status}"
-            f"{_fault(users)}",
-        )
-    findings.saw("legitimate: login, /api/me, admin 200 for alice and 403 for carol")
-    return admin, viewer
+def attack_battery(
+    client: httpx.Client, findings: Findings, rng: random.Random, contract: bool = True
+) -> None:
+    """Every token attack of the lab against one app; legitimate use must keep working.
 
-
-def _lifetimes(findings: Findings, session: Session) -> None:
-    for label, token, limit in (
-        ("access", session.access, ACCESS_MAX_S),
-        ("refresh", session.refresh, REFRESH_MAX_S),
-    ):
-        claims = (_claims(token) or ({}, {}))[1]
-        exp, iat = claims.get("exp"), claims.get("iat")
-        life = exp - iat if isinstance(exp, int) and isinstance(iat, int) else None
-        findings.expect(
-            life is not None and 0 < life <= limit,
-            f"the {label} token must carry iat and exp and live at most {limit} s "
-            f"(exp {exp}, iat {iat})",
-            f"{label} token lifetime {life} s (at most {limit} s)",
-        )
-
-
-def attack_battery(client: httpx.Client, findings: Findings) -> None:
-    """Every token attack of the lab against one app; legitimate use must keep working."""
+    ``contract``: the app follows the fix's token contract (HS256 with the keys it hands the
+    learner's functions), so its issued tokens are inspected and contract tokens minted with
+    its keys are sent too; the secure reference app (ES256) is judged without them.
+    """
     sessions = _legitimate(client, findings)
     if sessions is None:
         return
     _, viewer = sessions
-    _lifetimes(findings, viewer)
+    if contract:
+        _issued(client, findings, viewer)
     parsed = _claims(viewer.access)
     if not findings.expect(parsed is not None, "the access token is not a JWT"):
         return
     header, claims = parsed or ({}, {})
+    header = {**header, "alg": "HS256"}  # the forgeries below are HMACs (the contract's alg)
     admin_claims = {**claims, "role": "admin"}
 
-    def attempt(label: str, token: str, body: str = "Invalid token") -> None:
-        _expect_401(findings, client.get(ADMIN, headers=_bearer(token)), label, body)
+    def attempt(label: str, token: str, rule: str, body: str = "Invalid token") -> None:
+        _expect_refused(findings, client.get(ADMIN, headers=_bearer(token)), label, rule, body)
 
-    for casing in NONE_CASINGS:
-        attempt(f"alg {casing!r}", forge({"alg": casing, "typ": "JWT"}, admin_claims))
-    tampered = tamper(viewer.access, role="admin")
-    attempt("role tampered, old signature kept", tampered)
-    attempt("role tampered, null signature", with_signature(tampered, b""))
-    _expect_401(
-        findings,
-        client.get(ME, headers=_bearer(flip_signature_bit(viewer.access, 20))),
-        "one signature bit flipped",
-    )
-    if str(header.get("alg", "")).startswith("HS"):
-        secret = crack_hs256(viewer.access, common_passwords())
-        findings.expect(
-            secret is None,
-            f"the access-token key is in the wordlist ({secret!r}): use 32 random bytes",
-            "the signing key is not in the 30,000-word list",
-        )
-        if secret is not None:
-            attempt(
-                "admin token minted with the cracked key",
-                forge(header, admin_claims, secret.encode()),
-            )
-    public_pem = client.get("/api/_lab/public-key").content
-    for kid in ("access-rs256", None):
-        confused = {"alg": "HS256", "typ": "JWT", **({"kid": kid} if kid else {})}
-        attempt(
-            f"HS256 signed with the public key (kid {kid})",
-            forge(confused, admin_claims, public_pem),
-        )
-    attempt(
-        "kid path traversal to /dev/null (empty key)",
-        forge({"alg": "HS256", "typ": "JWT", "kid": TRAVERSAL_KID}, admin_claims, b""),
-    )
+    for casing in {"none", _casing(rng, "none"), _casing(rng, "none")}:
+        attempt(f"alg {casing!r}", forge({"alg": casing, "typ": "JWT"}, admin_claims), "hs256-only")
     attacker = new_rsa_key()
     attempt(
-        "embedded jwk header (attacker's own key)",
-        forge({"alg": "RS256", "typ": "JWT", "jwk": rsa_jwk(attacker)}, admin_claims, attacker),
+        "alg RS256 (an attacker's RSA key)",
+        jwt.encode(admin_claims, attacker, "RS256", headers={"typ": "at+jwt"}),
+        "hs256-only",
     )
-    with Sandbox(jwks_app({"keys": [rsa_jwk(attacker)]}), name="02-jwt-attacker") as evil:
-        jku = {"alg": "RS256", "typ": "JWT", "jku": f"{evil.url}/jwks.json", "kid": "attacker"}
-        attempt("jku header pointing at the attacker's JWKS", forge(jku, admin_claims, attacker))
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    attempt(
+        "alg ES256 (an attacker's EC key)",
+        jwt.encode(admin_claims, ec_key, "ES256", headers={"typ": "at+jwt"}),
+        "hs256-only",
+    )
+    with findings.rule("signature"):
+        tampered = tamper(viewer.access, role="admin")
+        attempt("role tampered, old signature kept", tampered, "signature")
+        attempt("role tampered, null signature", with_signature(tampered, b""), "signature")
+        signature = b64url_decode(viewer.access.rsplit(".", 1)[1])
+        cut = rng.randint(1, max(1, len(signature) - 1))
+        attempt(f"signature cut to {cut} bytes",
+                with_signature(viewer.access, signature[:cut]), "signature")  # fmt: skip
+        byte = rng.randrange(max(1, len(signature)))
+        _expect_refused(
+            findings,
+            client.get(
+                ME, headers=_bearer(flip_signature_bit(viewer.access, byte, rng.randrange(8)))
+            ),
+            f"one bit flipped in signature byte {byte}",
+            "signature",
+        )
+        other = secrets.token_bytes(rng.randint(16, 64))
+        attempt(f"signed with another random {len(other)}-byte key",
+                forge(header, admin_claims, other), "signature")  # fmt: skip
+        attempt("signed with an empty key", forge(header, admin_claims, b""), "signature")
+        public_pem = client.get("/api/_lab/public-key").content
+        for kid in ("access-rs256", None):
+            confused = {**header, "alg": "HS256", **({"kid": kid} if kid else {})}
+            attempt(f"HS256 signed with the public key (kid {kid})",
+                    forge(confused, admin_claims, public_pem), "signature")  # fmt: skip
+        attempt(
+            "kid path traversal to /dev/null (empty key)",
+            forge({**header, "kid": TRAVERSAL_KID}, admin_claims, b""),
+            "signature",
+        )
+        attempt(
+            "embedded jwk header (attacker's own key)",
+            forge({"alg": "RS256", "typ": "at+jwt", "jwk": rsa_jwk(attacker)}, admin_claims,
+                  attacker),
+            "signature",
+        )  # fmt: skip
+        with Sandbox(jwks_app({"keys": [rsa_jwk(attacker)]}), name="02-jwt-attacker") as evil:
+            jku = {
+                "alg": "RS256",
+                "typ": "at+jwt",
+                "jku": f"{evil.url}/jwks.json",
+                "kid": "attacker",
+            }
+            attempt("jku header pointing at the attacker's JWKS",
+                    forge(jku, admin_claims, attacker), "signature")  # fmt: skip
     log = {
         entry["kind"]: entry["authorization"] for entry in client.get("/api/_lab/token-log").json()
     }
     expired = client.get(ADMIN, headers={"Authorization": log["expired"]})
-    _expect_401(findings, expired, "expired admin token from the log", "Token expired")
+    _expect_refused(findings, expired, "expired admin token from the log", "exp-required",
+                    "Token expired")  # fmt: skip
     no_exp = client.get(ADMIN, headers={"Authorization": log["no-exp"]})
-    _expect_401(findings, no_exp, "admin token without exp from the log")
-    _expect_401(
-        findings, client.get(ME, headers=_bearer(viewer.refresh)), "refresh token as access"
-    )
-    _expect_401(findings, client.get(ME), "no Authorization header", "Missing token")
+    _expect_refused(findings, no_exp, "admin token without exp from the log", "exp-required")
+    _expect_refused(
+        findings, client.get(ME, headers=_bearer(viewer.refresh)), "refresh token as access",
+        "typed",
+    )  # fmt: skip
+    _expect_refused(findings, _refresh(client, viewer.access), "access token as refresh", "typed")
+    _expect_refused(findings, client.get(ME), "no Authorization header", "accepts-valid",
+                    "Missing token")  # fmt: skip
+    if contract:
+        _minted_battery(client, findings, rng)
+    findings.saw("forged, tampered, expired and misused tokens refused")
 
 
-def lifecycle_battery(client: httpx.Client, findings: Findings) -> None:
-    """login → me → refresh (rotated) → reuse detection → logout → old tokens 401."""
+def lifecycle_battery(client: httpx.Client, findings: Findings, rng: random.Random) -> None:
+    """login → me → refresh (rotated, several times) → reuse detection → logout on every
+    device → old tokens 401 → a new login works."""
     first = _login(client, findings, "viewer")
     if first is None:
         return
     me = client.get(ME, headers=_bearer(first.access))
     if not findings.expect(
-        me.status_code == 200, f"/api/me with a fresh token got {me.status_code}{_fault(me)}"
-    ):
+        me.status_code == 200, f"/api/me with a fresh token got {me.status_code}{_fault(me)}",
+        rule="rotate",
+    ):  # fmt: skip
         return
-    rotated = _refresh(client, first.refresh)
-    cookie = _refresh_set_cookie(rotated)
+    chain = [first.refresh]
+    for step in range(rng.randint(2, 4)):
+        rotated = _refresh(client, chain[-1])
+        cookie = _refresh_set_cookie(rotated)
+        if not findings.expect(
+            rotated.status_code == 200 and cookie is not None and "accessToken" in rotated.json(),
+            f"refresh #{step + 1} got {rotated.status_code} {rotated.text[:80]!r}"
+            f"{_fault(rotated)}: it must answer {{'accessToken'}} and set a new refreshToken "
+            "cookie",
+            rule="rotate",
+        ):
+            return
+        newer = parse_set_cookie(cookie or "")[1]
+        old_claims, new_claims = (_claims(t) or ({}, {}) for t in (chain[-1], newer))
+        findings.expect(
+            newer != chain[-1] and new_claims[1].get("jti") != old_claims[1].get("jti"),
+            f"refresh #{step + 1} returned the same refresh token or jti: rotate it",
+            rule="rotate",
+        )
+        findings.expect(
+            new_claims[1].get("fam") == old_claims[1].get("fam"),
+            f"refresh #{step + 1} changed the family (fam): keep user['family']",
+            rule="rotate",
+        )
+        works = client.get(ME, headers=_bearer(rotated.json()["accessToken"]))
+        findings.expect(
+            works.status_code == 200,
+            f"the access token of refresh #{step + 1} got {works.status_code}{_fault(works)}",
+            rule="rotate",
+        )
+        chain.append(newer)
+    findings.saw(f"{len(chain) - 1} refreshes, each a new refresh token of the same family")
+    reused = rng.randrange(len(chain) - 1)
+    with findings.rule("reuse-detection"):
+        _expect_refused(findings, _refresh(client, chain[reused]),
+                        f"reuse of rotated refresh token #{reused}", "reuse-detection")  # fmt: skip
+        _expect_refused(findings, _refresh(client, chain[-1]),
+                        "the newest refresh token after a reuse (its family must be revoked)",
+                        "reuse-detection")  # fmt: skip
+    laptop, phone = _login(client, findings, "viewer"), _login(client, findings, "viewer")
+    if laptop is None or phone is None:
+        return
+    out = client.post(LOGOUT, headers=_bearer(laptop.access))
     if not findings.expect(
-        rotated.status_code == 200 and cookie is not None and "accessToken" in rotated.json(),
-        f"refresh got {rotated.status_code} {rotated.text[:80]!r}{_fault(rotated)}: it must "
-        "answer {'accessToken'} and set a new refreshToken cookie",
-        "refresh: a new access token and a new refresh cookie",
-    ):
+        out.status_code in (200, 204), f"logout got {out.status_code}{_fault(out)}",
+        rule="logout-revokes",
+    ):  # fmt: skip
         return
-    second_refresh = parse_set_cookie(cookie or "")[1]
-    new_access = rotated.json()["accessToken"]
-    findings.expect(
-        second_refresh != first.refresh,
-        "refresh returned the same refresh token: rotate it (a new one each time)",
-        "refresh token rotated",
-    )
-    check = client.get(ME, headers=_bearer(new_access))
-    findings.expect(
-        check.status_code == 200,
-        f"the refreshed access token got {check.status_code}{_fault(check)}",
-        "the refreshed access token works",
-    )
-    _expect_401(findings, _refresh(client, first.refresh), "reuse of a rotated refresh token")
-    _expect_401(
-        findings,
-        _refresh(client, second_refresh),
-        "the newest refresh token after a reuse (its family must be revoked)",
-    )
-    session = _login(client, findings, "viewer")
-    if session is None:
-        return
-    out = client.post(LOGOUT, headers=_bearer(session.access))
-    if not findings.expect(
-        out.status_code in (200, 204), f"logout got {out.status_code}{_fault(out)}"
-    ):
-        return
-    _expect_401(
-        findings, client.get(ME, headers=_bearer(session.access)), "access token after logout"
-    )
-    _expect_401(findings, _refresh(client, session.refresh), "refresh token after logout")
+    for device, session in (("this device", laptop), ("another device", phone)):
+        _expect_refused(findings, client.get(ME, headers=_bearer(session.access)),
+                        f"access token of {device} after logout", "logout-revokes")  # fmt: skip
+        _expect_refused(findings, _refresh(client, session.refresh),
+                        f"refresh token of {device} after logout", "logout-revokes")  # fmt: skip
     again = _login(client, findings, "viewer")
     if again is not None:
         after = client.get(ME, headers=_bearer(again.access))
         findings.expect(
             after.status_code == 200,
             f"logging in again after logout: /api/me got {after.status_code}{_fault(after)}",
-            "a new login after logout works",
+            "logout revokes every device; a new login works",
+            rule="logout-revokes",
         )
 
 
@@ -658,10 +979,17 @@ def refresh_after_logout(ctx: CheckContext) -> Verdict:
 
 
 # -- fix checks ----------------------------------------------------------------------------
-def _run(ctx: CheckContext, battery: Callable[[httpx.Client, Findings], None]) -> Findings:
+Battery = Callable[[httpx.Client, Findings, random.Random], None]
+
+
+def _cookie(client: httpx.Client, findings: Findings, rng: random.Random) -> None:
+    cookie_battery(client, findings)
+
+
+def _run(ctx: CheckContext, battery: Battery) -> Findings:
     findings = Findings()
     with ctx.require_patched().client() as client:
-        battery(client, findings)
+        battery(client, findings, ctx.rng)
     return findings
 
 
@@ -670,6 +998,7 @@ def _run(ctx: CheckContext, battery: Callable[[httpx.Client, Findings], None]) -
     title="The refresh cookie: HttpOnly, Secure, SameSite=Strict, one path, 7 days",
     kind="fix",
     fixes=("refresh_cookie",),
+    rules=COOKIE_RULES,
     hints=(
         "Return one string: 'refreshToken=<token>; attribute; attribute; ...'.",
         "HttpOnly (no script), Secure (HTTPS only), SameSite=Strict (no cross-site sends).",
@@ -677,7 +1006,7 @@ def _run(ctx: CheckContext, battery: Callable[[httpx.Client, Findings], None]) -
     ),
 )
 def cookie(ctx: CheckContext) -> Verdict:
-    return _run(ctx, cookie_battery).verdict(
+    return _run(ctx, _cookie).verdict(
         "the refresh cookie is out of reach of scripts and other sites", "the cookie is not right"
     )
 
@@ -687,13 +1016,14 @@ def cookie(ctx: CheckContext) -> Verdict:
     title="Issue and verify tokens: every forgery refused",
     kind="fix",
     fixes=("issue_tokens", "verify_token"),
+    rules=TOKENS_RULES,
     hints=(
         "jwt.decode_complete(token, keys[typ], algorithms=['HS256'], ...): never read alg "
         "from the token.",
         "options={'require': ['exp', 'iat', 'sub', 'iss', 'aud']}, audience=keys['audience'], "
         "issuer=keys['issuer'], leeway=30.",
-        "Compare decoded['header']['typ'] with 'at+jwt' / 'refresh+jwt' and raise "
-        "jwt.InvalidTokenError when it differs.",
+        "Compare decoded['header']['typ'] with 'at+jwt' / 'refresh+jwt', and exp - iat with "
+        "the type's lifetime; raise jwt.InvalidTokenError when either is wrong.",
     ),
 )
 def tokens(ctx: CheckContext) -> Verdict:
@@ -707,6 +1037,7 @@ def tokens(ctx: CheckContext) -> Verdict:
     title="Logout revokes; refresh tokens rotate and reuse kills the family",
     kind="fix",
     fixes=("issue_tokens", "verify_token", "check_not_revoked", "logout"),
+    rules=REVOCATION_RULES,
     hints=(
         "Compare claims['ver'] with ledger.token_version(claims['sub']); logout calls "
         "ledger.revoke_all(claims['sub']).",
@@ -721,8 +1052,8 @@ def revocation(ctx: CheckContext) -> Verdict:
     )
 
 
-BATTERIES: dict[str, Callable[[httpx.Client, Findings], None]] = {
-    "refresh cookie": cookie_battery,
+BATTERIES: dict[str, Battery] = {
+    "refresh cookie": _cookie,
     "token attacks": attack_battery,
     "logout and rotation": lifecycle_battery,
 }
@@ -733,6 +1064,7 @@ BATTERIES: dict[str, Callable[[httpx.Client, Findings], None]] = {
     title="Replay every attack of this lab against your fixed app",
     kind="fix",
     fixes=("issue_tokens", "verify_token", "check_not_revoked", "logout", "refresh_cookie"),
+    rules=merge_rules(COOKIE_RULES, TOKENS_RULES, REVOCATION_RULES),
     points=2,
     hints=(
         "Pass all five functions: together they are the app's token handling.",
@@ -744,7 +1076,7 @@ def verify(ctx: CheckContext) -> Verdict:
     with ctx.require_patched().client() as client:
         for name, battery in BATTERIES.items():
             with findings.section(name):
-                battery(client, findings)
+                battery(client, findings, ctx.rng)
     return findings.verdict(
         "every token attack fails and legitimate use works", "some attacks still get through"
     )

@@ -8,8 +8,11 @@ the refresh cookie; ``POST /api/auth/refresh`` (reads the ``refreshToken`` cooki
 other services. Lab-only: ``GET /api/_lab/public-key`` (the same key as PEM),
 ``GET /api/_lab/token-log`` (Authorization headers found in an old debug log),
 ``POST /api/_lab/inspect {token}`` (which of the app's keys really signed a token),
-``GET /api/_lab/audit`` (logouts) and ``GET /api/_lab/accounts`` (the seeded logins, as
-``labkit serve`` prints them, for checks).
+``GET /api/_lab/audit`` (logouts), ``GET /api/_lab/accounts`` (the seeded logins, as
+``labkit serve`` prints them, with each user's id and ``tokenVersion``, for checks) and
+``POST /api/_lab/mint {key, header, claims}`` (a token signed with the learner's
+``keys["access"]`` or ``keys["refresh"]``: what another service holding the key could mint,
+so a check can send contract tokens with one thing wrong).
 
 Replaceable parts, with the lab's token contract (HS256 with ``keys["access"]`` /
 ``keys["refresh"]``, ``typ`` header ``at+jwt`` / ``refresh+jwt``, claims ``sub`` (str),
@@ -41,6 +44,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 
+from labkit.attacks.jwt import forge as weak_forge
 from labkit.patterns import passwords as secure_passwords
 from labkit.patterns import tokens as secure_tokens
 from labkit.sandbox.apps.base import LabState, new_lab_app
@@ -104,6 +108,12 @@ class Credentials(BaseModel):
 
 class TokenBody(BaseModel):
     token: str
+
+
+class MintBody(BaseModel):
+    key: str
+    header: dict[str, Any]
+    claims: dict[str, Any]
 
 
 def _user_dict(user: UserRecord, family: str) -> dict[str, Any]:
@@ -222,9 +232,15 @@ class _Mode:
             return None
         if not signature:
             return "none"
-        if self.ring is None or not isinstance(header, dict):
+        if not isinstance(header, dict):
             return None
         signed = f"{head}.{body}".encode()
+        if self.ring is None or self.learner:
+            for name in ("access", "refresh"):
+                key = self.keys[name]
+                if hmac.compare_digest(hmac.new(key, signed, hashlib.sha256).digest(), signature):
+                    return f"{name} key"
+            return None
         if header.get("alg") == "RS256":
             candidates: dict[str, Any] = {"access RSA key": self.ring.private_key.public_key()}
             if isinstance(header.get("jwk"), dict):
@@ -390,8 +406,24 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
         return {"header": header, "claims": claims, "signedWith": mode.signed_with(body.token)}
 
     @app.get("/api/_lab/accounts", include_in_schema=False)
-    def accounts() -> list[dict[str, str]]:
-        return [{"email": u.email, "role": u.role, "password": u.password} for u in users.values()]
+    def accounts() -> list[dict[str, Any]]:
+        found = [(u, store.find_user(u.email)) for u in users.values()]
+        return [
+            {"email": u.email, "role": u.role, "password": u.password,
+             "id": row.id if row else None, "tokenVersion": ledger.token_version(str(row.id))
+             if row else None}
+            for u, row in found
+        ]  # fmt: skip
+
+    @app.post("/api/_lab/mint", include_in_schema=False, response_model=None)
+    def mint(body: MintBody) -> Any:
+        if body.key not in ("access", "refresh"):
+            return JSONResponse({"error": "key must be 'access' or 'refresh'"}, status_code=400)
+        try:
+            token = weak_forge(body.header, body.claims, mode.keys[body.key])
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return {"token": token}
 
     @app.get("/api/_lab/audit", include_in_schema=False)
     def audit_log() -> list[dict[str, Any]]:
