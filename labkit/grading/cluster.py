@@ -85,7 +85,7 @@ def run_on_cluster(address: str) -> Runner:
                     pure=False, retries=0,
                 )  # fmt: skip
                 futures[future] = prep
-            for future in as_completed(futures):
+            for future in as_completed(futures, loop=client.loop):
                 prep = futures[future]
                 try:
                     text, reason, seconds = future.result()

@@ -92,11 +92,12 @@ def run_locally(jobs: int) -> Runner:
             outcome = run_job(sub.lab, prep.notebook, limits, scratch, ctx)
             return prep, outcome, time.monotonic() - started
 
+        pool = ThreadPoolExecutor(max_workers=max(1, jobs))
         try:
-            with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-                for future in as_completed([pool.submit(one, p) for p in prepared]):
-                    yield future.result()
-        finally:
+            for future in as_completed([pool.submit(one, p) for p in prepared]):
+                yield future.result()
+        finally:  # interrupted: start no other submission, wait for those running
+            pool.shutdown(wait=True, cancel_futures=True)
             shutil.rmtree(scratch, ignore_errors=True)
 
     return runner

@@ -9,6 +9,7 @@ result (empty when there is none), why there is none, and the result signed with
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import sys
@@ -26,7 +27,10 @@ def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="labkit-grade-"))
     os.chmod(scratch, 0o700)
     try:
-        outcome = run_job(job["lab"], job["notebook"], limits, scratch)
+        # this process is fresh and single-threaded: fork the worker from it directly
+        # (no forkserver to start and fill with imports once more)
+        ctx = multiprocessing.get_context("fork")
+        outcome = run_job(job["lab"], job["notebook"], limits, scratch, ctx)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     text = outcome.result.to_json() if outcome.result else ""

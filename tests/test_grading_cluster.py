@@ -1,0 +1,116 @@
+"""``labkit grade --cluster``: a real ``dask scheduler`` and two ``dask worker`` processes on
+loopback grade the same submissions into the same gradebook as a local run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from labkit.course.build import build_notebook
+from labkit.grading.cluster import ClusterUnavailable, run_on_cluster
+
+pytest.importorskip("distributed")
+
+REPO = Path(__file__).resolve().parents[1]
+COURSE = REPO / "course"
+DASK = Path(sys.executable).parent / "dask"
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[str]:
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    logs = tmp_path / "dask-logs"
+    logs.mkdir()
+    procs = []
+    env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "True"}  # Dask's default
+    commands = [
+        [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+         "--no-dashboard"],
+        *([str(DASK), "worker", address, "--nthreads", "1", "--no-dashboard",
+           "--host", "127.0.0.1", "--name", f"w{i}"] for i in (1, 2)),
+    ]  # fmt: skip
+    try:
+        for i, command in enumerate(commands):
+            with open(logs / f"{i}.log", "w") as log:
+                procs.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                              env=env, start_new_session=True))  # fmt: skip
+            if i == 0:
+                _wait_for_port(port)
+        from distributed import Client
+
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=120)
+        yield address
+    finally:
+        for proc in reversed(procs):
+            with_group = proc.pid
+            try:
+                os.killpg(with_group, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+        for proc in procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+
+
+def _wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"the Dask scheduler did not listen on {port}")
+
+
+def _grade(subs: Path, book: Path, *extra: str) -> tuple[str, str]:
+    run = subprocess.run(
+        [sys.executable, "-m", "labkit", "grade", str(subs), "--out", str(book), "--jobs", "2",
+         "--cell-timeout", "60", "--timeout", "240", *extra],
+        cwd=REPO, capture_output=True, text=True, timeout=500,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    return book.read_text(encoding="utf-8"), run.stderr
+
+
+def test_dask_grading_equals_local_grading(tmp_path: Path, cluster: str) -> None:
+    subs = tmp_path / "subs"
+    for student, solved in (("ann", True), ("bob", False)):
+        (subs / student).mkdir(parents=True)
+        nb = build_notebook(COURSE / "00-welcome.py", solved=solved)
+        nbformat.write(nb, subs / student / "00-welcome.ipynb")
+    started = time.monotonic()
+    local, _ = _grade(subs, tmp_path / "local.csv")
+    local_s = time.monotonic() - started
+    started = time.monotonic()
+    remote, log = _grade(subs, tmp_path / "dask.csv", "--cluster", cluster)
+    print(f"local {local_s:.1f} s, Dask {time.monotonic() - started:.1f} s")
+    assert remote == local
+    assert "ann/00-welcome: 2/2 passed" in log and "bob/00-welcome: 0/2 passed" in log
+    assert local.count(",passed,") == 2 and local.count(",failed,") == 2
+
+
+def test_an_unreachable_scheduler_is_a_clear_error() -> None:
+    with pytest.raises(ClusterUnavailable, match="cannot reach the Dask scheduler"):
+        run_on_cluster(f"tcp://127.0.0.1:{_free_port()}")

@@ -1,0 +1,134 @@
+"""Grading runs as an instructor lives them: interrupted and resumed, part of a class
+regraded into an existing gradebook, the report rebuilt from the CSV.
+
+The notebooks are read and spliced for real; the kernels are replaced by a runner that
+returns chosen verdicts, so these tests show the bookkeeping, fast. (Real kernels: the
+tamper batch in test_grading_tamper.py and the Dask run in test_grading_cluster.py.)
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from labkit.cli import main
+from labkit.course.build import build_notebook
+from labkit.grading.execute import Limits
+from labkit.grading.grade import Prepared, grade
+from labkit.grading.gradebook import read_gradebook, summary_path
+from labkit.grading.journal import journal_path
+from labkit.grading.local import Outcome
+from labkit.grading.worker import WorkerResult
+
+REPO = Path(__file__).resolve().parents[1]
+COURSE = REPO / "course"
+CHECKS = ("first-ticket", "greeting-fix")
+
+
+def _class(root: Path, students: tuple[str, ...] = ("ann", "bob", "cy")) -> Path:
+    nb = build_notebook(COURSE / "00-welcome.py", solved=True)
+    for student in students:
+        (root / student).mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, root / student / "00-welcome.ipynb")
+    (root / "dee").mkdir(exist_ok=True)
+    (root / "dee" / "00-welcome.ipynb").write_text("{broken")  # an error row
+    return root
+
+
+class Fake:
+    """A runner that 'grades' every submission with one verdict and remembers what it ran;
+    with ``stop_after`` it dies (like Ctrl-C) after that many."""
+
+    def __init__(self, passed: bool, stop_after: int | None = None) -> None:
+        self.passed, self.stop_after, self.ran = passed, stop_after, []
+
+    def __call__(
+        self, prepared: list[Prepared], limits: Limits
+    ) -> Iterator[tuple[Prepared, Outcome, float]]:
+        for prep in prepared:
+            if self.stop_after is not None and len(self.ran) >= self.stop_after:
+                raise KeyboardInterrupt
+            self.ran.append(prep.submission.student)
+            verdicts = {c: (self.passed, "seen") for c in CHECKS}
+            yield prep, Outcome(WorkerResult(verdicts, dict.fromkeys(CHECKS, ""), "", "")), 0.1
+
+
+def _statuses(book: Path) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for row in read_gradebook(book):
+        out.setdefault(row.student, set()).add(row.status)
+    return out
+
+
+def test_an_interrupted_run_keeps_what_it_graded_and_resume_grades_the_rest(
+    tmp_path: Path,
+) -> None:
+    subs, book = _class(tmp_path / "subs"), tmp_path / "out" / "book.csv"
+    first = Fake(passed=True, stop_after=1)
+    with pytest.raises(KeyboardInterrupt):
+        grade(subs, book, course_dir=COURSE, runner=first, log=False)
+    assert not book.exists()
+    journal = journal_path(book)
+    kept = {r.student for r in _journal_rows(journal)}
+    assert kept == {"dee", first.ran[0]}  # the error row and the one graded submission
+
+    second = Fake(passed=True)
+    grade(subs, book, course_dir=COURSE, runner=second, log=False, resume=True)
+    assert sorted(second.ran) == sorted({"ann", "bob", "cy"} - set(first.ran))
+    assert _statuses(book) == {"ann": {"passed"}, "bob": {"passed"}, "cy": {"passed"},
+                               "dee": {"error"}}  # fmt: skip
+    assert not journal.exists()
+
+    third = Fake(passed=True)  # resuming a finished run grades nothing again
+    grade(subs, book, course_dir=COURSE, runner=third, log=False, resume=True)
+    assert third.ran == [] and len(read_gradebook(book)) == 3 * 2 + 1
+
+
+def _journal_rows(path: Path) -> list:
+    from labkit.grading.journal import Journal
+
+    return Journal(path).read()
+
+
+def test_a_subset_is_regraded_and_merged_without_double_counting(tmp_path: Path) -> None:
+    subs, book = _class(tmp_path / "subs"), tmp_path / "book.csv"
+    grade(subs, book, course_dir=COURSE, runner=Fake(passed=False), log=False)
+    assert _statuses(book)["bob"] == {"failed"}
+
+    again = Fake(passed=True)
+    rows = grade(subs, book, course_dir=COURSE, runner=again, log=False, students=["bob"])
+    assert again.ran == ["bob"]
+    assert _statuses(book) == {"ann": {"failed"}, "bob": {"passed"}, "cy": {"failed"},
+                               "dee": {"error"}}  # fmt: skip
+    assert len(rows) == len(read_gradebook(book)) == 3 * 2 + 1  # bob's rows replaced, not added
+
+    by_lab = Fake(passed=True)
+    grade(subs, book, course_dir=COURSE, runner=by_lab, log=False, labs=["00-welcome"])
+    assert sorted(by_lab.ran) == ["ann", "bob", "cy"]
+    with open(summary_path(book), newline="", encoding="utf-8") as handle:
+        summary = {r["student"]: r for r in csv.DictReader(handle)}
+    assert summary["ann"]["points"] == "2" and summary["ann"]["percent"] == "100.0"
+
+
+def test_the_report_and_feedback_are_rebuilt_from_the_csv(tmp_path: Path) -> None:
+    subs, book = _class(tmp_path / "subs", ("ann",)), tmp_path / "book.csv"
+    grade(subs, book, course_dir=COURSE, runner=Fake(passed=True), log=False)
+    report, pages = tmp_path / "report.html", tmp_path / "feedback"
+    args = ["report", str(book), "--html", str(report), "--feedback", str(pages),
+            "--course", str(COURSE), "--labs", "00-welcome,01-passwords"]  # fmt: skip
+    assert main(args) == 0
+    with open(summary_path(book), newline="", encoding="utf-8") as handle:
+        summary = {r["student"]: r for r in csv.DictReader(handle)}
+    from labkit.grading.canonical import Course
+
+    most = 2 + Course(COURSE)["01-passwords"].max_points
+    assert summary["ann"]["max_points"] == str(most)  # a lab nobody handed in still counts
+    assert summary["ann"]["percent"] == f"{100 * 2 / most:.1f}"
+    assert "01-passwords" in report.read_text(encoding="utf-8")
+    page = (pages / "ann.html").read_text(encoding="utf-8")
+    assert "01-passwords — not handed in" in page and f"2/{most} points" in page
+    assert {p.name for p in pages.iterdir()} == {"ann.html", "dee.html"}
