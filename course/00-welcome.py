@@ -135,6 +135,25 @@ fixed = lab.patched(validate_name=validate_name)
 fixed.client.post("/api/greet", json={"name": "   "}).json()
 
 # %% [markdown]
+# ## What is graded when you hand in a notebook
+#
+# If your course grades the labs, the grader runs your notebook again, from the top, in a
+# fresh kernel — and it runs **its own copy** of the lab's notebook with your work put into it:
+#
+# - **Your code is graded**: every `TODO` cell (like the two above), plus every code cell you
+#   *added* yourself (helper functions, imports), each in its place between the `TODO` cells.
+# - **The lab's own cells are not yours to change**: the `lab.check(...)` cells, the
+#   explanations and the example cells come from the published lab, so editing or deleting
+#   them changes nothing. Put your helpers in a new cell or in the `TODO` cell instead.
+# - **Saved outputs are never read**: a ✅ in your file counts only if the check passes again.
+# - **One `TODO` cell per exercise**: if you copied one to try something, the *last* copy is
+#   graded. Hand in one notebook per lab; of several copies (`01-passwords-Copy1.ipynb`...)
+#   only the most recently saved one is graded.
+#
+# Before you hand in, run **Kernel → Restart Kernel and Run All Cells**: what passes then is
+# what the grader will see.
+
+# %% [markdown]
 # ## Your progress
 #
 # Every check result and every hint is saved under `~/.labkit` (or `$LABKIT_HOME`).
