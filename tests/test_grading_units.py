@@ -21,7 +21,7 @@ from labkit.grading.execute import CHECK_FAILED, notebook_message
 from labkit.grading.flags import scan_answer
 from labkit.grading.gradebook import summary_path, write_atomic, write_gradebook
 from labkit.grading.outcome import COLUMNS, Row
-from labkit.grading.score import NO_VERDICT, STOPPED_EARLY, score
+from labkit.grading.score import NO_VERDICT, SIMULATED, STOPPED_EARLY, score
 from labkit.grading.splice import OWN, Part, splice
 from labkit.grading.submissions import Submission, SubmissionError, read_submission
 from labkit.grading.verifier import Verdicts
@@ -307,6 +307,21 @@ def test_a_check_that_failed_before_reaching_the_grader_says_what_the_notebook_s
     rows = {r.check: r for r in score("ann", lab, result)}
     assert rows["first-ticket"].message == text and rows["first-ticket"].status == "failed"
     assert rows["greeting-fix"].message == NO_VERDICT
+
+
+def test_a_verdict_judged_without_a_real_browser_says_so() -> None:
+    lab = COURSE["00-welcome"]
+    recorded = {
+        "first-ticket": (True, "the page read it in the browser"),
+        "greeting-fix": (False, "via SIMULATION (Fetch CORS check, no browser)"),
+    }
+    for browser, expected in ((True, [False, True]), (False, [True, True])):
+        result = WorkerResult(recorded, {}, "", "", browser=browser)
+        rows = score("ann", lab, result)
+        assert [SIMULATED in r.message for r in rows] == expected
+    plain = WorkerResult({"first-ticket": (True, "ticket ok")}, {}, "", "", browser=False)
+    assert SIMULATED not in score("ann", lab, plain)[0].message
+    assert WorkerResult.from_json(result.to_json()) == result
 
 
 # -- the gradebook files -------------------------------------------------------------------

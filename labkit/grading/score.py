@@ -7,9 +7,14 @@ from labkit.grading.execute import CHECK_FAILED
 from labkit.grading.outcome import Row
 from labkit.grading.worker import WorkerResult
 
-__all__ = ["error_row", "not_evaluated", "score"]
+__all__ = ["SIMULATED", "error_row", "not_evaluated", "score"]
 
 NO_VERDICT = "the check cell ran but no verdict reached the grader (was lab.check replaced?)"
+#: On a row whose check could not use a real browser on the grading machine.
+SIMULATED = (
+    "SIMULATED: judged without a real browser (no Chromium or Playwright where it was "
+    "graded; see INSTRUCTORS.md, the grading image)"
+)
 #: After an error in a check cell that is not a failed check (a ``NameError``...).
 STOPPED_EARLY = "the check cell stopped before its check reached the grader"
 
@@ -40,12 +45,19 @@ def score(
                 message, stopped_seen = result.stopped, True
             else:
                 message = f"not reached: {result.stopped}"
-        extra = [*(notes or {}).get(slot.id, []), *(notes or {}).get("", []),
+        simulated = [SIMULATED] if _simulated(message, result.browser) else []
+        extra = [*simulated, *(notes or {}).get(slot.id, []), *(notes or {}).get("", []),
                  *(f"FLAGGED: {f}" for f in flags or [])]  # fmt: skip
         message = " | ".join([message, *extra]) if extra else message
         points = slot.points if status == "passed" else 0
         rows.append(Row(student, lab.lab, slot.id, status, points, slot.points, message))  # type: ignore[arg-type]
     return rows
+
+
+def _simulated(message: str, browser: bool) -> bool:
+    """A verdict judged by a simulation: it says so, or it speaks of a browser where none
+    was available."""
+    return "SIMULATION" in message or (not browser and "browser" in message.lower())
 
 
 def _no_verdict(error: str) -> str:

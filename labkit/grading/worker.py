@@ -24,7 +24,7 @@ from labkit.grading.execute import Limits, execute
 from labkit.grading.kernel import kernel_env, write_kernelspec
 from labkit.grading.verifier import Verdicts, verifier_app
 
-__all__ = ["Job", "WorkerResult", "sign", "work"]
+__all__ = ["Job", "WorkerResult", "browser_available", "sign", "work"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,7 @@ class WorkerResult:
     completed: dict[str, str]
     stopped: str
     stopped_at: str
+    browser: bool = True  # Chromium and Playwright were there for the browser checks
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, sort_keys=True)
@@ -54,11 +55,19 @@ class WorkerResult:
     def from_json(cls, text: str) -> WorkerResult:
         data = json.loads(text)
         recorded = {k: (bool(v[0]), str(v[1])) for k, v in data["recorded"].items()}
-        return cls(recorded, dict(data["completed"]), data["stopped"], data["stopped_at"])
+        return cls(recorded, dict(data["completed"]), data["stopped"], data["stopped_at"],
+                   bool(data.get("browser", True)))  # fmt: skip
 
 
 def sign(key: bytes, text: str) -> str:
     return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+
+
+def browser_available() -> bool:
+    """Whether browser checks can run for real here (else they fall back to a simulation)."""
+    from labkit.browser import find_chromium, playwright_installed
+
+    return playwright_installed() and find_chromium() is not None
 
 
 def _quiet(log_path: Path) -> None:
@@ -99,7 +108,9 @@ def work(job: Job, conn: Any) -> None:
         env = kernel_env(base / "home", verifier.url, token)
         run = execute(notebook, verdicts, env=env, cwd=base / "work", limits=job.limits)
         recorded = {k: (v.passed, v.message) for k, v in verdicts.recorded.items()}
-        result = WorkerResult(recorded, run.completed, run.stopped, run.stopped_at)
+        result = WorkerResult(
+            recorded, run.completed, run.stopped, run.stopped_at, browser_available()
+        )
         text = result.to_json()
         conn.send((text, sign(job.key, text)))
     finally:
