@@ -204,6 +204,24 @@ def _grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _collect(args: argparse.Namespace) -> int:
+    from labkit.grading.canonical import Course
+    from labkit.grading.collect import collect
+
+    homes, course = Path(args.homes), Path(args.course)
+    if not homes.is_dir():
+        print(f"no such folder: {homes}", file=sys.stderr)
+        return 2
+    if not course.is_dir():
+        print(f"no course sources in {course} (use --course DIR)", file=sys.stderr)
+        return 2
+    done = collect(homes, Path(args.out), Course(course), prefix=args.prefix)
+    for student, source, target in done.copied:
+        print(f"{student}: {source} -> {target}")
+    print(f"collected {len(done.copied)} notebooks of {done.students} students into {args.out}")
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     from labkit.grading.canonical import Course
     from labkit.grading.grade import totals, write_outputs
@@ -312,6 +330,17 @@ def parser() -> argparse.ArgumentParser:
     grade.add_argument("--cluster", metavar="ADDRESS", help="grade on a Dask scheduler")
     _labs_option(grade)
     grade.set_defaults(run=_grade)
+
+    collect = commands.add_parser(
+        "collect", help="copy every learner's lab notebooks from a JupyterHub's home folders"
+    )
+    collect.add_argument("homes", help="the folder of home folders (e.g. /home)")
+    collect.add_argument("--out", default="submissions", help="where to (%(default)s)")
+    collect.add_argument(
+        "--prefix", default="jupyter-", help="home folder = PREFIX + login (%(default)s, TLJH)"
+    )
+    collect.add_argument("--course", default="course", help="course sources (default: course)")
+    collect.set_defaults(run=_collect)
 
     report = commands.add_parser("report", help="rebuild the summary, report and feedback")
     report.add_argument("gradebook", help="a gradebook CSV written by labkit grade")

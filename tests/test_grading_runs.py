@@ -9,6 +9,7 @@ tamper batch in test_grading_tamper.py and the Dask run in test_grading_cluster.
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -132,3 +133,36 @@ def test_the_report_and_feedback_are_rebuilt_from_the_csv(tmp_path: Path) -> Non
     page = (pages / "ann.html").read_text(encoding="utf-8")
     assert "01-passwords — not handed in" in page and f"2/{most} points" in page
     assert {p.name for p in pages.iterdir()} == {"ann.html", "dee.html"}
+
+
+def test_collect_copies_lab_notebooks_from_hub_homes_and_nothing_else(tmp_path: Path) -> None:
+    homes, out = tmp_path / "home", tmp_path / "subs"
+    nb = nbformat.writes(build_notebook(COURSE / "00-welcome.py"))
+    files = {
+        "jupyter-ann/00-welcome.ipynb": nb,
+        "jupyter-ann/work/00-welcome.ipynb": nb,  # same name elsewhere: both kept
+        "jupyter-ann/lab0.ipynb": nb,  # a lab by its metadata
+        "jupyter-ann/notes.ipynb": '{"cells": [], "metadata": {}}',  # not a lab
+        "jupyter-ann/.ipynb_checkpoints/00-welcome-checkpoint.ipynb": nb,
+        "jupyter-bob/00-welcome (1).ipynb": nb,
+        "admin/00-welcome.ipynb": nb,  # not a learner's home
+    }
+    for name, text in files.items():
+        (homes / name).parent.mkdir(parents=True, exist_ok=True)
+        (homes / name).write_text(text)
+    (homes / "jupyter-bob" / "01-passwords.ipynb").symlink_to(homes / "admin/00-welcome.ipynb")
+    old = 1_700_000_000
+    os.utime(homes / "jupyter-ann/lab0.ipynb", (old, old))
+
+    assert main(["collect", str(homes), "--out", str(out), "--course", str(COURSE)]) == 0
+    got = sorted(str(p.relative_to(out)) for p in out.rglob("*.ipynb"))
+    assert got == ["ann/00-welcome (1).ipynb", "ann/00-welcome.ipynb", "ann/lab0.ipynb",
+                   "bob/00-welcome (1).ipynb"]  # fmt: skip
+    assert (out / "ann/lab0.ipynb").stat().st_mtime == old
+    from labkit.grading.canonical import Course
+    from labkit.grading.submissions import find_submissions
+
+    subs = find_submissions(out, Course(COURSE))
+    assert [(s.student, s.lab, len(s.others)) for s in subs] == [
+        ("ann", "00-welcome", 2), ("bob", "00-welcome", 0)
+    ]  # fmt: skip
