@@ -42,6 +42,8 @@ lab
 #
 # OWASP's minimum today: **argon2id with 19 MiB of memory, 2 iterations, 1 lane**
 # (`m=19456, t=2, p=1`), or bcrypt with a cost of at least 10 when argon2id is not available.
+# (OWASP also lists scrypt and PBKDF2-HMAC-SHA256 with 600,000 iterations; this lab's checks
+# accept argon2id and bcrypt only.)
 #
 # **A password policy should be about length, not symbols.** NIST SP 800-63B-4 requires at
 # least 15 characters when the password is the only factor (8 with MFA), at least 64 accepted,
@@ -198,12 +200,15 @@ lab.check("bcrypt-72", collision)
 #   (`argon2.PasswordHasher` from argon2-cffi does the salting and encoding for you).
 # - `verify_password(password, stored) -> bool`: `False` for a wrong password (never an
 #   exception). It must also accept the **legacy** unsalted MD5 hashes (32 hex digits) of old
-#   accounts, compared in constant time with `hmac.compare_digest`, so those users can log in...
+#   accounts (and refuse wrong passwords for them too; compare the digests with
+#   `hmac.compare_digest`), so those users can log in...
 # - `needs_rehash(stored) -> bool`: ...and be upgraded on that login: the app calls
-#   `hash_password` again whenever this says `True` (legacy hex, or weaker argon2 settings).
+#   `hash_password` again whenever this says `True` — for legacy hex, and for an argon2id hash
+#   made with weaker settings than yours (`PasswordHasher.check_needs_rehash` tells).
 #
-# argon2id has no 72-byte limit. (If you choose bcrypt instead, pre-hash long passwords as
-# OWASP describes, or refuse them in the policy — never answer with a 500.)
+# argon2id has no 72-byte limit. If you choose bcrypt instead, pre-hash the password as OWASP
+# describes (bcrypt only reads 72 bytes): the policy below accepts up to 128 characters, which
+# can be 512 bytes, so refusing long passwords is not an option — and never answer with a 500.
 #
 # <!-- labkit:rules hashing -->
 
@@ -256,8 +261,11 @@ lab.check("hashing", hash_password=hash_password, verify_password=verify_passwor
 #
 # Write `validate_password(password) -> list[str]`, the list of problems (empty when fine):
 # at least 12 and at most 128 characters (count with `len`: one Unicode code point is one
-# character), and not in the blocklist `labkit.wordlists.common_passwords()` (compare in lower
-# case). No composition rules: spaces, emoji and all-lowercase passphrases are welcome.
+# character, whatever its number of bytes), and not in the blocklist
+# `labkit.wordlists.common_passwords()` — the whole list, compared in lower case. No
+# composition rules: spaces, emoji and all-lowercase passphrases are welcome.
+#
+# <!-- labkit:rules policy -->
 
 # %% labkit={"answer": "policy"}
 from labkit.wordlists import common_passwords
@@ -290,9 +298,15 @@ lab.check("policy", validate_password=validate_password, hash_password=hash_pass
 #
 # Write `login(email, password, find_user) -> (status, body)`. `find_user(email)` returns the
 # stored user (with `.email`, `.role`, `.password_hash`) or `None`. Both failures must return
-# exactly `(401, {"error": "Invalid email or password"})`, and take the same time: when the
+# exactly `(401, {"error": "Invalid email or password"})`, and cost the same: when the
 # user does not exist, verify the password against a *dummy hash* made once with your own
-# `hash_password`. On success return `(200, {"email": ..., "role": ...})`.
+# `hash_password` (not a new one per call, not a cheaper hash, not a `sleep`). On success
+# return `(200, {"email": ..., "role": ...})` — never the password hash.
+#
+# The check times your login on the server — CPU time per call, which a busy machine does not
+# blur — so an unknown email must do the same hash work as a wrong password.
+#
+# <!-- labkit:rules no-enumeration -->
 
 # %% labkit={"answer": "no-enumeration"}
 ### BEGIN SOLUTION
@@ -322,7 +336,9 @@ lab.check("no-enumeration", login=login, hash_password=hash_password, verify_pas
 # Your five functions together are the shop's new login system. The check below runs the
 # whole battery against it: salting and parameters read from the dump, the 72-byte trick, the
 # legacy upgrade, the policy battery, and the enumeration probe by message and by timing —
-# while real users register and log in.
+# while real users register and log in. It enforces every rule of the three fixes above.
+#
+# <!-- labkit:rules verify -->
 
 # %% labkit={"check": "verify"}
 lab.check(

@@ -6,17 +6,19 @@ Every check here works over HTTP. What a breach would expose comes from the lab-
 
 from __future__ import annotations
 
+import random
 import secrets
 import statistics
-import time
+import string
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 
 from labkit.attacks.cracking import HashInfo, guess_rate, identify_hash
 from labkit.exercises.check import CheckContext, Findings, Verdict
 from labkit.exercises.registry import LabDefinition
-from labkit.exercises.rules import Rule
+from labkit.exercises.rules import Rule, merge_rules
 from labkit.wordlists import common_passwords
 
 __all__ = ["LAB", "OWASP_ARGON2ID", "hash_meets_owasp"]
@@ -24,16 +26,11 @@ __all__ = ["LAB", "OWASP_ARGON2ID", "hash_meets_owasp"]
 LAB = LabDefinition("01-passwords", "01 · Passwords", "labkit.sandbox.apps.passwords")
 
 REGISTER, LOGIN, DUMP = "/api/auth/register", "/api/auth/login", "/api/_lab/dump"
+LOGIN_COSTS = "/api/_lab/login-costs"
 
 #: OWASP Password Storage Cheat Sheet: equivalent argon2id settings, (memory KiB, iterations).
 OWASP_ARGON2ID = ((47104, 1), (19456, 2), (12288, 3), (9216, 4), (7168, 5))
 OWASP_BCRYPT_MIN_COST = 10
-#: Two login populations leak when one median is more than this many times the other (a
-#: missing dummy hash makes it 10x or more) and they differ by more than the floor. A ratio,
-#: not a difference, so a busy machine slowing both populations does not fail a real fix.
-TIMING_MAX_RATIO = 2.0
-TIMING_FLOOR_MS = 5.0
-TIMING_ROUNDS = 12
 
 
 # -- helpers the checks share ------------------------------------------------------------
@@ -49,9 +46,10 @@ def _email(tag: str) -> str:
     return f"{tag}-{secrets.token_hex(4)}@checks.example"
 
 
-def _passphrase() -> str:
+def _passphrase(rng: random.Random | None = None) -> str:
     """A strong password that every policy in this lab accepts (good or bad policy)."""
-    return f"Lab-{secrets.token_hex(6)} Tulip{secrets.randbelow(90) + 10}!"
+    draw = rng or random.Random()  # noqa: S311 - probe inputs, not secrets
+    return f"Lab-{draw.getrandbits(48):012x} Tulip{draw.randrange(10, 100)}!"
 
 
 def _fault(response: httpx.Response) -> str:
@@ -198,24 +196,45 @@ HASHING_RULES = (
     Rule(
         "slow-hash",
         "Store argon2id at or above one of OWASP's settings (m=19456 KiB with t=2, "
-        "m=47104 KiB with t=1, ...) or bcrypt with cost 10 or more.",
+        "m=47104 KiB with t=1, ...) or bcrypt with cost 10 or more. OWASP also lists scrypt "
+        "and PBKDF2; this lab accepts argon2id and bcrypt only.",
     ),
-    Rule("verifies", "Log in with the right password; refuse a wrong one (False, never raise)."),
+    Rule(
+        "verifies",
+        "Log in with the right password; refuse a wrong one, for new and legacy accounts alike "
+        "(False, never raise).",
+    ),
     Rule(
         "long-passwords",
-        "Tell apart passwords that differ only after byte 72 (pre-hash for bcrypt), or refuse "
-        "them by policy with a 400; never a 500.",
+        "Tell apart passwords that differ only after byte 72: every password of up to 128 "
+        "characters is used whole (with bcrypt, pre-hash it); never a 500.",
     ),
     Rule("legacy-login", "Still log in accounts stored as legacy unsalted MD5 (32 hex digits)."),
     Rule(
         "upgrade-at-login",
-        "Replace a legacy hash with your own at the first successful login (needs_rehash).",
+        "At the first successful login, replace a legacy MD5 hash, or an argon2id hash with "
+        "weaker settings than yours, by your own hash (needs_rehash says True for both).",
     ),
 )
+#: Weaker argon2id settings than any learner's (the app's ``argon2id-weak`` legacy scheme).
+WEAK_ARGON2 = {"m": 8192, "t": 1, "p": 1}
 
 
-def _hashing_battery(client: httpx.Client, findings: Findings) -> None:
-    password = _passphrase()
+def _hashing_battery(
+    client: httpx.Client,
+    findings: Findings,
+    rng: random.Random | None = None,
+    *,
+    upgrades: bool = False,
+    rate: bool = True,
+) -> None:
+    """Salt, parameters, right and wrong passwords, long passwords, the legacy upgrade.
+
+    ``upgrades`` adds 01's probes of the upgrade path (wrong passwords on a legacy account,
+    weaker argon2id settings); ``rate`` measures an attacker's guess rate for the message.
+    """
+    rng = rng or random.Random()  # noqa: S311 - probe inputs, not secrets
+    password = _passphrase(rng)
     first, second = _email("salt-a"), _email("salt-b")
     for email in (first, second):
         response = _register(client, email, password)
@@ -239,14 +258,14 @@ def _hashing_battery(client: httpx.Client, findings: Findings) -> None:
         f"stored as {info.scheme} {info.params} (meets OWASP's minimum)",
         rule="slow-hash",
     )
-    if hash_meets_owasp(info):
-        rate = guess_rate(
+    if rate and hash_meets_owasp(info):
+        guesses = guess_rate(
             info.scheme,
-            seconds=0.2,
+            seconds=0.05,
             bcrypt_cost=info.params.get("cost", 12),
             argon2_params=(info.params.get("t", 2), info.params.get("m", 19456), 1),
         )
-        findings.saw(f"an attacker now gets ~{rate:,.0f} guesses/s per core (MD5: millions)")
+        findings.saw(f"an attacker now gets ~{guesses:,.0f} guesses/s per core (MD5: millions)")
     ok = _login(client, first, password)
     findings.expect(
         ok.status_code == 200,
@@ -254,39 +273,49 @@ def _hashing_battery(client: httpx.Client, findings: Findings) -> None:
         "the right password logs in",
         rule="verifies",
     )
-    for wrong in _near_misses(password):
-        bad = _login(client, first, wrong)
+    _refuses(client, findings, first, _near_misses(password, rng), "")
+    with findings.rule("long-passwords"):
+        _long_password_battery(client, findings, rng)
+    _legacy_upgrade_battery(client, findings, rng, wrong_first=upgrades)
+    if upgrades:
+        _weaker_settings_battery(client, findings, rng, info)
+
+
+def _refuses(
+    client: httpx.Client, findings: Findings, email: str, wrongs: list[str], whose: str
+) -> None:
+    for wrong in wrongs:
+        bad = _login(client, email, wrong)
         if not findings.expect(
             bad.status_code == 401,
-            f"the wrong password {wrong!r} got {bad.status_code}{_fault(bad)}",
+            f"the wrong password {wrong!r} got {bad.status_code}{_fault(bad)}{whose}",
             rule="verifies",
         ):
-            break
-    else:
-        findings.saw("wrong passwords (one character off, a prefix, a case change) are refused")
-    with findings.rule("long-passwords"):
-        _long_password_battery(client, findings)
-    _legacy_upgrade_battery(client, findings)
+            return
+    findings.saw(f"wrong passwords ({len(wrongs)} near misses) are refused{whose}")
 
 
-def _near_misses(password: str) -> list[str]:
-    """Wrong passwords a sloppy comparison lets through: a prefix, one more character, a
-    case change, one character changed, empty."""
-    return [password + "x", password[:-1], password.swapcase(), "x" + password[1:], ""]
+def _near_misses(password: str, rng: random.Random) -> list[str]:
+    """Wrong passwords a sloppy verifier lets through: a case change, one character changed,
+    empty (each costs the server one slow hash, so three)."""
+    at = rng.randrange(len(password))
+    changed = password[:at] + ("x" if password[at] != "x" else "y") + password[at + 1 :]
+    return [password.swapcase(), changed, ""]
 
 
-def _long_password_battery(client: httpx.Client, findings: Findings) -> None:
+def _long_password_battery(
+    client: httpx.Client, findings: Findings, rng: random.Random | None = None
+) -> None:
+    rng = rng or random.Random()  # noqa: S311 - probe inputs, not secrets
     email = _email("long")
     base = "🔐 A long passphrase, 1 that keeps going and going past seventy-two bytes "
-    password, other = base + "— ending one", base + "— ending two"
+    tail = f"{rng.randrange(10**6):06d}"
+    password, other = f"{base}— ending one {tail}", f"{base}— ending two {tail}"
     response = _register(client, email, password)
-    if response.status_code == 400:
-        findings.saw("a >72-byte password is rejected by policy (allowed; never a 500)")
-        return
     if not findings.expect(
         response.status_code == 201,
-        f"registering a {len(password.encode())}-byte password got {response.status_code}"
-        f"{_fault(response)}",
+        f"registering a {len(password)}-character ({len(password.encode())}-byte) password got "
+        f"{response.status_code}{_fault(response)}: up to 128 characters must be accepted",
     ):
         return
     findings.expect(
@@ -301,9 +330,18 @@ def _long_password_battery(client: httpx.Client, findings: Findings) -> None:
     )
 
 
-def _legacy_upgrade_battery(client: httpx.Client, findings: Findings) -> None:
-    email, password = _email("legacy"), _passphrase()
+def _legacy_upgrade_battery(
+    client: httpx.Client,
+    findings: Findings,
+    rng: random.Random | None = None,
+    *,
+    wrong_first: bool = False,
+) -> None:
+    rng = rng or random.Random()  # noqa: S311 - probe inputs, not secrets
+    email, password = _email("legacy"), _passphrase(rng)
     client.post("/api/_lab/legacy-user", json={"email": email, "password": password})
+    if wrong_first:  # MD5 compares are cheap: the legacy branch gets the prefix and the suffix
+        _refuses(client, findings, email, [password[:-1], password + "!"], " (legacy MD5)")
     first = _login(client, email, password)
     if not findings.expect(
         first.status_code == 200,
@@ -328,6 +366,40 @@ def _legacy_upgrade_battery(client: httpx.Client, findings: Findings) -> None:
     )
 
 
+def _weaker_settings_battery(
+    client: httpx.Client, findings: Findings, rng: random.Random, yours: HashInfo
+) -> None:
+    """An argon2id account below OWASP's settings must be rehashed at login (argon2id only:
+    a bcrypt verifier cannot read it)."""
+    if yours.scheme != "argon2id":
+        findings.saw("weaker-settings upgrade probed for argon2id storage only")
+        return
+    email, password = _email("weak-argon2"), _passphrase(rng)
+    client.post(
+        "/api/_lab/legacy-user",
+        json={"email": email, "password": password, "scheme": "argon2id-weak"},
+    )
+    weak = _dump(client)[email]
+    response = _login(client, email, password)
+    if not findings.expect(
+        response.status_code == 200,
+        f"an account stored as argon2id m={WEAK_ARGON2['m']}, t={WEAK_ARGON2['t']} could not "
+        f"log in ({response.status_code}){_fault(response)}",
+        rule="verifies",
+    ):
+        return
+    now = _dump(client)[email]
+    upgraded = identify_hash(now)
+    findings.expect(
+        now != weak and hash_meets_owasp(upgraded),
+        f"an argon2id hash with weaker settings (m={WEAK_ARGON2['m']}, t={WEAK_ARGON2['t']}) "
+        "was kept after login: needs_rehash must say True for it "
+        "(PasswordHasher.check_needs_rehash)",
+        f"a weaker argon2id hash was upgraded to {upgraded.params} at login",
+        rule="upgrade-at-login",
+    )
+
+
 @LAB.check(
     "hashing",
     title="Store passwords with argon2id (or bcrypt), upgrade legacy hashes at login",
@@ -345,43 +417,127 @@ def _legacy_upgrade_battery(client: httpx.Client, findings: Findings) -> None:
 def hashing(ctx: CheckContext) -> Verdict:
     findings = Findings()
     with ctx.require_patched().client() as client:
-        _hashing_battery(client, findings)
+        _hashing_battery(client, findings, ctx.rng, upgrades=True)
     return findings.verdict("passwords are stored safely", "password storage is not safe yet")
 
 
-POLICY_REJECT = {
-    "11 characters": "Qm9-vT2#pLx",
-    "129 characters": "a long sentence " * 8 + "x",
-}
-POLICY_ACCEPT = {
-    "a passphrase with spaces": "correct horse battery staple",
-    "lowercase letters only": "purple monkey dishwasher",
-    "12 emoji": "🔐🌈🦄🍕🎸🚀🌊🔥🎈🧩📚🐙",
-    "exactly 12 characters": "tulip.violet",
-    "exactly 128 characters": "w" * 64 + " " + "v" * 63,
-}
+POLICY_RULES = (
+    Rule(
+        "min-length",
+        "Refuse a password shorter than 12 characters, counted with len() — one Unicode code "
+        "point is one character (11 characters are too short even when they are 30 bytes); "
+        "accept exactly 12.",
+    ),
+    Rule(
+        "max-length",
+        "Accept every password of up to 128 characters (emoji included, not bytes, not a "
+        "64-character cap) and refuse 129 or more.",
+    ),
+    Rule(
+        "blocklist",
+        "Refuse every password in labkit.wordlists.common_passwords() — all 30,000 of them, "
+        "compared in lower case ('SONNENSCHEIN' is as common as 'sonnenschein').",
+    ),
+    Rule(
+        "no-composition",
+        "No composition rules: accept all-lowercase passphrases with spaces, and passwords "
+        "made only of emoji or other non-Latin characters (no digit, capital or symbol needed).",
+    ),
+)
+POLICY_MIN, POLICY_MAX = 12, 128
+#: Single code points (no combining marks, no variation selectors), several UTF-8 bytes each.
+WIDE_CHARACTERS = "éüßøçñжщλπ中文字日本語한국🔐🌈🦄🍕🎸🚀🌊🔥🎈🧩📚🐙"
+ASCII_POOL = string.ascii_letters + string.digits + "!#%&*+-=?@^_~"
+WORDS = [
+    "tulip",
+    "violet",
+    "harbor",
+    "pencil",
+    "comet",
+    "marble",
+    "quiet",
+    "lantern",
+    "meadow",
+    "copper",
+    "walnut",
+    "ember",
+    "orbit",
+    "saddle",
+    "prism",
+    "juniper",
+    "velvet",
+    "anchor",
+]
 
 
-def _policy_battery(client: httpx.Client, findings: Findings) -> None:
-    common = [p for p in common_passwords() if len(p) >= 12]
-    rejects = dict(POLICY_REJECT)
-    rejects.update(
-        {f"the common password {p!r}": p for p in secrets.SystemRandom().sample(common, 2)}
-    )
-    for label, password in rejects.items():
+def _composed(rng: random.Random, length: int, wide: bool = False) -> str:
+    """A random password of exactly ``length`` code points that satisfies every composition
+    rule (a capital, a lower-case letter, a digit, a symbol), with wide characters if asked."""
+    fixed = [rng.choice(string.ascii_uppercase), rng.choice(string.ascii_lowercase),
+             rng.choice(string.digits), rng.choice("!#%&*+-=?@^_~")]  # fmt: skip
+    pool = ASCII_POOL + (WIDE_CHARACTERS * 3 if wide else "")
+    chars = fixed + [rng.choice(pool) for _ in range(length - len(fixed))]
+    if wide:
+        chars[-1] = rng.choice(WIDE_CHARACTERS)
+    head, tail = chars[:1], chars[1:]
+    rng.shuffle(tail)
+    return "".join(head + tail)
+
+
+def _policy_probes(
+    rng: random.Random,
+) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
+    """(rule, label, password) to refuse and to accept, generated."""
+    blocklist = set(common_passwords())
+    long_common = [p for p in common_passwords() if len(p) >= POLICY_MIN]
+    lettered = [p for p in long_common if any(c.isalpha() for c in p)]
+    short = _composed(rng, POLICY_MIN - 1, wide=True)
+    refuse = [
+        ("min-length", f"{len(short)} characters ({len(short.encode())} bytes)", short),
+        ("max-length", f"{POLICY_MAX + 1} characters", _composed(rng, POLICY_MAX + 1)),
+    ]
+    for word in rng.sample(long_common, 3):
+        refuse.append(("blocklist", f"the common password {word!r}", word))
+    recased = rng.choice([str.upper, str.title, str.swapcase])(rng.choice(lettered))
+    refuse.append(("blocklist", f"the common password {recased!r} (another case)", recased))
+    phrase = " ".join(rng.sample(WORDS, 4))
+    emoji = "".join(rng.choice(WIDE_CHARACTERS) for _ in range(rng.randrange(12, 20)))
+    accept = [
+        ("min-length", f"exactly {POLICY_MIN} characters", _composed(rng, POLICY_MIN)),
+        (
+            "max-length",
+            f"exactly {POLICY_MAX} characters with emoji",
+            _composed(rng, POLICY_MAX, wide=True),
+        ),
+        ("no-composition", "an all-lowercase passphrase with spaces", phrase),
+        ("no-composition", f"{len(emoji)} emoji and non-Latin characters", emoji),
+    ]
+    accept = [(r, label, p) for r, label, p in accept if p.lower() not in blocklist]
+    return refuse, accept
+
+
+def _policy_battery(
+    client: httpx.Client, findings: Findings, rng: random.Random | None = None
+) -> None:
+    rng = rng or random.Random()  # noqa: S311 - probe inputs, not secrets
+    refuse, accept = _policy_probes(rng)
+    for rule, label, password in refuse:
         response = _register(client, _email("policy"), password)
+        errors = response.json().get("errors") if response.status_code == 400 else None
         findings.expect(
-            response.status_code == 400 and bool(response.json().get("errors")),
+            response.status_code == 400 and bool(errors),
             f"{label} was not refused (got {response.status_code}{_fault(response)})",
             f"{label} refused",
+            rule=rule,
         )
-    for label, password in POLICY_ACCEPT.items():
+    for rule, label, password in accept:
         response = _register(client, _email("policy"), password)
         body = response.json() if response.status_code == 400 else {}
         findings.expect(
             response.status_code == 201,
             f"{label} ({password!r}) was refused: {body.get('errors', '')}{_fault(response)}",
             f"{label} accepted",
+            rule=rule,
         )
 
 
@@ -390,6 +546,7 @@ def _policy_battery(client: httpx.Client, findings: Findings) -> None:
     title="A NIST-style password policy: length and a blocklist, no composition rules",
     kind="fix",
     fixes=("validate_password",),
+    rules=POLICY_RULES,
     hints=(
         "Count characters with len(password): NIST counts each Unicode code point as one.",
         "Minimum 12, maximum 128; no 'must contain a digit' rules (NIST SP 800-63B forbids them).",
@@ -399,14 +556,38 @@ def _policy_battery(client: httpx.Client, findings: Findings) -> None:
 def policy(ctx: CheckContext) -> Verdict:
     findings = Findings()
     with ctx.require_patched().client() as client:
-        _policy_battery(client, findings)
+        _policy_battery(client, findings, ctx.rng)
     return findings.verdict("the policy follows NIST SP 800-63B", "the policy is not right yet")
 
 
-def _timed(client: httpx.Client, email: str, password: str) -> tuple[httpx.Response, float]:
-    start = time.perf_counter()
-    response = _login(client, email, password)
-    return response, (time.perf_counter() - start) * 1000
+ENUMERATION_RULES = (
+    Rule(
+        "logs-in",
+        'Log in the right password with (200, {"email": ..., "role": ...}) — never the '
+        "password hash.",
+    ),
+    Rule(
+        "same-answer",
+        'Answer an unknown email and a wrong password alike, with exactly (401, {"error": '
+        '"Invalid email or password"}).',
+    ),
+    Rule(
+        "same-work",
+        "Do the same hashing work for an unknown email as for a wrong password: verify the "
+        "password against a dummy hash made once with your own hash_password (not per call, "
+        "not a cheaper hash, not a sleep). The check compares the server's CPU time per login.",
+    ),
+)
+LOGIN_REFUSED = {"error": "Invalid email or password"}
+#: Two populations of logins leak when one costs the server more than this many times the CPU
+#: time of the other (no dummy hash: 100x; a dummy hashed per call: 2x) and more than the floor.
+#: CPU time, not the client's clock: a busy machine slows both alike and adds no CPU time.
+WORK_MAX_RATIO = 1.5
+WORK_FLOOR_MS = 2.0
+TIMING_ROUNDS = 5
+#: The client-clock thresholds the capstone's timing probe still uses.
+TIMING_MAX_RATIO = 2.0
+TIMING_FLOOR_MS = 5.0
 
 
 def _comparable(response: httpx.Response) -> tuple[int, bytes, list[tuple[str, str]]]:
@@ -414,8 +595,15 @@ def _comparable(response: httpx.Response) -> tuple[int, bytes, list[tuple[str, s
     return response.status_code, response.content, headers
 
 
-def _enumeration_battery(client: httpx.Client, findings: Findings) -> None:
-    email, password = _email("victim"), _passphrase()
+def _wrong_guess(rng: random.Random) -> str:
+    return _composed(rng, rng.randrange(POLICY_MIN, 24))
+
+
+def _enumeration_battery(
+    client: httpx.Client, findings: Findings, rng: random.Random | None = None
+) -> None:
+    rng = rng or random.Random()  # noqa: S311 - probe inputs, not secrets
+    email, password = _email("victim"), _passphrase(rng)
     created = _register(client, email, password)
     if not findings.expect(
         created.status_code == 201,
@@ -423,36 +611,74 @@ def _enumeration_battery(client: httpx.Client, findings: Findings) -> None:
     ):
         return
     ok = _login(client, email, password)
-    if not findings.expect(
-        ok.status_code == 200,
-        f"the right password was refused ({ok.status_code}){_fault(ok)}",
-        "the right password still logs in",
-    ):
-        return
-    unknown, known = _email("nobody"), email
-    samples: dict[str, list[float]] = {"unknown user": [], "wrong password": []}
+    stored = _dump(client).get(email, "")
+    with findings.rule("logs-in"):
+        if not findings.expect(
+            ok.status_code == 200,
+            f"the right password was refused ({ok.status_code}){_fault(ok)}",
+            "the right password still logs in",
+        ):
+            return
+        body = ok.json() if ok.headers.get("content-type", "").startswith("application/") else {}
+        findings.expect(
+            isinstance(body, dict)
+            and body.get("email") == email
+            and body.get("role") == "customer",
+            f"a successful login answered {ok.text[:80]!r}: return {{'email': ..., 'role': ...}}",
+        )
+        findings.expect(
+            not stored or stored not in ok.text,
+            "a successful login sends the password hash back: answer email and role only",
+        )
+    unknown = _email("nobody")
+    _login(client, unknown, _wrong_guess(rng))  # warm-up: a dummy hash made on first use
     responses: dict[str, httpx.Response] = {}
     for _ in range(TIMING_ROUNDS):
-        for label, who in (("unknown user", unknown), ("wrong password", known)):
-            response, ms = _timed(client, who, "Wrong-passw0rd-guess!")
-            samples[label].append(ms)
-            responses[label] = response
-    first, second = responses["unknown user"], responses["wrong password"]
+        for label, who in (("unknown email", unknown), ("wrong password", email)):
+            responses[label] = _login(client, who, _wrong_guess(rng))
+    first, second = responses["unknown email"], responses["wrong password"]
+    alike = first.status_code == 401 and _comparable(first) == _comparable(second)
+    exact = first.status_code == 401 and _json(first) == LOGIN_REFUSED
     findings.expect(
-        first.status_code == 401 and _comparable(first) == _comparable(second),
-        f"unknown user -> {first.status_code} {first.text[:60]!r}{_fault(first)}; wrong password "
-        f"-> {second.status_code} {second.text[:60]!r}: the responses must be identical 401s",
-        "unknown user and wrong password get identical 401 responses",
+        alike and exact,
+        f"unknown email -> {first.status_code} {first.text[:60]!r}{_fault(first)}; wrong "
+        f"password -> {second.status_code} {second.text[:60]!r}: both must be exactly "
+        f"401 {LOGIN_REFUSED}",
+        "unknown email and wrong password get identical 401 responses",
+        rule="same-answer",
     )
-    known, unknown_ms = (statistics.median(samples[k]) for k in ("wrong password", "unknown user"))
-    ratio = max(known, unknown_ms) / max(min(known, unknown_ms), 0.001)
-    alike = abs(known - unknown_ms) <= TIMING_FLOOR_MS or ratio <= TIMING_MAX_RATIO
+    _judge_work(client, findings, unknown, email)
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _judge_work(client: httpx.Client, findings: Findings, unknown: str, known: str) -> None:
+    costs = client.get(LOGIN_COSTS).json()
+    cpu = {who: [c["cpuMs"] for c in costs if c["email"] == who][-TIMING_ROUNDS:]
+           for who in (unknown, known)}  # fmt: skip
+    wall = {who: [c["wallMs"] for c in costs if c["email"] == who][-TIMING_ROUNDS:]
+            for who in (unknown, known)}  # fmt: skip
+    if not all(cpu.values()):
+        findings.fail("the app recorded no login costs (this is a bug in the lab)")
+        return
+    nobody, wrong = statistics.median(cpu[unknown]), statistics.median(cpu[known])
+    ratio = max(nobody, wrong) / max(min(nobody, wrong), 0.01)
+    alike = abs(nobody - wrong) <= WORK_FLOOR_MS or ratio <= WORK_MAX_RATIO
+    walls = (
+        f"wall {statistics.median(wall[unknown]):.0f} vs {statistics.median(wall[known]):.0f} ms"
+    )
     findings.expect(
         alike,
-        f"median login time: unknown user {unknown_ms:.1f} ms vs wrong password {known:.1f} ms "
-        f"({ratio:.1f}x) — verify a dummy hash for unknown users",
-        f"median times {unknown_ms:.1f} ms vs {known:.1f} ms ({ratio:.1f}x, at most "
-        f"{TIMING_MAX_RATIO:g}x allowed)",
+        f"server CPU per login: unknown email {nobody:.1f} ms vs wrong password {wrong:.1f} ms "
+        f"({ratio:.1f}x; {walls}): verify a dummy hash made once with your hash_password",
+        f"server CPU per login {nobody:.1f} ms vs {wrong:.1f} ms ({ratio:.1f}x, at most "
+        f"{WORK_MAX_RATIO:g}x allowed)",
+        rule="same-work",
     )
 
 
@@ -460,7 +686,8 @@ def _enumeration_battery(client: httpx.Client, findings: Findings) -> None:
     "no-enumeration",
     title="One answer and one timing for unknown users and wrong passwords",
     kind="fix",
-    fixes=("login",),
+    fixes=("login", "hash_password", "verify_password"),
+    rules=ENUMERATION_RULES,
     hints=(
         "Return exactly (401, {'error': 'Invalid email or password'}) for both failures.",
         "An unknown user costs no hashing: that is a timing oracle.",
@@ -471,14 +698,18 @@ def _enumeration_battery(client: httpx.Client, findings: Findings) -> None:
 def no_enumeration(ctx: CheckContext) -> Verdict:
     findings = Findings()
     with ctx.require_patched().client() as client:
-        _enumeration_battery(client, findings)
+        _enumeration_battery(client, findings, ctx.rng)
     return findings.verdict(
         "the login no longer tells who has an account", "the login still leaks who has an account"
     )
 
 
-BATTERIES: dict[str, Callable[[httpx.Client, Findings], None]] = {
-    "hash storage": _hashing_battery,
+def _verify_storage(client: httpx.Client, findings: Findings, rng: random.Random) -> None:
+    _hashing_battery(client, findings, rng, upgrades=True, rate=False)
+
+
+BATTERIES: dict[str, Callable[[httpx.Client, Findings, random.Random], None]] = {
+    "hash storage": _verify_storage,
     "password policy": _policy_battery,
     "enumeration": _enumeration_battery,
 }
@@ -490,6 +721,7 @@ BATTERIES: dict[str, Callable[[httpx.Client, Findings], None]] = {
     kind="fix",
     fixes=("hash_password", "verify_password", "needs_rehash", "validate_password", "login"),
     points=2,
+    rules=merge_rules(HASHING_RULES, POLICY_RULES, ENUMERATION_RULES),
     hints=(
         "Pass all five of your functions: this is your whole fixed login system.",
         "Each battery names what failed; fix that function and run the cell again.",
@@ -500,7 +732,7 @@ def verify(ctx: CheckContext) -> Verdict:
     with ctx.require_patched().client() as client:
         for name, battery in BATTERIES.items():
             with findings.section(name):
-                battery(client, findings)
+                battery(client, findings, ctx.rng)
     return findings.verdict(
         "every attack fails and legitimate logins work", "some attacks still get through"
     )

@@ -4,7 +4,9 @@ Routes (CURRICULUM): ``POST /api/auth/register {email,password}`` → 201 / 400 
 ``POST /api/auth/login {email,password}`` → 200 / 401 ``{"error"}``.
 Lab-only (what a breach or an old system would expose): ``GET /api/_lab/dump`` (the users
 table), ``GET /api/_lab/candidates`` (emails from a leaked mailing list, some of them
-customers), ``POST /api/_lab/legacy-user`` (an account from before the migration).
+customers), ``POST /api/_lab/legacy-user`` (an account from before the migration, or one hashed with
+weaker argon2id settings), ``GET /api/_lab/login-costs`` (the server's CPU and wall time of
+each recent call of ``login``: a timing probe that a busy machine cannot blur).
 
 Replaceable parts: ``hash_password``, ``verify_password``, ``needs_rehash``,
 ``validate_password`` and ``login(email, password, find_user) -> (status, body)``.
@@ -13,9 +15,12 @@ Replaceable parts: ``hash_password``, ``verify_password``, ``needs_rehash``,
 from __future__ import annotations
 
 import secrets
+import time
+from collections import deque
 from functools import partial
 from typing import Any, Literal
 
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -75,6 +80,9 @@ DECOYS = (
 )
 CUSTOMER_DOMAIN = "shop.example"
 LEAKED_PASSWORD_POOL = 2000  # customers pick from the 2,000 most common passwords
+#: argon2id below every OWASP setting: an account stored before the parameters were raised.
+WEAK_ARGON2 = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
+LOGIN_COSTS_KEPT = 256
 
 SLOTS = {
     "hash_password": FixSlot("hash_password", str, "hash_password(password: str) -> str"),
@@ -83,10 +91,10 @@ SLOTS = {
     ),
     "needs_rehash": FixSlot("needs_rehash", bool, "needs_rehash(stored: str) -> bool"),
     "validate_password": FixSlot(
-        "validate_password", list, "validate_password(password: str) -> list[str]"
+        "validate_password", (list, tuple), "validate_password(password: str) -> list[str]"
     ),
     "login": FixSlot(
-        "login", tuple, "login(email: str, password: str, find_user) -> tuple[int, dict]"
+        "login", (tuple, list), "login(email: str, password: str, find_user) -> tuple[int, dict]"
     ),
 }
 
@@ -97,7 +105,7 @@ class Credentials(BaseModel):
 
 
 class LegacyAccount(Credentials):
-    scheme: Literal["md5", "sha256"] = "md5"
+    scheme: Literal["md5", "sha256", "argon2id-weak"] = "md5"
 
 
 def _secure_login(email: str, password: str, find_user: Any) -> tuple[int, dict[str, Any]]:
@@ -156,7 +164,7 @@ def _seed(store: LabStore, secure: bool) -> tuple[Any, list[str]]:
 def add_breach_routes(app: FastAPI, store: LabStore) -> None:
     """01's lab-only routes: ``GET /api/_lab/dump`` (the users table, as a breach shows it)
     and ``POST /api/_lab/legacy-user {email, password, scheme}`` (an account from before the
-    migration, stored as unsalted MD5 or SHA-256)."""
+    migration, stored as unsalted MD5 or SHA-256, or as argon2id below OWASP's settings)."""
 
     @app.get("/api/_lab/dump", include_in_schema=False)
     def dump() -> dict[str, list[dict[str, Any]]]:
@@ -169,6 +177,7 @@ def add_breach_routes(app: FastAPI, store: LabStore) -> None:
         hasher = {
             "md5": weak_passwords.hash_password_md5,
             "sha256": weak_passwords.hash_password_sha256,
+            "argon2id-weak": WEAK_ARGON2.hash,
         }[body.scheme]
         store.add_user(body.email, "customer", hasher(body.password))
         return {"email": body.email, "scheme": body.scheme}
@@ -192,14 +201,30 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
         store.add_user(body.email, "customer", parts["hash_password"](body.password))
         return {"email": body.email}
 
+    costs: deque[dict[str, Any]] = deque(maxlen=LOGIN_COSTS_KEPT)
+
     @app.post("/api/auth/login", response_model=None)
     def login(body: Credentials) -> Any:
+        cpu, wall = time.process_time(), time.perf_counter()
         status, payload = parts["login"](body.email, body.password, store.find_user)
+        costs.append(
+            {
+                "email": body.email,
+                "cpuMs": (time.process_time() - cpu) * 1000,
+                "wallMs": (time.perf_counter() - wall) * 1000,
+            }
+        )
         if status == 200:
             user = store.find_user(body.email)
             if user is not None and parts["needs_rehash"](user.password_hash):
                 store.set_password_hash(user.email, parts["hash_password"](body.password))
         return JSONResponse(payload, status_code=int(status))
+
+    @app.get("/api/_lab/login-costs", include_in_schema=False)
+    def login_costs() -> list[dict[str, Any]]:
+        """What each recent ``login`` call cost the server: CPU time of the whole process
+        (hash work, whichever thread does it) and wall time, oldest first."""
+        return list(costs)
 
     @app.get("/api/_lab/candidates", include_in_schema=False)
     def mailing_list() -> list[str]:
