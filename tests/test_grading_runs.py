@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import csv
 import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -166,3 +169,33 @@ def test_collect_copies_lab_notebooks_from_hub_homes_and_nothing_else(tmp_path: 
     assert [(s.student, s.lab, len(s.others)) for s in subs] == [
         ("ann", "00-welcome", 2), ("bob", "00-welcome", 0)
     ]  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_a_killed_labkit_grade_resumes_where_it_stopped(tmp_path: Path) -> None:
+    """The real command, killed (SIGTERM) after its first submission, then ``--resume``."""
+    subs, book = tmp_path / "subs", tmp_path / "book.csv"
+    nb = build_notebook(COURSE / "00-welcome.py", solved=True)
+    for student in ("ann", "bob"):
+        (subs / student).mkdir(parents=True)
+        nbformat.write(nb, subs / student / "00-welcome.ipynb")
+    command = [sys.executable, "-m", "labkit", "grade", str(subs), "--out", str(book),
+               "--jobs", "1", "--cell-timeout", "60", "--timeout", "240"]  # fmt: skip
+    journal = journal_path(book)
+    with subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True) as run:
+        deadline = time.monotonic() + 240
+        while not (journal.exists() and journal.read_text()) and time.monotonic() < deadline:
+            assert run.poll() is None, run.stderr.read() if run.stderr else ""
+            time.sleep(0.2)
+        run.terminate()
+        run.wait(30)
+    assert not book.exists()
+    first = {r.student for r in _journal_rows(journal)}
+    assert len(first) == 1
+    done = subprocess.run([*command, "--resume"], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "[1/1]" in done.stderr and f"{first.pop()}/00-welcome" not in done.stderr
+    assert _statuses(book) == {"ann": {"passed"}, "bob": {"passed"}}
+    assert not journal.exists()
