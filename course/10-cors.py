@@ -144,7 +144,10 @@ lab.check("steal-account", stolen)
 #
 # For each, find an origin **an attacker can have** that gets through: the check reads the
 # account through that gateway with the victim's cookie and your `Origin`. `probe_origin`
-# lets you try candidates; the real frontend's origin does not count.
+# lets you try candidates; the real frontend's origin does not count. The check judges your
+# origin as a browser would send it: lower case, no `user@`, no default port (`:443`), and a
+# host under a top-level domain anyone can register (`.com`, `.net`, a country code... not
+# `.evil` or `.test`) — or `null`.
 
 # %%
 for name in ["null", "suffix", "prefix", "regex", "http"]:
@@ -222,16 +225,22 @@ reads[1:]
 # and the frontend sandbox's origin — and uses your settings for **every** route, legacy
 # gateways included. The seed's pattern, in Starlette's words:
 #
-# - `allow_origins`: exactly the trusted list. No `"*"`, no `allow_origin_regex`, no `"null"`,
-#   no `http://` variants. Starlette then answers a trusted origin with that origin and
-#   `Vary: Origin` (so caches keep answers for different origins apart), and a refused one with
-#   **no** `Access-Control-Allow-Origin` at all. (A refused simple `GET` still gets its 200: the
-#   browser, not the server, withholds the body.)
+# - `allow_origins`: exactly the trusted list you are given (a list, a tuple...: as it is),
+#   nothing added — no `"*"`, no `"null"`, no `http://` variants, no admin or dev origins "for
+#   now" — and nothing removed. No `allow_origin_regex` (if you use one anyway, it must match
+#   the trusted origins and nothing else). Starlette then answers a trusted origin with that
+#   origin and `Vary: Origin` (so caches keep answers for different origins apart), and a
+#   refused one with **no** `Access-Control-Allow-Origin` at all. (A refused simple `GET` still
+#   gets its 200: the browser, not the server, withholds the body.)
 # - `allow_credentials=True`: the frontend reads with the session cookie.
-# - `allow_methods`: what the frontend does cross-origin — `GET` and `PUT`. Not `"*"`.
+# - `allow_methods`: what the frontend does cross-origin — `GET` and `PUT` (`HEAD` does no
+#   harm). Not `"*"`, not `DELETE`, `PATCH` or `POST`.
 # - `allow_headers`: `Content-Type` (its JSON `PUT`) and `Authorization`. Not `"*"`.
-# - `max_age`: how long a browser may cache a preflight answer; 600 s is Starlette's default
-#   (browsers cap it: Chromium at 2 h, Firefox at 24 h).
+# - `max_age`: how long a browser may cache a preflight answer, a whole number of seconds
+#   from 0 (no caching) to 86400; 600 s is Starlette's default (browsers cap it: Chromium at
+#   2 h, Firefox at 24 h).
+#
+# <!-- labkit:rules origin-battery preflight browser-exploit verify -->
 
 
 # %% labkit={"answer": "origin-battery"}
@@ -248,16 +257,19 @@ def cors_settings(trusted_origins: list[str]) -> dict:
 
 
 # %% [markdown]
-# First the origin battery over HTTP: every origin of the attacks above, plus the attacker's
-# sandbox, must get no `Access-Control-Allow-Origin` — on `GET` and on the `PUT` preflight —
+# First the origin battery over HTTP: every origin of the attacks above, the attacker's
+# sandbox, and some fifty origins generated around the trusted ones (other subdomains, ports
+# and schemes, look-alike hosts, a `.` a regex would match, `user@`, `null`) must get no
+# `Access-Control-Allow-Origin` — on `GET` and on the `PUT` preflight, on every route —
 # while the two trusted origins get theirs, with credentials and `Vary: Origin`.
 
 # %% labkit={"check": "origin-battery"}
 lab.check("origin-battery", cors_settings=cors_settings)
 
 # %% [markdown]
-# Then the preflights: the frontend's `PUT` with `Content-Type` passes; `DELETE`, or a header
-# the frontend never sends, does not; the preflight cache is bounded.
+# Then the preflights: the frontend's `PUT` with `Content-Type` passes; `DELETE`, `PATCH`,
+# `POST` or a made-up method, or a header the frontend never sends, does not; the preflight
+# cache is bounded.
 
 # %% labkit={"check": "preflight"}
 lab.check("preflight", cors_settings=cors_settings)

@@ -9,6 +9,8 @@ route ``/api/_lab/victim`` (what the victim types into their own browser).
 
 from __future__ import annotations
 
+import random
+import string
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
@@ -24,6 +26,7 @@ from labkit.attacks.cors import (
 )
 from labkit.exercises.check import CheckContext, Findings, Target, Verdict
 from labkit.exercises.registry import LabDefinition
+from labkit.exercises.rules import Rule, merge_rules
 
 __all__ = ["APP_ORIGIN", "LAB"]
 
@@ -37,6 +40,21 @@ UNNEEDED_METHODS = ("DELETE", "PATCH")
 MAX_AGE_LIMIT_S = 86400
 #: The https origins the browser can be made to visit (the spoofed attacker pages).
 BROWSER_SPOOFS = ("reflected", "suffix", "prefix", "regex")
+GATEWAYS = ("null", "suffix", "prefix", "regex", "http")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+#: Top-level domains an attacker can register under, for judging attack answers: every
+#: two-letter country code, and the generic ones people actually buy. A name under any other
+#: last label (``.evil``, ``.attacker``, ``.local``, ``.test``) cannot be bought: no browser
+#: ever reaches such an origin on the Internet.
+_GENERIC = (
+    "com net org info biz name pro xyz online site website store shop app dev page io ai co "
+    "me tv cc ws cloud tech live blog news club top icu fun space digital email link click "
+    "today world life one zone agency group company network systems solutions services "
+    "bank money finance pay security codes tools software host hosting web center media"
+)
+GENERIC_TLDS = frozenset(_GENERIC.split())
+#: RFC 2606 / RFC 6761 names that can never be registered.
+RESERVED_TLDS = frozenset({"test", "example", "invalid", "localhost", "local", "internal"})
 
 
 # -- helpers the checks share ------------------------------------------------------------
@@ -76,6 +94,38 @@ def _is_origin(text: str) -> bool:
     return text == "null" or (
         parts.scheme in ("http", "https") and bool(parts.netloc) and text == origin_of(text)
     )
+
+
+def _not_sent_by_browsers(origin: str) -> str:
+    """Why a browser would never send ``origin`` from a page an attacker can have, or ""
+    (RFC 6454 §6.2 serialization: lower case, no userinfo, no default port; a host under a
+    top-level domain anyone can register)."""
+    if origin == "null":
+        return ""
+    parts = urlsplit(origin)
+    try:
+        port = parts.port
+    except ValueError:
+        return "its port is not a number"
+    host = parts.hostname or ""
+    if "@" in parts.netloc:
+        return "an Origin header never carries userinfo (user@): the browser sends scheme://host"
+    if port is not None and port == DEFAULT_PORTS.get(parts.scheme):
+        return (
+            f"a browser leaves out the default port: it sends {parts.scheme}://{host}, not :{port}"
+        )
+    if origin != origin.lower():
+        return "a browser sends the host in lower case"
+    labels = host.split(".")
+    tld = labels[-1]
+    if len(labels) < 2 or not all(labels):
+        return f"{host!r} is not a domain anyone can register (no public top-level domain)"
+    if tld in RESERVED_TLDS or not (tld in GENERIC_TLDS or (len(tld) == 2 and tld.isalpha())):
+        return (
+            f"'.{tld}' is not a top-level domain anyone can register, so no attacker page can "
+            f"have {host} (use a name under .com, .net, .io or a country code)"
+        )
+    return ""
 
 
 # -- attacks -----------------------------------------------------------------------------
@@ -130,6 +180,13 @@ def _gateway_check(gateway: str, expectation: str) -> Callable[[CheckContext], V
                 ("an origin is scheme://host[:port]: no path, no trailing slash",),
             )
         host = urlsplit(origin).hostname
+        unreal = _not_sent_by_browsers(origin)
+        if unreal:
+            return Verdict(
+                False,
+                f"no browser would send Origin {origin!r} from an attacker's page",
+                (unreal,),
+            )
         if origin == APP_ORIGIN:
             return Verdict(False, f"{APP_ORIGIN} is the real frontend: find an attacker's origin")
         if gateway == "http" and not (origin.startswith("http://") and host == "app.example.com"):
@@ -222,123 +279,277 @@ for _gateway, _title, _expectation, _hints in (
     )(_gateway_check(_gateway, _expectation))
 
 
-# -- fix checks --------------------------------------------------------------------------
-def _refused_origins(patched: Target) -> dict[str, str]:
-    origins = {f"{name} ({origin})": origin for name, origin in ORIGIN_BATTERY.items()}
-    attacker = patched.urls.get("attacker")
-    if attacker:
-        origins[f"attacker sandbox ({origin_of(attacker)})"] = origin_of(attacker)
-    return origins
-
-
 def _trusted_origins(patched: Target) -> list[str]:
     frontend = patched.urls.get("frontend")
     return [APP_ORIGIN] + ([origin_of(frontend)] if frontend else [])
 
 
-def _battery(patched: Target, findings: Findings) -> None:
-    """The origin battery over HTTP: refused origins get no ACAO; trusted ones theirs."""
+# -- fix checks: the rules ---------------------------------------------------------------
+ONLY_TRUSTED = Rule(
+    "only-trusted",
+    "Allow no origin but the trusted ones: another subdomain, port or scheme of a trusted "
+    "origin, a look-alike host (app.example.com.evil.net, evilapp.example.com, "
+    "appxexample.com), an origin you added yourself, or null gets no Access-Control-Allow-Origin "
+    "— on a GET or a preflight, on every route (no '*', no allow_origin_regex that matches "
+    "anything else).",
+)
+TRUSTED_ALLOWED = Rule(
+    "trusted-allowed",
+    "Allow every origin in trusted_origins exactly as given (any sequence: list, tuple...): "
+    "each gets Access-Control-Allow-Origin equal to itself.",
+)
+CREDENTIALS = Rule(
+    "credentials",
+    "Allow credentials (allow_credentials=True): the frontend reads with its session cookie, "
+    "so a trusted origin gets Access-Control-Allow-Credentials: true.",
+)
+ORIGIN_RULES = (ONLY_TRUSTED, TRUSTED_ALLOWED, CREDENTIALS)
+PREFLIGHT_RULES = (
+    Rule(
+        "preflight-put",
+        "Let the frontend's preflight pass: a PUT with Content-Type from a trusted origin "
+        "(allow_methods with GET and PUT, allow_headers with Content-Type).",
+    ),
+    Rule(
+        "methods-limited",
+        "Allow no method the API does not serve cross-origin: only GET, PUT (and HEAD); a "
+        "preflight for DELETE, PATCH, POST or any other method fails (no '*').",
+    ),
+    Rule(
+        "headers-limited",
+        "Allow no request header the frontend does not send: only Content-Type and "
+        "Authorization (Starlette adds the CORS-safelisted Accept, Accept-Language, "
+        "Content-Language); a preflight asking for any other header fails (no '*').",
+    ),
+    Rule(
+        "max-age",
+        f"max_age is a whole number of seconds from 0 (no caching) to {MAX_AGE_LIMIT_S} "
+        "(Firefox's cap; Chromium caps at 7200).",
+    ),
+)
+FRONTEND_WORKS = Rule(
+    "frontend-works",
+    "Keep the legitimate frontend working in the browser: it reads the account with its "
+    "cookie and saves it back with a JSON PUT.",
+)
+BROWSER_RULES = (ONLY_TRUSTED, FRONTEND_WORKS)
+
+#: Labels a team adds to an allowlist "for a while" (the seed's own list has admin.).
+COMMON_LABELS = ("www", "admin", "api", "staging", "dev", "beta")
+DEV_PORTS = (3000, 4200, 5173, 8000, 8080)
+SIMPLE_METHODS = frozenset({"GET", "HEAD", "PUT"})
+#: Headers the frontend never sends but a lax allowlist often lets through.
+TEMPTING_HEADERS = ("x-requested-with", "x-api-key", "x-csrf-token", "x-http-method-override")
+
+
+# -- fix checks: generated origins -------------------------------------------------------
+def _word(rng: random.Random, size: int = 6) -> str:
+    return "".join(rng.choice(string.ascii_lowercase) for _ in range(size))
+
+
+def _split(origin: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(origin)
+    return parts.scheme, parts.hostname or "", parts.port
+
+
+def _join(scheme: str, host: str, port: int | None = None) -> str:
+    return f"{scheme}://{host}" + (f":{port}" if port is not None else "")
+
+
+def _is_ip(host: str) -> bool:
+    return host.replace(".", "").isdigit() or ":" in host
+
+
+def _hostile_origins(
+    trusted: Sequence[str], attacker: str | None, rng: random.Random
+) -> dict[str, str]:
+    """Origins that must NOT be allowed, generated around each trusted one: other
+    subdomains, ports, schemes, look-alike and regex-metacharacter hosts, userinfo, null."""
+    found: dict[str, str] = {"null": "null", **{v: k for k, v in ORIGIN_BATTERY.items()}}
+    if attacker:
+        found[origin_of(attacker)] = "the attacker's sandbox"
+    for origin in trusted:
+        scheme, host, port = _split(origin)
+        other = "http" if scheme == "https" else "https"
+        found[_join(other, host, port)] = "other scheme"
+        found[_join(scheme, host, rng.randrange(1024, 65536))] = "other port"
+        found[_join(scheme, host, None if port else 8443)] = "other port"
+        found[f"{scheme}://{_word(rng, 4)}@{host}" + (f":{port}" if port else "")] = "userinfo"
+        found[f"{scheme}://{host}.{_word(rng)}.com"] = "look-alike (suffix added)"
+        if _is_ip(host):
+            found[_join(scheme, "localhost", port)] = "other host (localhost)"
+            found[_join(scheme, f"127.0.0.{rng.randrange(2, 255)}", port)] = "other address"
+            for dev in DEV_PORTS:
+                found[_join("http", host, dev)] = "a dev server port"
+                found[_join("http", "localhost", dev)] = "a dev server port"
+            continue
+        labels = host.split(".")
+        for label in (*COMMON_LABELS, _word(rng)):
+            found[_join(scheme, f"{label}.{host}", port)] = "subdomain"
+            if len(labels) > 2:
+                found[_join(scheme, ".".join([label, *labels[1:]]), port)] = "sibling"
+        found[_join(scheme, ".".join(labels[1:]), port)] = "parent domain"
+        found[_join(scheme, f"{_word(rng)}{host}", port)] = "look-alike (prefix added)"
+        found[_join(scheme, f"{_word(rng, 4)}-{host}", port)] = "look-alike (prefix added)"
+        found[_join(scheme, f"{host}.{_word(rng, 4)}", port)] = "look-alike (label added)"
+        for dot in [i for i, c in enumerate(host) if c == "."]:
+            swapped = host[:dot] + rng.choice(string.ascii_lowercase) + host[dot + 1 :]
+            found[_join(scheme, swapped, port)] = "a '.' a regex matches"
+    for origin in trusted:
+        found.pop(origin, None)
+    return {origin: label for origin, label in found.items()}
+
+
+# -- fix checks: the batteries -----------------------------------------------------------
+def _paths(rng: random.Random) -> list[str]:
+    return [ACCOUNT, *(f"/api/legacy/{g}/account" for g in rng.sample(GATEWAYS, 2))]
+
+
+def _battery(patched: Target, rng: random.Random, findings: Findings) -> None:
+    """The allowed set, compared with the trusted list: every trusted origin allowed with
+    credentials, nothing else allowed — on GET and preflight, on several routes."""
+    trusted = _trusted_origins(patched)
+    hostile = _hostile_origins(trusted, patched.urls.get("attacker"), rng)
+    paths = _paths(rng)
     victim = _victim(patched)
+    allowed: dict[str, str] = {}
+    unvaried: list[str] = []
     with patched.client() as client:
         cookies = _session(client, victim)
-        refused = []
-        for label, origin in _refused_origins(patched).items():
+        for origin, label in hostile.items():
+            path = rng.choice(paths)
             for preflight in (None, "PUT"):
-                probe = probe_origin(client, origin, preflight=preflight, cookies=cookies)
-                kind = "preflight for PUT" if preflight else "GET"
-                if probe.allow_origin is not None:
-                    findings.fail(
-                        f"{label}: {kind} {ACCOUNT} answered Access-Control-Allow-Origin "
-                        f"{probe.allow_origin!r} — it must be absent for an untrusted origin"
-                    )
-                elif preflight is None:
-                    refused.append(label.split(" ")[0])
-                if preflight is None and "origin" not in probe.vary.lower():
-                    findings.fail(f"{label}: GET {ACCOUNT} has no Vary: Origin")
-        if refused:
-            findings.saw(f"no Access-Control-Allow-Origin for: {', '.join(refused)}")
-        for origin in _trusted_origins(patched):
-            probe = probe_origin(client, origin, cookies=cookies)
-            if findings.expect(
-                probe.allow_origin == origin and probe.allow_credentials == "true",
-                f"the trusted origin {origin} must get Access-Control-Allow-Origin {origin!r} "
-                f"and Allow-Credentials 'true' (got {probe.allow_origin!r}, "
-                f"{probe.allow_credentials!r})",
-                f"{origin} is allowed, with credentials",
-            ):
-                findings.expect(
-                    "origin" in probe.vary.lower(),
-                    f"the answer to {origin} has no Vary: Origin (caches would reuse it)",
-                    f"Vary: {probe.vary}",
+                probe = probe_origin(
+                    client, origin, path=path, preflight=preflight, cookies=cookies
                 )
-
-
-def _preflight(patched: Target, findings: Findings) -> None:
-    """Preflights: the frontend's PUT passes; other methods and headers do not; bounded cache."""
-    frontend = patched.urls.get("frontend")
-    origin = origin_of(frontend) if frontend else APP_ORIGIN
-    base = {"Origin": origin}
-    with patched.client() as client:
-        ok = client.options(
-            ACCOUNT,
-            headers={
-                **base,
-                "Access-Control-Request-Method": "PUT",
-                "Access-Control-Request-Headers": "content-type",
-            },
+                kind = f"preflight {path}" if preflight else f"GET {path}"
+                if probe.allow_origin is not None:
+                    allowed.setdefault(origin, f"{origin} ({label}, on {kind})")
+                if preflight is None and "origin" not in probe.vary.lower():
+                    unvaried.append(f"{origin} on {path}")
+        _judge_allowed(allowed, len(hostile), findings)
+        findings.expect(
+            not unvaried,
+            f"no Vary: Origin on the answer to {', '.join(unvaried[:2])}: a cache would serve "
+            "it to other origins",
+            rule="only-trusted",
         )
-        methods = {
-            m.strip().upper()
-            for m in ok.headers.get("access-control-allow-methods", "").split(",")
-            if m.strip()
-        }
-        passed = 200 <= ok.status_code < 300 and cors_check(ok.headers, origin, credentials=True)
-        if findings.expect(
-            passed and "PUT" in methods,
-            f"the frontend's preflight (PUT, Content-Type from {origin}) failed: HTTP "
+        for origin in trusted:
+            _judge_trusted(client, origin, cookies, rng.choice(paths), findings)
+
+
+def _judge_allowed(allowed: dict[str, str], total: int, findings: Findings) -> None:
+    shown = "; ".join(list(allowed.values())[:3])
+    more = f" and {len(allowed) - 3} more" if len(allowed) > 3 else ""
+    findings.expect(
+        not allowed,
+        f"{len(allowed)} of {total} origins that are not trusted got "
+        f"Access-Control-Allow-Origin: {shown}{more} — allow exactly the trusted origins",
+        f"{total} generated origins (other subdomains, ports, schemes, look-alikes, userinfo, "
+        "null): none allowed",
+        rule="only-trusted",
+    )
+
+
+def _judge_trusted(
+    client: httpx.Client, origin: str, cookies: dict[str, str], path: str, findings: Findings
+) -> None:
+    probe = probe_origin(client, origin, path=path, cookies=cookies)
+    if not findings.expect(
+        probe.allow_origin == origin,
+        f"the trusted origin {origin} got Access-Control-Allow-Origin {probe.allow_origin!r} "
+        f"on GET {path}: it must be {origin!r}",
+        rule="trusted-allowed",
+    ):
+        return
+    if findings.expect(
+        probe.allow_credentials == "true",
+        f"the trusted origin {origin} got Access-Control-Allow-Credentials "
+        f"{probe.allow_credentials!r}: the frontend reads with its cookie — 'true'",
+        f"{origin} is allowed, with credentials",
+        rule="credentials",
+    ):
+        findings.expect(
+            "origin" in probe.vary.lower(),
+            f"the answer to {origin} has no Vary: Origin (caches would reuse it)",
+            rule="only-trusted",
+        )
+
+
+def _allowed_list(value: str | None) -> set[str]:
+    return {v.strip().lower() for v in (value or "").split(",") if v.strip()}
+
+
+def _preflight_passes(
+    response: httpx.Response, origin: str, method: str, header: str | None
+) -> bool:
+    """The Fetch standard's CORS-preflight check, for one method and one header."""
+    methods = {
+        m.upper() for m in _allowed_list(response.headers.get("access-control-allow-methods"))
+    }
+    headers = _allowed_list(response.headers.get("access-control-allow-headers"))
+    return (
+        200 <= response.status_code < 300
+        and cors_check(response.headers, origin, credentials=True)
+        and (method in methods or method in ("GET", "HEAD", "POST"))
+        and (header is None or header.lower() in headers)
+    )
+
+
+def _ask(client: httpx.Client, origin: str, method: str, header: str | None) -> httpx.Response:
+    headers = {"Origin": origin, "Access-Control-Request-Method": method}
+    if header:
+        headers["Access-Control-Request-Headers"] = header
+    return client.options(ACCOUNT, headers=headers)
+
+
+def _preflight(patched: Target, rng: random.Random, findings: Findings) -> None:
+    """Preflights: the frontend's PUT passes; other methods and headers do not; bounded cache."""
+    origin = rng.choice(_trusted_origins(patched))
+    with patched.client() as client:
+        ok = _ask(client, origin, "PUT", "content-type")
+        if not findings.expect(
+            _preflight_passes(ok, origin, "PUT", "content-type"),
+            f"the frontend's preflight (PUT with Content-Type from {origin}) failed: HTTP "
             f"{ok.status_code}, Allow-Origin {ok.headers.get('access-control-allow-origin')!r}, "
             f"Allow-Methods {ok.headers.get('access-control-allow-methods')!r}",
-            f"the frontend may PUT (Allow-Methods: {', '.join(sorted(methods))})",
+            "the frontend may PUT with Content-Type",
+            rule="preflight-put",
         ):
-            extra = sorted(set(UNNEEDED_METHODS) & methods) or (["*"] if "*" in methods else [])
-            findings.expect(
-                not extra,
-                f"Allow-Methods includes {', '.join(extra)}: list only what the API serves "
-                "cross-origin (GET, PUT)",
-            )
-            age = ok.headers.get("access-control-max-age")
-            findings.expect(
-                age is not None and age.isdigit() and 0 < int(age) <= MAX_AGE_LIMIT_S,
-                f"Access-Control-Max-Age is {age!r}: set a bounded preflight cache "
-                f"(1 to {MAX_AGE_LIMIT_S} s)",
-                f"preflights cached for {age} s",
-            )
-        for method, header in (("DELETE", "content-type"), ("PUT", "x-evil-header")):
-            response = client.options(
-                ACCOUNT,
-                headers={
-                    **base,
-                    "Access-Control-Request-Method": method,
-                    "Access-Control-Request-Headers": header,
-                },
-            )
-            allowed_methods = response.headers.get("access-control-allow-methods", "")
-            allowed_headers = response.headers.get("access-control-allow-headers", "").lower()
-            browser_ok = (
-                200 <= response.status_code < 300
-                and cors_check(response.headers, origin, credentials=True)
-                and (method in allowed_methods.upper() or allowed_methods == "*")
-                and (header in allowed_headers or allowed_headers == "*")
-            )
-            findings.expect(
-                not browser_ok,
-                f"a preflight for {method} with header {header} passes: allow only the methods "
-                "and headers the frontend uses",
-                f"a preflight for {method} + {header} is refused",
-            )
+            return
+        age = ok.headers.get("access-control-max-age")
+        findings.expect(
+            age is not None and age.isdigit() and int(age) <= MAX_AGE_LIMIT_S,
+            f"Access-Control-Max-Age is {age!r}: a whole number of seconds from 0 to "
+            f"{MAX_AGE_LIMIT_S}",
+            f"preflights cached for {age} s",
+            rule="max-age",
+        )
+        custom = _word(rng, 5).upper()
+        methods = ["DELETE", "PATCH", "POST", custom]
+        passed = [
+            m for m in methods if _preflight_passes(_ask(client, origin, m, None), origin, m, None)
+        ]
+        findings.expect(
+            not passed,
+            f"a preflight for {', '.join(passed)} passes: allow only GET and PUT",
+            f"preflights for {', '.join(methods)} fail",
+            rule="methods-limited",
+        )
+        names = [*TEMPTING_HEADERS, f"x-{_word(rng)}", _word(rng, 8)]
+        lax = [
+            h for h in names if _preflight_passes(_ask(client, origin, "PUT", h), origin, "PUT", h)
+        ]
+        findings.expect(
+            not lax,
+            f"a PUT preflight asking for {', '.join(lax[:3])} passes: allow only the headers "
+            "the frontend sends (Content-Type, Authorization)",
+            f"preflights asking for {len(names)} other headers ({names[0]}, ...) fail",
+            rule="headers-limited",
+        )
 
 
-def _browser(patched: Target, findings: Findings) -> None:
+def _browser(patched: Target, rng: random.Random, findings: Findings) -> None:
     """The real exploit, replayed: attacker pages read nothing; the frontend still works."""
     attacker, frontend = patched.urls.get("attacker"), patched.urls.get("frontend")
     if not attacker or not frontend:
@@ -348,12 +559,14 @@ def _browser(patched: Target, findings: Findings) -> None:
         "attacker",
         "null",
         *(ORIGIN_BATTERY[name] for name in BROWSER_SPOOFS),
+        f"https://{_word(rng)}.{urlsplit(APP_ORIGIN).hostname}",
     )
     reads = cross_origin_reads(
         patched.url, attacker, victim=_victim(patched), pages=pages, frontend_url=frontend
     )
     via = reads[0].via if reads else "?"
     findings.saw(f"replayed in {via}")
+    leaks = []
     for read in reads:
         if read.page == "frontend":
             findings.expect(
@@ -361,13 +574,18 @@ def _browser(patched: Target, findings: Findings) -> None:
                 f"the legitimate frontend {read.origin} can no longer use the API "
                 f"({_outcome(read)}; PUT {read.wrote})",
                 f"the frontend {read.origin} reads and updates the account",
+                rule="frontend-works",
             )
-        else:
-            findings.expect(
-                not read.readable,
-                f"a page on {read.origin} could still read the response ({_outcome(read)})",
-                f"{read.origin}: blocked",
-            )
+        elif read.readable:
+            leaks.append(f"{read.origin} ({_outcome(read)})")
+    attackers = [read.origin for read in reads if read.page != "frontend"]
+    findings.expect(
+        not leaks,
+        f"pages on {', '.join(leaks[:4])}{' and more' if len(leaks) > 4 else ''} could still "
+        "read the response",
+        f"blocked: {', '.join(attackers)}",
+        rule="only-trusted",
+    )
 
 
 def _outcome(read: CrossOriginRead) -> str:
@@ -376,7 +594,7 @@ def _outcome(read: CrossOriginRead) -> str:
     return read.error or "blocked"
 
 
-Step = Callable[[Target, Findings], None]
+Step = Callable[[Target, random.Random, Findings], None]
 
 
 def _fix_verdict(ctx: CheckContext, *steps: Step, passed: str, failed: str) -> Verdict:
@@ -387,17 +605,18 @@ def _fix_verdict(ctx: CheckContext, *steps: Step, passed: str, failed: str) -> V
         return Verdict(False, "your cors_settings could not be used", (fault,))
     findings = Findings()
     for step in steps:
-        step(patched, findings)
+        step(patched, ctx.rng, findings)
     return findings.verdict(passed, failed)
 
 
 FIX_HINTS = (
     "cors_settings(trusted_origins) returns the keyword arguments of Starlette's "
     "CORSMiddleware: allow_origins, allow_credentials, allow_methods, allow_headers, max_age.",
-    "allow_origins must be the exact list you were given — no '*', no regex, no 'null'.",
+    "allow_origins is the list you were given, as it is — no '*', no regex, no 'null', "
+    "nothing added.",
     "The frontend reads with cookies (allow_credentials=True), sends PUT with JSON "
     "(allow_methods=['GET', 'PUT'], allow_headers=['Content-Type', 'Authorization']); "
-    "max_age=600.",
+    "max_age from 0 to 86400, e.g. 600.",
 )
 
 
@@ -406,6 +625,7 @@ FIX_HINTS = (
     title="Only the trusted origins get Access-Control-Allow-Origin",
     kind="fix",
     fixes=("cors_settings",),
+    rules=ORIGIN_RULES,
     hints=FIX_HINTS,
 )
 def origin_battery(ctx: CheckContext) -> Verdict:
@@ -413,7 +633,7 @@ def origin_battery(ctx: CheckContext) -> Verdict:
         ctx,
         _battery,
         passed="every untrusted origin is refused; the trusted ones read with credentials",
-        failed="your policy still answers an untrusted origin",
+        failed="your policy still answers an untrusted origin (or refuses a trusted one)",
     )
 
 
@@ -422,6 +642,7 @@ def origin_battery(ctx: CheckContext) -> Verdict:
     title="Preflights: the frontend's PUT only, a bounded cache",
     kind="fix",
     fixes=("cors_settings",),
+    rules=PREFLIGHT_RULES,
     hints=FIX_HINTS,
 )
 def preflight(ctx: CheckContext) -> Verdict:
@@ -438,6 +659,7 @@ def preflight(ctx: CheckContext) -> Verdict:
     title="The browser exploit fails; the frontend still works",
     kind="fix",
     fixes=("cors_settings",),
+    rules=BROWSER_RULES,
     hints=FIX_HINTS,
 )
 def browser_exploit(ctx: CheckContext) -> Verdict:
@@ -454,6 +676,7 @@ def browser_exploit(ctx: CheckContext) -> Verdict:
     title="Replay every attack and the legitimate flows against your fix",
     kind="fix",
     fixes=("cors_settings",),
+    rules=merge_rules(ORIGIN_RULES, PREFLIGHT_RULES, BROWSER_RULES),
     hints=FIX_HINTS,
 )
 def verify(ctx: CheckContext) -> Verdict:
