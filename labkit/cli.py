@@ -163,16 +163,33 @@ def _work(args: argparse.Namespace) -> int:
     return 0
 
 
+def _grade_problem(args: argparse.Namespace) -> str:
+    """Why ``labkit grade`` cannot start with these arguments ('' when it can)."""
+    from labkit.grading.canonical import Course
+    from labkit.grading.gradebook import read_gradebook
+
+    root, course, out = Path(args.submissions), Path(args.course), Path(args.out)
+    if not root.is_dir():
+        return f"no such folder: {root}"
+    if not course.is_dir():
+        return f"no course sources in {course} (use --course DIR)"
+    known = Course(course).labs
+    if unknown := sorted({*(args.lab or ()), *(args.labs or ())} - set(known)):
+        return f"no such lab in {course}: {', '.join(unknown)} (labs: {', '.join(known)})"
+    if (args.student or args.lab or args.resume) and out.exists():
+        try:
+            read_gradebook(out)
+        except (OSError, ValueError, KeyError) as exc:
+            return f"cannot merge into {out}: {exc}"
+    return ""
+
+
 def _grade(args: argparse.Namespace) -> int:
     from labkit.grading.execute import Limits
     from labkit.grading.grade import grade
 
-    root, course = Path(args.submissions), Path(args.course)
-    if not root.is_dir():
-        print(f"no such folder: {root}", file=sys.stderr)
-        return 2
-    if not course.is_dir():
-        print(f"no course sources in {course} (use --course DIR)", file=sys.stderr)
+    if problem := _grade_problem(args):
+        print(problem, file=sys.stderr)
         return 2
     limits = Limits(cell_s=args.cell_timeout, notebook_s=args.timeout, memory_mb=args.memory)
     runner = None
@@ -185,9 +202,9 @@ def _grade(args: argparse.Namespace) -> int:
             print(exc, file=sys.stderr)
             return 2
     rows = grade(
-        root,
+        Path(args.submissions),
         Path(args.out),
-        course_dir=course,
+        course_dir=Path(args.course),
         html=Path(args.html) if args.html else None,
         feedback=Path(args.feedback) if args.feedback else None,
         jobs=args.jobs,

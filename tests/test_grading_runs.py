@@ -199,3 +199,17 @@ def test_a_killed_labkit_grade_resumes_where_it_stopped(tmp_path: Path) -> None:
     assert "[1/1]" in done.stderr and f"{first.pop()}/00-welcome" not in done.stderr
     assert _statuses(book) == {"ann": {"passed"}, "bob": {"passed"}}
     assert not journal.exists()
+
+
+def test_grade_refuses_an_unknown_lab_and_a_foreign_csv_to_merge_into(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    subs = _class(tmp_path / "subs", ("ann",))
+    base = ["grade", str(subs), "--course", str(COURSE)]
+    assert main([*base, "--lab", "06-authorisation"]) == 2
+    assert "no such lab in" in capsys.readouterr().err
+    other = tmp_path / "marks.csv"
+    other.write_text("login,score\nann,3\n")
+    assert main([*base, "--out", str(other), "--student", "ann"]) == 2
+    assert "cannot merge into" in capsys.readouterr().err
+    assert other.read_text() == "login,score\nann,3\n"
