@@ -241,11 +241,15 @@ lab.check("rotate-in-place", logged_out)
 #   contain a placeholder word (`PLACEHOLDER_WORDS`) or when they carry less than 3 bits of
 #   entropy per character (`entropy_per_char`) — `"changeme" * 4` is 32 characters of nothing.
 # - `DATABASE_URL` must contain `://`.
-# - `debug` defaults to **False**, and `DEBUG` on with `APP_ENV=production` is an error.
+# - `debug` defaults to **False** (`DEBUG=false` is off too: the *string* `"false"` is truthy,
+#   so parse it — pydantic's `bool` does), and `DEBUG` on with `APP_ENV=production` is an error.
 # - Every error is raised by `load_settings` itself, at startup — not at first use.
 # - **pydantic copies the rejected input into its error message** (`input_value='...'`),
 #   which ends up in logs and crash reports. `model_config = ConfigDict(hide_input_in_errors=True)`
-#   stops that.
+#   stops that; your own messages must not quote the value either.
+# - The environment holds other variables too (`LOG_LEVEL`, `PORT`...): ignore them.
+#
+# <!-- labkit:rules fail-fast -->
 #
 # In a real project, [pydantic-settings](https://docs.pydantic.dev/latest/concepts/pydantic_settings/)'
 # `BaseSettings` reads the environment and `.env` for you (real variables win over the file);
@@ -343,15 +347,18 @@ except Exception as exc:
 
 # %% [markdown]
 # Three checks start the app with your `load_settings`. The first restarts it (dry run,
-# `POST /api/_lab/boot`) with eight broken environments — missing, empty, placeholder, short,
-# repetitive secrets, `DEBUG` on in production — and a good one:
+# `POST /api/_lab/boot`) with broken environments generated afresh each run — missing, empty,
+# short, placeholder and repetitive secrets, a `DATABASE_URL` without `://`, `DEBUG` on in
+# production — and good ones:
 
 # %% labkit={"check": "fail-fast"}
 lab.check("fail-fast", load_settings=load_settings)
 
 # %% [markdown]
 # The second looks everywhere the app prints its settings — `repr`, `str`, each field, the log
-# — for the values the vault holds:
+# — for the values the vault holds (any 8 characters of one in a row count):
+#
+# <!-- labkit:rules never-printed -->
 
 # %% labkit={"check": "never-printed"}
 lab.check("never-printed", load_settings=load_settings)
@@ -360,6 +367,8 @@ lab.check("never-printed", load_settings=load_settings)
 # The third crashes the app, as you did in Attack 3. With `DEBUG` off the client gets
 # `{"error": "Internal server error", "incident": "..."}`; the details go to the server log,
 # where the incident id finds them (OWASP Error Handling Cheat Sheet).
+#
+# <!-- labkit:rules error-page -->
 
 # %% labkit={"check": "error-page"}
 lab.check("error-page", load_settings=load_settings)
@@ -372,8 +381,12 @@ lab.check("error-page", load_settings=load_settings)
 # is a hard-coded secret with extra steps), `DEBUG` must default to off, and a `.env.example`
 # with empty values documents what to set. Commit, and hand in the commit's id in `fix_commit`:
 # the check scans your commit the way CI would on every push (the OWASP cheat sheet § 4;
-# detect-secrets, gitleaks, GitHub push protection). Notebooks get committed too: a key pasted
-# into a cell is a leak like any other.
+# detect-secrets, gitleaks, GitHub push protection) — and also looks for every secret it knows
+# (the vault's, the history's) in base64, hex, reversed or cut into pieces: hiding a key from
+# the scanner does not remove it. Notebooks get committed too: a key pasted into a cell is a
+# leak like any other.
+#
+# <!-- labkit:rules scan-clean -->
 
 
 # %% labkit={"answer": "scan-clean"}
@@ -387,7 +400,7 @@ def rewrite(path: str, new_lines: dict[str, str]) -> None:
 
 
 rewrite("app/export.py", {
-    "from fastapi": "import os\n\nfrom fastapi",
+    "from fastapi": "import os\n\nfrom fastapi import Header, HTTPException",
     "EXPORT_API_KEY =": 'EXPORT_API_KEY = os.environ["EXPORT_API_KEY"]',
 })  # fmt: skip
 rewrite("app/config.py", {
@@ -434,11 +447,14 @@ lab.check("scan-clean", fix_commit)
 #   `kid` header (RFC 7515 §4.1.4), so a verifier knows which key to use.
 # - `verify_token(token, keyring) -> dict | None`: read the `kid` from the (unverified) header,
 #   take *that* key from `keyring.keys`, refuse it unless its status is `next`, `active` or
-#   `previous`, and verify with `algorithms=["HS256"]` (never the token's own `alg`), requiring
-#   `exp`, `iat` and `sub`. Return the claims, or `None` for any bad token.
+#   `previous`, and verify the signature with it — whatever its status — using
+#   `algorithms=["HS256"]` (never the token's own `alg`), requiring `exp`, `iat` and `sub`.
+#   Return the claims, or `None` for any bad token (never raise).
 #
 # The `kid` only *chooses among your keys*: never a file name, a URL or a key of its own (lab
 # 02's `kid` and `jku` attacks).
+#
+# <!-- labkit:rules rotation -->
 
 
 # %% labkit={"answer": "rotation"}
@@ -498,7 +514,9 @@ plt.show()
 # %% [markdown]
 # The check logs six sessions in, runs the five steps, and after each one replays every token:
 # nobody may be logged out until step 5, and after it every old-key token — including one an
-# attacker forges with the leaked secret — must be refused.
+# attacker forges with the leaked secret — must be refused. At every step it also sends admin
+# tokens an attacker signed with a key of their own for each `kid` of the ring (and an unknown
+# `kid`, and none), with `alg` `none`, `HS384` and `HS512`, and tokens without `exp` or `iat`.
 
 # %% labkit={"check": "rotation"}
 lab.check("rotation", sign_token=sign_token, verify_token=verify_token)
@@ -516,6 +534,8 @@ lab.check("rotation", sign_token=sign_token, verify_token=verify_token)
 # nothing secret may print or show on an error page, broken configurations must not start, the
 # key must rotate with nobody logged out — and afterwards a token forged with the secret from
 # git history must open nothing.
+#
+# <!-- labkit:rules verify -->
 
 # %% labkit={"check": "verify"}
 lab.check("verify", load_settings=load_settings, sign_token=sign_token, verify_token=verify_token)

@@ -11,9 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import jwt
 import pytest
-from pydantic import BaseModel, ConfigDict, SecretStr, field_validator, model_validator
 
 from labkit.attacks.jwt import decode_unverified, forge
 from labkit.attacks.secret_scan import scan_git_history, scan_tree
@@ -21,7 +19,6 @@ from labkit.exercises.check import CheckResult
 from labkit.exercises.lab import Lab
 from labkit.exercises.registry import get_lab
 from labkit.patterns import settings as secure
-from labkit.vulnerable import settings as weak
 
 pytestmark = pytest.mark.usefixtures("not_strict")  # failing on purpose is the point
 
@@ -82,59 +79,6 @@ def fields(env: dict[str, str]) -> dict[str, str]:
     return {field: env[name] for name, field in secure.ENV_NAMES.items() if name in env}
 
 
-def _strong(value: SecretStr) -> SecretStr:
-    if secure.secret_problem(value.get_secret_value()):
-        raise ValueError("weak secret")
-    return value
-
-
-class DebugDefaultOn(BaseModel):
-    """Secret types and strength checks — but DEBUG on unless set, even in production."""
-
-    model_config = ConfigDict(hide_input_in_errors=True)
-    app_env: str = "production"
-    debug: bool = True
-    jwt_secret: SecretStr
-    export_api_key: SecretStr
-    database_url: SecretStr
-
-    @field_validator("jwt_secret", "export_api_key")
-    @classmethod
-    def strong(cls, value: SecretStr) -> SecretStr:
-        return _strong(value)
-
-
-class WeakAccepted(BaseModel):
-    """Secret types, DEBUG off — but any secret, even an empty one, is fine."""
-
-    app_env: str = "production"
-    debug: bool = False
-    jwt_secret: SecretStr
-    export_api_key: SecretStr
-    database_url: SecretStr
-
-
-class EchoesInput(BaseModel):
-    """Everything right, except pydantic repeats the rejected value in its error."""
-
-    app_env: str = "production"
-    debug: bool = False
-    jwt_secret: SecretStr
-    export_api_key: SecretStr
-    database_url: SecretStr
-
-    @field_validator("jwt_secret", "export_api_key")
-    @classmethod
-    def strong(cls, value: SecretStr) -> SecretStr:
-        return _strong(value)
-
-    @model_validator(mode="after")
-    def _prod(self) -> EchoesInput:
-        if self.debug and self.app_env == "production":
-            raise ValueError("DEBUG in production")
-        return self
-
-
 def loader_plain_strings(env: dict[str, str]) -> Any:
     """Validates like the reference, then hands out plain strings (str(settings) leaks)."""
     good = secure.load_settings(env)
@@ -165,51 +109,6 @@ class ReprOnly:
 def loader_repr_only(env: dict[str, str]) -> Any:
     good = loader_plain_strings(env)
     return ReprOnly(**vars(good))
-
-
-class Lazy:
-    """Reads the environment on first use: starts with anything, fails later."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self._env = env
-        self.app_env, self.debug = env.get("APP_ENV", "production"), False
-
-    def __getattr__(self, name: str) -> Any:
-        value = self._env[name.upper()]
-        if secure.secret_problem(value):
-            raise ValueError(f"{name} is weak")
-        return SecretStr(value)
-
-
-def sign_without_kid(claims: dict, keyring: Any) -> str:
-    return weak.sign_token(claims, keyring)
-
-
-def verify_active_only(token: str, keyring: Any) -> dict | None:
-    """Swaps the key without overlap: checks signatures with the active key only."""
-    secret = keyring.keys[keyring.active_kid].secret.get_secret_value()
-    try:
-        return jwt.decode(token, secret, algorithms=["HS256"])
-    except jwt.InvalidTokenError:
-        return None
-
-
-def verify_any_status(token: str, keyring: Any) -> dict | None:
-    """Picks the key by kid — and never looks at its status (retired keys still verify)."""
-    try:
-        key = keyring.keys.get(jwt.get_unverified_header(token).get("kid"))
-        if key is None:
-            return None
-        return jwt.decode(token, key.secret.get_secret_value(), algorithms=["HS256"])
-    except (jwt.InvalidTokenError, TypeError):
-        return None
-
-
-def sign_with_newest(claims: dict, keyring: Any) -> str:
-    """Signs with the newest key, even one that is still being rolled out (step 2)."""
-    newest = max(keyring.keys.values(), key=lambda k: k.created_at)
-    return jwt.encode(claims, newest.secret.get_secret_value(), algorithm="HS256",
-                      headers={"kid": newest.kid, "typ": "at+jwt"})  # fmt: skip
 
 
 REFERENCE: dict[str, Callable[..., Any]] = {
@@ -280,44 +179,10 @@ def test_config_checks_pass_on_the_reference(lab: Lab, check_id: str) -> None:
     assert result.passed, repr(result)
 
 
-@pytest.mark.parametrize(
-    ("loader", "problem"),
-    [
-        (lambda env: WeakAccepted(**fields(env)), "the app starts with JWT_SECRET empty"),
-        (lambda env: EchoesInput(**fields(env)), "repeats a value"),
-        (lambda env: DebugDefaultOn(**fields(env)), "DEBUG=true with APP_ENV=production"),
-        (Lazy, "the app starts with JWT_SECRET missing"),
-    ],
-    ids=["weak-accepted", "echoes-input", "debug-in-production", "lazy"],
-)
-def test_fail_fast_fails_on_wrong_fixes(lab: Lab, loader: Any, problem: str) -> None:
-    result = lab.check("fail-fast", load_settings=loader)
-    assert not result.passed and mentions(result, problem), repr(result)
-
-
-@pytest.mark.parametrize(
-    ("loader", "problem"),
-    [
-        (loader_plain_strings, "repr(settings) shows JWT_SECRET"),
-        (loader_repr_only, "str(settings.jwt_secret) shows JWT_SECRET"),
-    ],
-    ids=["plain-strings", "repr-only"],
-)
-def test_never_printed_fails_on_wrong_fixes(lab: Lab, loader: Any, problem: str) -> None:
-    result = lab.check("never-printed", load_settings=loader)
-    assert not result.passed and mentions(result, problem), repr(result)
-
-
 def test_never_printed_passes_the_repr_only_class_through_the_log(lab: Lab) -> None:
     """repr-only hides itself in the log, so only the field lines fail."""
     result = lab.check("never-printed", load_settings=loader_repr_only)
     assert not mentions(result, "repr(settings) shows")
-
-
-def test_error_page_fails_when_debug_defaults_on(lab: Lab) -> None:
-    """Secret types everywhere, but the debug page dumps the raw environment."""
-    result = lab.check("error-page", load_settings=lambda env: DebugDefaultOn(**fields(env)))
-    assert not result.passed and mentions(result, "the error page shows JWT_SECRET")
 
 
 # -- scan of the committed code ----------------------------------------------------------
@@ -342,7 +207,7 @@ def test_scan_clean(fresh_lab: Lab) -> None:
     assert mentions(lab.check("scan-clean", original), "the last commit still holds")
     # a plausible wrong fix: the key moves to the environment, the fallback stays
     rewrite(repo, "app/export.py", {
-        "from fastapi": "import os\n\nfrom fastapi",
+        "from fastapi": "import os\n\nfrom fastapi import Header, HTTPException",
         "EXPORT_API_KEY =": 'EXPORT_API_KEY = os.environ["EXPORT_API_KEY"]',
     })  # fmt: skip
     git(repo, "commit", "-qam", "export key from the environment")
@@ -374,21 +239,6 @@ def test_rotation_fails_on_the_stub(lab: Lab) -> None:
     assert not result.passed and mentions(result, "sign_token is not written yet")
 
 
-@pytest.mark.parametrize(
-    ("fixes", "problem"),
-    [
-        ({"verify_token": verify_active_only}, "step 3 (sign with the new key) logged out 6 of 6"),
-        ({"verify_token": verify_any_status}, "old-key tokens still work"),
-        ({"sign_token": sign_without_kid}, "put keyring.active_kid in the kid header"),
-        ({"sign_token": sign_with_newest}, "a key that is not active yet"),
-    ],
-    ids=["no-overlap", "retired-accepted", "no-kid", "signs-with-next"],
-)
-def test_rotation_fails_on_wrong_fixes(lab: Lab, fixes: dict, problem: str) -> None:
-    result = lab.check("rotation", **{**ROTATION, **fixes})
-    assert not result.passed and mentions(result, problem), repr(result)
-
-
 def test_rotation_passes_on_the_reference(lab: Lab) -> None:
     result = lab.check("rotation", **ROTATION)
     assert result.passed, repr(result)
@@ -399,21 +249,6 @@ def test_rotation_passes_on_the_reference(lab: Lab) -> None:
 def test_verify_fails_on_the_stub(lab: Lab) -> None:
     stub = dict.fromkeys(REFERENCE, not_written)
     assert not lab.check("verify", **stub).passed
-
-
-@pytest.mark.parametrize(
-    ("fixes", "problem"),
-    [
-        ({"verify_token": verify_active_only}, "logged out"),
-        ({"load_settings": loader_plain_strings}, "shows JWT_SECRET"),
-        ({"load_settings": lambda env: weak.load_settings(env, {"EXPORT_API_KEY": "x"})},
-         "the reporting job's key from the vault got 401"),
-    ],
-    ids=["no-overlap", "plain-strings", "vulnerable-loader"],
-)  # fmt: skip
-def test_verify_fails_on_wrong_fixes(lab: Lab, fixes: dict, problem: str) -> None:
-    result = lab.check("verify", **{**REFERENCE, **fixes})
-    assert not result.passed and mentions(result, problem), repr(result)
 
 
 def test_verify_passes_on_the_reference(lab: Lab) -> None:

@@ -13,7 +13,10 @@ secrets manager holds — checks search for these values), ``config`` (how the a
 settings), ``logs`` (its log lines), ``issued`` (SHA-256 of every token its login issued),
 ``accounts``, ``POST boot {"env"}`` (would the app start with this environment?), and the
 key operations ``GET keys``, ``POST keys/new`` (steps 1–2), ``keys/promote`` (3),
-``keys/retire`` (5) and ``keys/rotate`` (in place: the old runbook; 409 on the secure app).
+``keys/retire`` (5) and ``keys/rotate`` (in place: the old runbook; 409 on the secure app), and
+``POST keys/sign {"kid", "header", "claims"}``: a token signed with the ring's key ``kid``
+whatever its status (what another replica, or a thief of that key, could sign), so a check
+can probe every key state.
 
 Replaceable parts: ``load_settings(env)``, ``sign_token(claims, keyring)`` and
 ``verify_token(token, keyring) -> dict | None``.
@@ -42,6 +45,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel
 
+from labkit.attacks.jwt import forge
 from labkit.patterns import passwords as secure_passwords
 from labkit.patterns import settings as secure_settings
 from labkit.patterns.apikeys import generate_api_key
@@ -285,6 +289,12 @@ class BootRequest(BaseModel):
     env: dict[str, str]
 
 
+class SignRequest(BaseModel):
+    kid: str
+    header: dict[str, Any]
+    claims: dict[str, Any]
+
+
 def _parts(secure_app: bool, hardcoded: Mapping[str, str], fixes: dict[str, Any]) -> dict:
     if secure_app:
         defaults: dict[str, Any] = {
@@ -424,6 +434,12 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
             "repr": _printed(settings, repr),
             "str": _printed(settings, str),
             "fields": {name: _printed(getattr(settings, name), str) for name in SETTINGS_FIELDS},
+            "fieldsRepr": {
+                name: _printed(getattr(settings, name), repr) for name in SETTINGS_FIELDS
+            },
+            "fieldsFormat": {
+                name: _printed(getattr(settings, name), "{}".format) for name in SETTINGS_FIELDS
+            },
         }
 
     @app.get("/api/_lab/logs", include_in_schema=False)
@@ -448,7 +464,7 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
             write_log("ERROR", f"startup failed: {message}")
             return {"started": False, "error": message}
         write_log("INFO", f"would start with settings {_printed(candidate, str)}")
-        return {"started": True, "error": ""}
+        return {"started": True, "error": "", "debug": bool(getattr(candidate, "debug", False))}
 
     @app.get("/api/_lab/keys", include_in_schema=False)
     def keys() -> dict[str, Any]:
@@ -469,6 +485,14 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
     @app.post("/api/_lab/keys/retire", include_in_schema=False)
     def retire() -> dict[str, Any]:
         return {"step": "5: old keys retired", "retired": ring.retire()}
+
+    @app.post("/api/_lab/keys/sign", include_in_schema=False, response_model=None)
+    def sign_with(body: SignRequest) -> Any:
+        key = ring.keys.get(body.kid)
+        if key is None:
+            return JSONResponse({"error": f"no key {body.kid!r}"}, status_code=404)
+        header = {"alg": "HS256", **body.header}
+        return {"token": forge(header, body.claims, key.secret.get_secret_value())}
 
     @app.post("/api/_lab/keys/rotate", include_in_schema=False, response_model=None)
     def rotate_in_place() -> Any:

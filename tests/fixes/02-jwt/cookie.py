@@ -26,31 +26,31 @@ P = _parts()
 ATTRS = "HttpOnly; Secure; SameSite=Strict; Path=/api/auth/refresh; Max-Age=604800"
 
 
-@wrong("cookie", breaks="cookie-name")
+@wrong("cookie", breaks="cookie-name", also=("verify",))
 def snake_case_name() -> Fixes:
     """The cookie is called refresh_token: the refresh route never sees it."""
-    return {"refresh_cookie": lambda token: f"refresh_token={token}; {ATTRS}"}
+    return P.parts(refresh_cookie=lambda token: f"refresh_token={token}; {ATTRS}")
 
 
-@wrong("cookie", breaks="http-only")
+@wrong("cookie", breaks="http-only", also=("verify",))
 def readable_by_scripts() -> Fixes:
     """No HttpOnly: any XSS reads the 7-day token."""
-    return {
-        "refresh_cookie": lambda token: (
+    return P.parts(
+        refresh_cookie=lambda token: (
             f"refreshToken={token}; Secure; SameSite=Strict; Path=/api/auth/refresh; Max-Age=604800"
         )
-    }
+    )
 
 
-@wrong("cookie", breaks="secure")
+@wrong("cookie", breaks="secure", also=("verify",))
 def sent_over_http() -> Fixes:
     """No Secure: the cookie travels over plain HTTP too."""
-    return {
-        "refresh_cookie": lambda token: (
+    return P.parts(
+        refresh_cookie=lambda token: (
             f"refreshToken={token}; HttpOnly; SameSite=Strict; Path=/api/auth/refresh; "
             "Max-Age=604800"
         )
-    }
+    )
 
 
 @wrong("cookie", breaks="same-site", also=("verify",))
@@ -63,14 +63,14 @@ def samesite_lax() -> Fixes:
     return P.parts(refresh_cookie=refresh_cookie)
 
 
-@wrong("cookie", breaks="narrow-path")
+@wrong("cookie", breaks="narrow-path", also=("verify",))
 def path_root() -> Fixes:
     """Path=/: every request to the API carries the refresh token."""
-    return {
-        "refresh_cookie": lambda token: (
+    return P.parts(
+        refresh_cookie=lambda token: (
             f"refreshToken={token}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=604800"
         )
-    }
+    )
 
 
 @wrong("cookie", breaks="narrow-path")
@@ -79,10 +79,10 @@ def with_domain() -> Fixes:
     return {"refresh_cookie": lambda token: f"refreshToken={token}; {ATTRS}; Domain=127.0.0.1"}
 
 
-@wrong("cookie", breaks="cookie-lifetime")
+@wrong("cookie", breaks="cookie-lifetime", also=("verify",))
 def thirty_days() -> Fixes:
     """Max-Age of 30 days: the cookie outlives the 7-day token it holds."""
-    return {"refresh_cookie": lambda token: f"refreshToken={token}; {ATTRS[:-6]}2592000"}
+    return P.parts(refresh_cookie=lambda token: f"refreshToken={token}; {ATTRS[:-6]}2592000")
 
 
 @wrong("cookie", breaks="cookie-lifetime")
