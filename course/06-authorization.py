@@ -263,11 +263,13 @@ print("\n".join(attacks.differences(vulnerable.matrix, policy)))
 # Write:
 #
 # - `current_user(claims, db) -> User`: the caller as the database knows them. Use the token
-#   for *who*, never for *what they may do*; an account that no longer exists gets
-#   `HTTPException(401, "Invalid token")`.
+#   for *who*, never for *what they may do* — and never a role sent in a header, the query or
+#   the body. An account that no longer exists gets `HTTPException(401, "Invalid token")`
+#   (lab 02's authentication already refuses such tokens; keep the check anyway).
 # - `authorize(*permissions)`: returns a dependency that takes the current user and returns
-#   them when their role grants **every** required permission (an unknown role grants
-#   nothing), else raises `HTTPException(403, "Insufficient permissions")`.
+#   them when their role grants **every** required permission (role and permission names
+#   compared exactly; an unknown role grants nothing), else raises
+#   `HTTPException(403, "Insufficient permissions")`.
 #
 # The app puts `Depends(authorize("posts:write"))` and friends on **every** route — one
 # mechanism, applied everywhere, so no route can forget it (OWASP Authorization Cheat Sheet:
@@ -277,6 +279,8 @@ print("\n".join(attacks.differences(vulnerable.matrix, policy)))
 # Revoking a user's tokens when their role changes (lab 02's `tokenVersion`) is the second
 # half of the cure, and the reference app does both; reading the role per request is the half
 # that does not depend on remembering to revoke.
+#
+# <!-- labkit:rules rbac current-role -->
 
 # %%
 from typing import Annotated
@@ -332,8 +336,8 @@ lab.check("current-role", authorize=authorize)
 # after `authorize`, with the post it loaded (`None` when there is none):
 #
 # - no post → `HTTPException(404, "Not found")`;
-# - someone else's post, and the user is not an admin →
-#   `HTTPException(403, "Not authorized to edit this post")`;
+# - someone else's post (compare `post.authorId == user.id` with `==`), and the user is not
+#   an admin → `HTTPException(403, "Not authorized to edit this post")`;
 # - otherwise return the post.
 #
 # **403 or 404?** Pick one rule and apply it everywhere. Here every role may *read* every
@@ -342,6 +346,10 @@ lab.check("current-role", authorize=authorize)
 # (another tenant's invoice), answer 404 for "not yours" as well, so ids cannot be probed for
 # existence — that is what OWASP API1:2023 recommends. And because the permission check runs
 # first, a viewer gets the same 403 for a post that exists and one that does not.
+#
+# The check audits the whole matrix, so it holds your `authorize` to its rules too:
+#
+# <!-- labkit:rules access-matrix -->
 
 
 # %% labkit={"answer": "access-matrix"}
@@ -377,11 +385,14 @@ lab.check("access-matrix", authorize=authorize, check_owner=check_owner)
 #
 # Replace `data: req.body` with a pydantic model the app uses as the body of
 # `PUT /api/posts/{id}`; it writes only the fields you set (`model_dump(exclude_unset=True)`).
-# List the two fields a client may change — `title` (1 to 200 characters) and `body` (at most
-# 10,000), both optional — and **forbid every other field**: `ConfigDict(extra="forbid")`
-# answers 422 `{"errors": [...]}`. Forbidding beats silently ignoring: a client bug surfaces at
-# once, and a mass-assignment attempt is refused and visible in your logs (OWASP Mass
-# Assignment Cheat Sheet: allow-list the bindable fields).
+# List the two fields a client may change — `title` (a string of 1 to 200 characters) and
+# `body` (a string of at most 10,000), both optional — and **forbid every other field**:
+# `ConfigDict(extra="forbid")` answers 422 `{"errors": [...]}`. Forbidding beats silently
+# ignoring: a client bug surfaces at once, and a mass-assignment attempt is refused and visible
+# in your logs (OWASP Mass Assignment Cheat Sheet: allow-list the bindable fields). A `null`
+# is treated as "not sent" (the app leaves the field alone).
+#
+# <!-- labkit:rules update-schema -->
 
 
 # %% labkit={"answer": "update-schema"}
@@ -403,8 +414,11 @@ lab.check("update-schema", PostUpdate=PostUpdate)
 # ## Verify — replay every attack
 #
 # Your three parts together are the authorization layer. The check replays the whole
-# battery — the full access matrix (viewer writes, IDOR, admin override, 404s), mass assignment
-# and oversized input, stale roles after demotion — while legitimate authors and admins work.
+# battery — the full access matrix (viewer writes, IDOR, admin override, 404s), routes needing
+# two permissions, look-alike roles, mass assignment and oversized input, stale roles after
+# demotion — while legitimate authors and admins work. It enforces every rule above.
+#
+# <!-- labkit:rules verify -->
 
 # %% labkit={"check": "verify"}
 lab.check("verify", authorize=authorize, check_owner=check_owner, PostUpdate=PostUpdate)

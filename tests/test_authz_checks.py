@@ -84,74 +84,6 @@ class PostUpdateStub(BaseModel):
     pass  # the release's stub: no fields listed
 
 
-# plausible wrong fixes ---------------------------------------------------------------------
-def user_from_token(claims: Annotated[dict, Depends(token_claims)]) -> User:
-    """Role read from the token only."""
-    return User(id=int(claims["sub"]), email="", role=str(claims["role"]))
-
-
-def authorize_from_token(*permissions: str) -> Any:
-    def dependency(user: Annotated[User, Depends(user_from_token)]) -> User:
-        if not all(p in PERMISSIONS.get(user.role, ()) for p in permissions):
-            raise HTTPException(403, "Insufficient permissions")
-        return user
-
-    return dependency
-
-
-def authorize_viewers_read_only(*permissions: str) -> Any:
-    """'Only viewers are restricted': editors may then delete users."""
-
-    def dependency(user: Annotated[User, Depends(current_user)]) -> User:
-        if user.role == "viewer" and any(not p.endswith(":read") for p in permissions):
-            raise HTTPException(403, "Insufficient permissions")
-        return user
-
-    return dependency
-
-
-def authorize_wrong_message(*permissions: str) -> Any:
-    def dependency(user: Annotated[User, Depends(current_user)]) -> User:
-        if not all(p in PERMISSIONS.get(user.role, ()) for p in permissions):
-            raise HTTPException(403, "Forbidden")
-        return user
-
-    return dependency
-
-
-def only_exists(user: User, post: Post | None) -> Post:
-    """Permission check without ownership."""
-    if post is None:
-        raise HTTPException(404, "Not found")
-    return post
-
-
-def owner_without_admin(user: User, post: Post | None) -> Post:
-    """Ownership, but even an admin may only edit their own posts."""
-    if post is None:
-        raise HTTPException(404, "Not found")
-    if post.authorId != user.id:
-        raise HTTPException(403, "Not authorized to edit this post")
-    return post
-
-
-class PostUpdateAllowingExtras(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    title: str | None = Field(default=None, min_length=1, max_length=200)
-    body: str | None = Field(default=None, max_length=10_000)
-
-
-class PostUpdateIgnoringExtras(BaseModel):
-    title: str | None = Field(default=None, min_length=1, max_length=200)
-    body: str | None = Field(default=None, max_length=10_000)
-
-
-class PostUpdateWithoutLimits(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    title: str | None = None
-    body: str | None = None
-
-
 # -- viewer-writes --------------------------------------------------------------------------
 def test_viewer_writes_fails_on_the_stub(lab: Lab) -> None:
     result = lab.check("viewer-writes", None)
@@ -264,19 +196,6 @@ def test_rbac_fails_on_a_stub_current_user(lab: Lab) -> None:
     assert mentions(result, "current_user_stub is not written yet")
 
 
-def test_rbac_fails_when_only_viewers_are_restricted(lab: Lab) -> None:
-    result = lab.check("rbac", authorize=authorize_viewers_read_only)
-    assert not result.passed
-    assert mentions(result, "editor · DELETE /api/users/{id} · other: expected 403, got 204")
-    assert not mentions(result, "viewer ·")
-
-
-def test_rbac_fails_on_the_wrong_error_body(lab: Lab) -> None:
-    result = lab.check("rbac", authorize=authorize_wrong_message)
-    assert not result.passed
-    assert mentions(result, "must be {'error': 'Insufficient permissions'}, got 'Forbidden'")
-
-
 def test_rbac_passes_on_the_reference(lab: Lab) -> None:
     result = lab.check("rbac", authorize=authorize)
     assert result.passed, repr(result)
@@ -285,13 +204,6 @@ def test_rbac_passes_on_the_reference(lab: Lab) -> None:
 # -- current-role ---------------------------------------------------------------------------
 def test_current_role_fails_on_the_stub(lab: Lab) -> None:
     assert not lab.check("current-role", authorize=not_written).passed
-
-
-def test_current_role_fails_when_the_role_comes_from_the_token(lab: Lab) -> None:
-    result = lab.check("current-role", authorize=authorize_from_token)
-    assert not result.passed
-    assert mentions(result, "an editor demoted to viewer still gets through PUT /api/posts/{id}")
-    assert mentions(result, "an admin demoted to editor still gets through DELETE /api/users")
 
 
 def test_current_role_passes_on_the_reference(lab: Lab) -> None:
@@ -304,28 +216,6 @@ def test_access_matrix_fails_on_the_stub(lab: Lab) -> None:
     result = lab.check("access-matrix", authorize=authorize, check_owner=not_written)
     assert not result.passed
     assert mentions(result, "check_owner is not written yet")
-
-
-def test_access_matrix_fails_without_ownership(lab: Lab) -> None:
-    result = lab.check("access-matrix", authorize=authorize, check_owner=only_exists)
-    assert not result.passed
-    assert mentions(result, "editor · PUT /api/posts/{id} · other: expected 403, got 200")
-    assert mentions(result, "editor · DELETE /api/posts/{id} · other: expected 403, got 204")
-    assert not mentions(result, "viewer ·")
-
-
-def test_access_matrix_fails_without_the_admin_override(lab: Lab) -> None:
-    result = lab.check("access-matrix", authorize=authorize, check_owner=owner_without_admin)
-    assert not result.passed
-    assert mentions(result, "admin · PUT /api/posts/{id} · other: expected 200, got 403")
-    assert not mentions(result, "editor ·")
-
-
-def test_access_matrix_fails_with_the_permission_check_alone(lab: Lab) -> None:
-    result = lab.check("access-matrix", authorize=authorize_viewers_read_only,
-                       check_owner=check_owner)  # fmt: skip
-    assert not result.passed
-    assert mentions(result, "editor · DELETE /api/users/{id} · own: expected 403, got 204")
 
 
 def test_access_matrix_passes_on_the_reference(lab: Lab) -> None:
@@ -347,26 +237,6 @@ def test_update_schema_fails_on_a_function(lab: Lab) -> None:
     assert mentions(result, "PostUpdate must be a pydantic model class")
 
 
-def test_update_schema_fails_when_extra_fields_are_allowed(lab: Lab) -> None:
-    result = lab.check("update-schema", PostUpdate=PostUpdateAllowingExtras)
-    assert not result.passed
-    assert mentions(result, "a PUT with authorId alone changed the post")
-
-
-def test_update_schema_fails_when_extra_fields_are_dropped_silently(lab: Lab) -> None:
-    result = lab.check("update-schema", PostUpdate=PostUpdateIgnoringExtras)
-    assert not result.passed
-    assert mentions(result, "authorId alone answered 200 and silently dropped it")
-    assert not mentions(result, "authorId alone changed the post")
-
-
-def test_update_schema_fails_without_length_limits(lab: Lab) -> None:
-    result = lab.check("update-schema", PostUpdate=PostUpdateWithoutLimits)
-    assert not result.passed
-    assert mentions(result, "a PUT with a 5,000-character title changed the post")
-    assert not mentions(result, "authorId alone")
-
-
 def test_update_schema_passes_on_the_reference(lab: Lab) -> None:
     result = lab.check("update-schema", PostUpdate=PostUpdate)
     assert result.passed, repr(result)
@@ -379,13 +249,6 @@ def test_verify_passes_on_the_reference(lab: Lab) -> None:
     for battery in ("access matrix", "mass assignment", "stale role"):
         assert mentions(result, f"{battery}")
     assert not result.details or "every attack refused" in repr(result)
-
-
-def test_verify_fails_when_the_role_comes_from_the_token(lab: Lab) -> None:
-    result = lab.check("verify", **{**REFERENCE, "authorize": authorize_from_token})
-    assert not result.passed
-    assert mentions(result, "demoted to viewer still gets through")
-    assert not mentions(result, "expected 403, got")  # the matrix itself is right
 
 
 def test_verify_needs_all_three_parts(lab: Lab) -> None:

@@ -9,8 +9,8 @@ a check never depends on what the learner did to the seeded data.
 
 from __future__ import annotations
 
+import random
 import re
-import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +33,9 @@ from labkit.attacks.authz import (
 )
 from labkit.exercises.check import CheckContext, Findings, Verdict
 from labkit.exercises.registry import LabDefinition
+from labkit.exercises.rules import Rule, merge_rules
 from labkit.patterns.authz import PERMISSIONS
+from labkit.sandbox.apps.authz import PERMISSION_PAIRS
 
 __all__ = ["LAB", "POLICY", "expected_error"]
 
@@ -263,6 +265,61 @@ def stale_role(ctx: CheckContext) -> Verdict:
     return Verdict(False, "the old token was refused", details)
 
 
+# -- rules ----------------------------------------------------------------------------------
+RBAC_RULES = (
+    Rule(
+        "every-permission",
+        "Let a caller through only when PERMISSIONS[role] holds every permission the route "
+        "requires (all of them, not any; exact names, no prefixes): otherwise 403.",
+    ),
+    Rule(
+        "unknown-role",
+        "A role that is not a key of PERMISSIONS grants nothing — 'admin-intern', 'sysadmin' "
+        "or 'edit' are not 'admin' or 'editor'.",
+    ),
+    Rule("forbidden-403", 'Refuse with 403 {"error": "Insufficient permissions"}.'),
+)
+CURRENT_ROLE_RULES = (
+    Rule(
+        "role-from-database",
+        "Take the role from the database on every request (db.user(int(claims['sub']))), "
+        "never from the token, a header, the query or the body: a demoted user's old token "
+        "loses the old powers at once.",
+    ),
+)
+OWNER_RULES = (
+    Rule(
+        "owner-or-admin",
+        "Write or delete a post only as its author (post.authorId == user.id, compared with ==) "
+        'or as an admin; anyone else gets 403 {"error": "Not authorized to edit this post"}.',
+    ),
+    Rule("missing-404", 'A post that does not exist gets 404 {"error": "Not found"}.'),
+)
+SCHEMA_RULES = (
+    Rule(
+        "no-owner-field",
+        "A PUT never changes authorId or id, in any form (a number, a string, next to a title).",
+    ),
+    Rule(
+        "forbid-extra",
+        "Refuse every field other than title and body with 422 (extra='forbid'): never write "
+        "it, never drop it silently.",
+    ),
+    Rule(
+        "field-limits",
+        "title is a string of 1 to 200 characters, body a string of at most 10,000; anything "
+        "else (a number, a boolean, a list, an empty or longer text) is refused with 422, and "
+        "null never erases a field.",
+    ),
+    Rule(
+        "partial-update",
+        "Both fields are optional: a PUT with only title or only body changes just that field "
+        "and answers 200 with the updated post.",
+    ),
+)
+MATRIX_RULES = (RBAC_RULES[0], RBAC_RULES[2], *OWNER_RULES)
+
+
 # -- fix batteries ------------------------------------------------------------------------
 def _audit(client: httpx.Client, findings: Findings) -> Audit | None:
     try:
@@ -273,16 +330,26 @@ def _audit(client: httpx.Client, findings: Findings) -> Audit | None:
         return None
 
 
+def _cell_rule(role: str, route: Route, kind: str, status: int) -> tuple[str, str]:
+    """(rule of the cell's status, rule of its error message)."""
+    if route.permission not in PERMISSIONS[role]:
+        refused = 400 <= status < 500  # refused, but not with the 403 the contract names
+        return ("forbidden-403" if refused else "every-permission"), "forbidden-403"
+    if route.owned and kind == "missing":
+        return "missing-404", "missing-404"
+    if route.owned:
+        return "owner-or-admin", "owner-or-admin"
+    return "every-permission", "every-permission"
+
+
 def _judge_cells(
     result: Audit, findings: Findings, include: Callable[[str, Route, str], bool]
 ) -> int:
-    """Compare the included cells with the policy (status and error message).
-
-    A learner function that fails is reported once, not once per cell; at most
-    :data:`MAX_LINES` differing cells are listed.
-    """
+    """Compare the included cells with the policy (status and error message), each tagged
+    with the rule it breaks. A learner function that fails is reported once, not once per
+    cell; at most :data:`MAX_LINES` differing cells are listed."""
     judged, lines = 0, []
-    faults: dict[str, int] = {}
+    faults: dict[str, list[str]] = {}
     for route in ROUTES:
         for role in PERMISSIONS:
             for kind in route.kinds:
@@ -290,46 +357,106 @@ def _judge_cells(
                     continue
                 judged += 1
                 cell = result.cells[(role, route.label, kind)]
+                status_rule, message_rule = _cell_rule(role, route, kind, cell.status)
                 if cell.fault:
-                    faults[cell.fault] = faults.get(cell.fault, 0) + 1
+                    faults.setdefault(cell.fault, []).append(status_rule)
                     continue
                 want = POLICY[(role, route.label, kind)]
                 where = route.label if kind == "-" else f"{route.label} · {kind}"
                 message = expected_error(role, route, kind)
                 if cell.status != want:
-                    lines.append(f"{role} · {where}: expected {want}, got {_cell_text(cell)}")
+                    line = f"expected {want}, got {_cell_text(cell)}"
+                    lines.append((status_rule, f"{role} · {where}: {line}"))
                 elif cell.problem:
-                    lines.append(f"{role} · {where}: {cell.problem}")
+                    lines.append((status_rule, f"{role} · {where}: {cell.problem}"))
                 elif message is not None and cell.error != message:
-                    lines.append(
-                        f"{role} · {where}: the {want} body must be "
-                        f"{{'error': {message!r}}}, got {cell.error!r}"
-                    )
-    for fault, count in faults.items():
-        findings.fail(f"{count} request(s) answered 500 — {fault}")
-    for line in lines[:MAX_LINES]:
-        findings.fail(line)
+                    line = f"the {want} body must be {{'error': {message!r}}}, got {cell.error!r}"
+                    lines.append((message_rule, f"{role} · {where}: {line}"))
+    for fault, rules in faults.items():
+        findings.fail(f"{len(rules)} request(s) answered 500 — {fault}", rule=rules[0])
+    for rule, line in lines[:MAX_LINES]:
+        findings.fail(line, rule=rule)
     if len(lines) > MAX_LINES:
         findings.fail(f"... and {len(lines) - MAX_LINES} more cells differ from the policy")
     return judged
 
 
-def _permission_battery(client: httpx.Client, findings: Findings) -> None:
+def _permission_battery(client: httpx.Client, findings: Findings, rng: random.Random) -> None:
     result = _audit(client, findings)
-    if result is None:
-        return
+    if result is not None:
 
-    def permission_cells(role: str, route: Route, kind: str) -> bool:
-        # someone else's post, for a role that has the permission, is ownership's business
-        return not (route.owned and kind == "other" and route.permission in PERMISSIONS[role])
+        def permission_cells(role: str, route: Route, kind: str) -> bool:
+            # someone else's post, for a role that has the permission, is ownership's business
+            return not (route.owned and kind == "other" and route.permission in PERMISSIONS[role])
 
-    before = len(findings.problems)
-    judged = _judge_cells(result, findings, permission_cells)
-    if len(findings.problems) == before:
-        findings.saw(f"{judged} role × route cells follow the PERMISSIONS map")
+        before = len(findings.problems)
+        judged = _judge_cells(result, findings, permission_cells)
+        if len(findings.problems) == before:
+            findings.saw(f"{judged} role × route cells follow the PERMISSIONS map")
+    _pairs_battery(client, findings)
+    _unknown_roles_battery(client, findings, rng)
 
 
-def _matrix_battery(client: httpx.Client, findings: Findings) -> None:
+def _pairs_battery(client: httpx.Client, findings: Findings) -> None:
+    """Routes that need two permissions: a role with only one of them is refused."""
+    with findings.rule("every-permission"):
+        for role, granted in PERMISSIONS.items():
+            me = new_account(client, role)
+            for index, pair in enumerate(PERMISSION_PAIRS):
+                response = client.get(f"/api/_lab/requires/{index}", headers=me["headers"])
+                want = 200 if set(pair) <= set(granted) else 403
+                if not findings.expect(
+                    response.status_code == want,
+                    f"{_a(role)} on a route needing {' and '.join(pair)} got "
+                    f"{response.status_code}{_fault(response)}, expected {want}",
+                ):
+                    return
+        findings.saw("routes needing two permissions let through only roles with both")
+
+
+def _unknown_roles(rng: random.Random) -> list[str]:
+    """Role names that contain, extend or cut a real one: none of them is a role."""
+    known = rng.choice(["admin", "editor"])
+    cut = rng.randrange(2, len(known))
+    suffix = rng.choice(["-intern", "_readonly", "s", "-trial", "2"])
+    prefix = rng.choice(["sys", "not-", "ex-", "super", "co-"])
+    return [f"{known}{suffix}", f"{prefix}{rng.choice(['admin', 'editor'])}", known[:cut]]
+
+
+def _unknown_roles_battery(client: httpx.Client, findings: Findings, rng: random.Random) -> None:
+    with findings.rule("unknown-role"):
+        for role in _unknown_roles(rng):
+            me = new_account(client, role)
+            victim = new_account_row(client, "viewer")
+            attempts = {
+                "GET /api/posts": client.get("/api/posts", headers=me["headers"]),
+                "DELETE /api/users/{id}": client.delete(
+                    f"/api/users/{victim['id']}", headers=me["headers"]
+                ),
+                "a route needing posts:read and users:delete": client.get(
+                    "/api/_lab/requires/0", headers=me["headers"]
+                ),
+            }
+            for label, response in attempts.items():
+                if not findings.expect(
+                    response.status_code == 403,
+                    f"the unknown role {role!r} got {response.status_code}{_fault(response)} on "
+                    f"{label}: a role that is not in PERMISSIONS grants nothing",
+                ):
+                    return
+            findings.expect(
+                stored(client, "users", int(victim["id"])) is not None,
+                f"the unknown role {role!r} deleted a user",
+            )
+        findings.saw("unknown roles (look-alikes of real ones) are refused everywhere")
+
+
+def _roles_battery(client: httpx.Client, findings: Findings, rng: random.Random) -> None:
+    _pairs_battery(client, findings)
+    _unknown_roles_battery(client, findings, rng)
+
+
+def _matrix_battery(client: httpx.Client, findings: Findings, rng: random.Random) -> None:
     result = _audit(client, findings)
     if result is None:
         return
@@ -341,7 +468,14 @@ def _matrix_battery(client: httpx.Client, findings: Findings) -> None:
         )
 
 
-def _stale_role_battery(client: httpx.Client, findings: Findings) -> None:
+def _stale_role_battery(client: httpx.Client, findings: Findings, rng: random.Random) -> None:
+    with findings.rule("role-from-database"):
+        _demotions(client, findings)
+        _client_roles(client, findings)
+        _deleted_account(client, findings)
+
+
+def _demotions(client: httpx.Client, findings: Findings) -> None:
     for old, new in (("editor", "viewer"), ("admin", "editor")):
         me = new_account(client, old)
         _demote(client, int(me["id"]), new)
@@ -368,25 +502,81 @@ def _stale_role_battery(client: httpx.Client, findings: Findings) -> None:
         )
 
 
-def _update_attempts(other_id: int) -> dict[str, dict[str, Any]]:
-    return {
-        "authorId alone": {"authorId": other_id},
-        "authorId next to a title": {"title": "Looks innocent", "authorId": other_id},
-        "authorId as a string": {"authorId": str(other_id)},
-        "an id": {"id": 424242, "title": "Renumbered"},
-        "an unknown field (role)": {"title": "Promoted", "role": "admin"},
-        "a title that is a number": {"title": 12345},
-        "an empty title": {"title": ""},
-        "a 5,000-character title": {"title": "A" * 5000},
-        "a 200,000-character body": {"body": "B" * 200_000},
-    }
+def _client_roles(client: httpx.Client, findings: Findings) -> None:
+    """A viewer who claims to be an admin in a header, the query or the body."""
+    me = new_account(client, "viewer")
+    claim = "admin"
+    for where, extra in (
+        ("an X-Role header", {"headers": {**me["headers"], "X-Role": claim,
+                                          "X-User-Role": claim}}),
+        ("?role= in the query", {"headers": me["headers"], "params": {"role": claim}}),
+        ("role in the JSON body", {"headers": me["headers"], "json": {"role": claim}}),
+    ):  # fmt: skip
+        victim = new_account_row(client, "viewer")
+        response = client.request("DELETE", f"/api/users/{victim['id']}", **extra)
+        gone = stored(client, "users", int(victim["id"])) is None
+        if not findings.expect(
+            response.status_code == 403 and not gone,
+            f"a viewer with {where} saying {claim!r} got {response.status_code}"
+            f"{_fault(response)} on DELETE /api/users/{{id}}"
+            + (" and the user is gone" if gone else ""),
+        ):
+            return
+    findings.saw("a role claimed in a header, the query or the body changes nothing")
 
 
-def _update_battery(client: httpx.Client, findings: Findings) -> None:
+def _deleted_account(client: httpx.Client, findings: Findings) -> None:
+    """The token of a removed account (authentication already refuses it: this fails only
+    when the caller is not loaded through token_claims)."""
+    me = new_account(client, "editor")
+    client.delete(f"/api/_lab/users/{me['id']}").raise_for_status()
+    response = client.get("/api/posts", headers=me["headers"])
+    error = _error(response)
+    findings.expect(
+        response.status_code == 401 and error == "Invalid token",
+        f"the token of a deleted account got {response.status_code} {error!r}{_fault(response)} "
+        "on GET /api/posts: expected 401 'Invalid token'",
+        "a deleted account's token is refused (401)",
+    )
+
+
+def _error(response: httpx.Response) -> Any:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get("error") if isinstance(body, dict) else None
+
+
+EXTRA_FIELDS = ("role", "isAdmin", "published", "author_id", "createdAt", "owner", "views")
+
+
+def _update_attempts(other_id: int, rng: random.Random) -> list[tuple[str, str, dict[str, Any]]]:
+    """(rule, label, body) of PUTs that must be refused without changing anything."""
+    extra = rng.choice(EXTRA_FIELDS)
+    invented = f"x{rng.getrandbits(24):06x}"
+    return [
+        ("no-owner-field", "authorId alone", {"authorId": other_id}),
+        ("no-owner-field", "authorId next to a title",
+         {"title": "Looks innocent", "authorId": other_id}),
+        ("no-owner-field", "authorId as a string", {"authorId": str(other_id)}),
+        ("no-owner-field", "an id", {"id": rng.randrange(10**6, 10**7), "title": "Renumbered"}),
+        ("forbid-extra", f"an unknown field ({extra})", {"title": "Promoted", extra: "admin"}),
+        ("forbid-extra", f"a made-up field ({invented})", {"body": "Text", invented: 1}),
+        ("field-limits", "a title that is a number", {"title": rng.randrange(1, 10**6)}),
+        ("field-limits", "a title that is a boolean", {"title": True}),
+        ("field-limits", "a body that is a list", {"body": ["a", "b"]}),
+        ("field-limits", "an empty title", {"title": ""}),
+        ("field-limits", "a 201-character title", {"title": "T" * 201}),
+        ("field-limits", "a 10,001-character body", {"body": "B" * 10_001}),
+    ]  # fmt: skip
+
+
+def _update_battery(client: httpx.Client, findings: Findings, rng: random.Random) -> None:
     editor = new_account(client, "editor")
     other = new_account_row(client, "viewer")
     headers, my_id = editor["headers"], int(editor["id"])
-    for label, body in _update_attempts(int(other["id"])).items():
+    for rule, label, body in _update_attempts(int(other["id"]), rng):
         post_id = new_post(client, my_id, title="Original title")
         before = stored(client, "posts", post_id)
         response = client.put(f"/api/posts/{post_id}", json=body, headers=headers)
@@ -395,64 +585,89 @@ def _update_battery(client: httpx.Client, findings: Findings) -> None:
             findings.fail(f"a PUT with {label} answered {response.status_code}{_fault(response)}")
             return
         if after != before:
-            findings.fail(f"a PUT with {label} changed the post: {before} → {after}"
-                          f"{_fault(response)}")  # fmt: skip
+            findings.fail(f"a PUT with {label} changed the post: {before} → {after}", rule=rule)
         elif response.status_code in (400, 422):
             findings.saw(f"{label}: refused ({response.status_code}), nothing changed")
         elif 200 <= response.status_code < 300:
             findings.fail(
                 f"a PUT with {label} answered {response.status_code} and silently dropped it: "
-                "forbid what the schema does not list (extra='forbid', constraints), so the "
-                "request is refused with 422"
+                "refuse what the schema does not allow with 422",
+                rule="forbid-extra" if rule == "no-owner-field" else rule,
             )
         else:
-            findings.fail(f"a PUT with {label} answered {response.status_code}{_fault(response)}")
-    _legitimate_updates(client, findings, headers, my_id)
+            findings.fail(f"a PUT with {label} answered {response.status_code}", rule=rule)
+    _null_title(client, findings, headers, my_id)
+    _legitimate_updates(client, findings, headers, my_id, rng)
+
+
+def _null_title(
+    client: httpx.Client, findings: Findings, headers: dict[str, str], my_id: int
+) -> None:
+    post_id = new_post(client, my_id, title="Original title")
+    response = client.put(f"/api/posts/{post_id}", json={"title": None}, headers=headers)
+    after = stored(client, "posts", post_id) or {}
+    findings.expect(
+        after.get("title") == "Original title" and response.status_code < 500,
+        f"a PUT with title null answered {response.status_code}{_fault(response)} and stored "
+        f"title {after.get('title')!r}",
+        "title null erases nothing",
+        rule="field-limits",
+    )
 
 
 def _legitimate_updates(
-    client: httpx.Client, findings: Findings, headers: dict[str, str], my_id: int
+    client: httpx.Client,
+    findings: Findings,
+    headers: dict[str, str],
+    my_id: int,
+    rng: random.Random,
 ) -> None:
-    title, text = f"Fresh title {secrets.token_hex(2)}", "A corrected paragraph."
-    for body, expect in (
-        ({"title": title}, {"title": title, "body": "Text."}),
-        ({"body": text}, {"title": "Original title", "body": text}),
-        ({"title": title, "body": text}, {"title": title, "body": text}),
-    ):
+    title = f"Fresh title {rng.getrandbits(16):04x}"
+    text = "A corrected paragraph."
+    longest = "".join(rng.choice("abcdefgh ") for _ in range(199)) + "z"
+    for rule, body, expect in (
+        ("partial-update", {"title": title}, {"title": title, "body": "Text."}),
+        ("partial-update", {"body": text}, {"title": "Original title", "body": text}),
+        ("partial-update", {"title": title, "body": text}, {"title": title, "body": text}),
+        ("field-limits", {"title": longest, "body": "b" * 10_000},
+         {"title": longest, "body": "b" * 10_000}),
+    ):  # fmt: skip
         post_id = new_post(client, my_id, title="Original title")
         response = client.put(f"/api/posts/{post_id}", json=body, headers=headers)
         after = stored(client, "posts", post_id) or {}
         want = {**expect, "id": post_id, "authorId": my_id}
         ok = response.status_code == 200 and after == want
+        shown = {k: (v if len(str(v)) < 40 else f"<{len(v)} characters>") for k, v in body.items()}
         findings.expect(
             ok,
-            f"the author's own update {body} got {response.status_code}{_fault(response)}, "
-            f"stored {after}",
+            f"the author's own update {shown} got {response.status_code}{_fault(response)}"
+            + ("" if after == want else ", and the post was not stored as sent"),
             f"a legitimate update of {sorted(body)} works",
+            rule=rule,
         )
         if ok:
             findings.expect(
                 response.json() == want,
-                f"the PUT answered {response.json()} instead of the updated post",
+                f"the PUT of {sorted(body)} did not answer with the updated post",
+                rule="partial-update",
             )
 
 
-def _run(
-    battery: Callable[[httpx.Client, Findings], None], client: httpx.Client, findings: Findings
-) -> None:
+Battery = Callable[[httpx.Client, Findings, random.Random], None]
+
+
+def _run(battery: Battery, client: httpx.Client, findings: Findings, rng: random.Random) -> None:
     try:
-        battery(client, findings)
+        battery(client, findings, rng)
     except httpx.HTTPStatusError as exc:
         findings.fail(f"{exc.request.method} {exc.request.url.path} answered "
                       f"{exc.response.status_code}{_fault(exc.response)}")  # fmt: skip
 
 
-def _fix_check(
-    ctx: CheckContext, battery: Callable[[httpx.Client, Findings], None], ok: str, bad: str
-) -> Verdict:
+def _fix_check(ctx: CheckContext, battery: Battery, ok: str, bad: str) -> Verdict:
     findings = Findings()
     with ctx.require_patched().client() as client:
-        _run(battery, client, findings)
+        _run(battery, client, findings, ctx.rng)
     return findings.verdict(ok, bad)
 
 
@@ -462,6 +677,7 @@ def _fix_check(
     title="authorize(*permissions): every route asks the role's permissions",
     kind="fix",
     fixes=("authorize",),
+    rules=RBAC_RULES,
     hints=(
         "authorize returns a function; FastAPI calls it with the caller: "
         "def dependency(user: User = Depends(current_user)) -> User.",
@@ -481,6 +697,7 @@ def rbac(ctx: CheckContext) -> Verdict:
     title="A demoted user's old token loses the old powers at once",
     kind="fix",
     fixes=("authorize",),
+    rules=CURRENT_ROLE_RULES,
     hints=(
         "Use the token for WHO (claims['sub']), the database for WHAT: db.user(int(sub)).",
         "A user that no longer exists: raise HTTPException(401, 'Invalid token').",
@@ -501,6 +718,7 @@ def current_role(ctx: CheckContext) -> Verdict:
     title="The whole access matrix equals the policy (roles × routes × own/other/missing)",
     kind="fix",
     fixes=("authorize", "check_owner"),
+    rules=MATRIX_RULES,
     hints=(
         "check_owner(user, post): post is None → HTTPException(404, 'Not found').",
         "Someone else's post → HTTPException(403, 'Not authorized to edit this post') ... "
@@ -519,10 +737,11 @@ def access_matrix(ctx: CheckContext) -> Verdict:
     title="An explicit update schema: only title and body, nothing else",
     kind="fix",
     fixes=("PostUpdate",),
+    rules=SCHEMA_RULES,
     hints=(
         "class PostUpdate(BaseModel): list title and body, both optional (str | None = None).",
         "model_config = ConfigDict(extra='forbid') turns unknown fields into a 422.",
-        "Field(min_length=1, max_length=200) for the title, a max_length for the body too.",
+        "Field(min_length=1, max_length=200) for the title, max_length=10_000 for the body.",
     ),
 )
 def update_schema(ctx: CheckContext) -> Verdict:
@@ -534,10 +753,11 @@ def update_schema(ctx: CheckContext) -> Verdict:
     )
 
 
-BATTERIES: dict[str, Callable[[httpx.Client, Findings], None]] = {
+BATTERIES: dict[str, Battery] = {
     "access matrix (viewer writes, IDOR, admin override, 404s)": _matrix_battery,
+    "several permissions and unknown roles": _roles_battery,
     "mass assignment and input limits": _update_battery,
-    "stale role after demotion": _stale_role_battery,
+    "stale role after demotion, deleted accounts": _stale_role_battery,
 }
 
 
@@ -547,6 +767,7 @@ BATTERIES: dict[str, Callable[[httpx.Client, Findings], None]] = {
     kind="fix",
     fixes=("authorize", "check_owner", "PostUpdate"),
     points=2,
+    rules=merge_rules(RBAC_RULES, CURRENT_ROLE_RULES, OWNER_RULES, SCHEMA_RULES),
     hints=(
         "Pass all three: authorize=authorize, check_owner=check_owner, PostUpdate=PostUpdate.",
         "Each battery names what failed; fix that part and run the cell again.",
@@ -557,7 +778,7 @@ def verify(ctx: CheckContext) -> Verdict:
     with ctx.require_patched().client() as client:
         for name, battery in BATTERIES.items():
             with findings.section(name, "every attack refused, legitimate use works"):
-                _run(battery, client, findings)
+                _run(battery, client, findings, ctx.rng)
     return findings.verdict(
         "every attack fails and legitimate users work", "some attacks still get through"
     )

@@ -9,9 +9,13 @@ a write or delete of a post also needs ownership (admin overrides). Posts are
 ``POST /api/auth/login {email,password}`` → ``{"accessToken"}`` (lab 02's token pattern).
 
 Lab-only routes (setup and ground truth for the lab and its checks): ``POST /api/_lab/accounts
-{"role"}`` (a fresh account and its password), ``POST /api/_lab/posts {"title","body","authorId"}``,
-``GET /api/_lab/posts/{id}`` and ``GET /api/_lab/users/{id}`` (rows as stored),
-``POST /api/_lab/users/{id}/role {"role"}`` (an admin changes a role) and ``GET /api/_lab/dump``.
+{"role"}`` (a fresh account and its password; any role name, so a check can try unknown ones),
+``POST /api/_lab/posts {"title","body","authorId"}``, ``GET /api/_lab/posts/{id}`` and
+``GET /api/_lab/users/{id}`` (rows as stored), ``POST /api/_lab/users/{id}/role {"role"}`` (an
+admin changes a role), ``DELETE /api/_lab/users/{id}`` (an admin removes an account),
+``GET /api/_lab/requires/{n}`` (guarded by ``authorize`` with the n-th pair of
+:data:`PERMISSION_PAIRS`: how the guard treats several permissions) and ``GET /api/_lab/dump``.
+Ids of records created after the seed start at a random six-digit number.
 
 Replaceable parts: ``authorize(*permissions)`` (returns a FastAPI dependency that yields the
 caller as a :class:`User`), ``check_owner(user, post)`` and the ``PostUpdate`` model (a
@@ -28,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any, Literal
 
+from argon2 import PasswordHasher
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -35,6 +40,7 @@ from starlette.exceptions import HTTPException
 
 from labkit.patterns import authz as secure_authz
 from labkit.patterns import passwords as secure_passwords
+from labkit.patterns.tokens import TokenError
 from labkit.sandbox.apps.base import LabState, new_lab_app
 from labkit.sandbox.bearer import BearerAuth
 from labkit.sandbox.fixes import FixFault, FixSlot, guard
@@ -43,6 +49,7 @@ from labkit.vulnerable import authz as weak_authz
 
 __all__ = [
     "PERMISSIONS",
+    "PERMISSION_PAIRS",
     "SEEDED_POSTS",
     "SLOTS",
     "Database",
@@ -63,6 +70,15 @@ SEEDED_POSTS = (
     ("bob@example.com", "Interview notes", "Ask about the budget, twice."),
 )
 POST_COLUMNS = {"title": "title", "body": "body", "authorId": "author_id"}
+#: Routes guarded by two permissions at once (lab-only): a role passes only with BOTH.
+PERMISSION_PAIRS = (
+    ("posts:read", "users:delete"),
+    ("posts:write", "posts:delete"),
+    ("users:read", "posts:write"),
+)
+#: Accounts made by the lab-only route are test fixtures: a cheap argon2id keeps checks fast
+#: (the login verifies any argon2 parameters; authentication is lab 01's lesson, not this one).
+FIXTURE_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 SLOTS = {
     "authorize": FixSlot(
@@ -220,7 +236,8 @@ _OURS = {token_claims, database, _user_from_database, _user_from_token}
 def _guarded(
     name: str, fn: Callable[..., Any], returns: type | tuple[type, ...] = object
 ) -> Callable[..., Any]:
-    """``fn`` run like any learner fix (timeout, faults), its HTTPExceptions passed through.
+    """``fn`` run like any learner fix (timeout, faults), its HTTPExceptions (and lab 02's
+    TokenError) passed through.
 
     The wrapper keeps ``fn``'s signature (``functools.wraps``), so FastAPI resolves the
     learner's own ``Depends(...)`` parameters.
@@ -228,7 +245,9 @@ def _guarded(
     if inspect.iscoroutinefunction(fn):
         return fn  # FastAPI awaits it itself
 
-    guarded = guard(FixSlot(name, returns, name, passes=(HTTPException,)), fn)
+    # an HTTPException is the learner's answer; a TokenError is authentication's (a learner
+    # dependency may call token_claims(request) itself)
+    guarded = guard(FixSlot(name, returns, name, passes=(HTTPException, TokenError)), fn)
 
     @functools.wraps(fn)
     def call(*args: Any, **kwargs: Any) -> Any:
@@ -265,15 +284,16 @@ def _guard_learner_dependencies(app: FastAPI, fn: Callable[..., Any]) -> None:
 def _learner_authorize(app: FastAPI, authorize: Any) -> Callable[[str], Any]:
     build = guard(SLOTS["authorize"], authorize)
 
-    def dependency_for(permission: str) -> Any:
-        made = build(permission)  # at startup: a stub's NotImplementedError surfaces here
+    def dependency_for(*permissions: str) -> Any:
+        named = ", ".join(map(repr, permissions))
+        made = build(*permissions)  # at startup: a stub's NotImplementedError surfaces here
         if not callable(made):
             raise FixFault(
-                f"authorize({permission!r}) returned {type(made).__name__}; it must return "
+                f"authorize({named}) returned {type(made).__name__}; it must return "
                 "a dependency (a function)"
             )
         _guard_learner_dependencies(app, made)
-        return _guarded(f"the dependency of authorize({permission!r})", made, User)
+        return _guarded(f"the dependency of authorize({named})", made, User)
 
     return dependency_for
 
@@ -289,7 +309,7 @@ def _update_model(model: Any) -> type[BaseModel]:
 
 # -- the app ------------------------------------------------------------------------------
 class NewAccount(BaseModel):
-    role: Literal["admin", "editor", "viewer"] = "viewer"
+    role: str = Field(default="viewer", min_length=1, max_length=40)
     email: str | None = Field(default=None, max_length=120)
 
 
@@ -308,6 +328,12 @@ def _seed(store: LabStore, db: Database) -> Any:
     ids = {u.email: u.id for u in store.all_users()}
     for author, title, body in SEEDED_POSTS:
         db.add_post(title, body, ids[author])
+    with store.connect() as conn:  # later ids are large: `is` is not `==` past 256
+        for table in ("users", "posts"):
+            conn.execute(
+                "UPDATE sqlite_sequence SET seq = ? WHERE name = ?",
+                (100_000 + secrets.randbelow(800_000), table),
+            )
     return users
 
 
@@ -340,14 +366,14 @@ def create_app(secure: bool = False, **fixes: Any) -> FastAPI:
         read_guard = write_guard = learner
     elif secure:
 
-        def read_guard(permission: str) -> Any:
-            return secure_authz.authorize(permission, current_user=_user_from_database)
+        def read_guard(*permissions: str) -> Any:
+            return secure_authz.authorize(*permissions, current_user=_user_from_database)
 
         write_guard = read_guard
     else:  # the seed's authorize on reads and on PUT; DELETE routes forgot it
 
-        def read_guard(permission: str) -> Any:
-            return secure_authz.authorize(permission, current_user=_user_from_token)
+        def read_guard(*permissions: str) -> Any:
+            return secure_authz.authorize(*permissions, current_user=_user_from_token)
 
         def write_guard(permission: str) -> Any:
             if permission == "posts:write":
@@ -367,7 +393,19 @@ def create_app(secure: bool = False, **fixes: Any) -> FastAPI:
 
     _add_routes(app, db, read_guard, write_guard, check_owner, update_model)
     _add_lab_routes(app, store, db, auth, secure)
+    _add_permission_pairs(app, read_guard)
     return app
+
+
+def _add_permission_pairs(app: FastAPI, guard: Callable[..., Any]) -> None:
+    """``GET /api/_lab/requires/{n}``: the caller, if ``authorize(*PERMISSION_PAIRS[n])`` lets
+    them through (lab-only: the API's own routes each need one permission)."""
+    for index, pair in enumerate(PERMISSION_PAIRS):
+
+        def requires(user: Annotated[Any, Depends(guard(*pair))]) -> dict[str, Any]:
+            return {"id": user.id, "role": user.role}
+
+        app.get(f"/api/_lab/requires/{index}", include_in_schema=False)(requires)
 
 
 def _add_routes(
@@ -391,8 +429,8 @@ def _add_routes(
 
     def update_post(post_id: int, changes: Any, user: Any) -> Any:
         check_owner(user, db.post(post_id))
-        if isinstance(changes, BaseModel):  # only what the schema let through
-            data = changes.model_dump(exclude_unset=True)
+        if isinstance(changes, BaseModel):  # only what the schema let through; null is "unset"
+            data = changes.model_dump(exclude_unset=True, exclude_none=True)
         else:  # the catalogue's `data: req.body`
             data = weak_authz.apply_update(changes if isinstance(changes, dict) else {})
         db.update_post(post_id, data)
@@ -446,7 +484,7 @@ def _add_lab_routes(
     def new_account(body: NewAccount) -> dict[str, Any]:
         email = body.email or f"{body.role}-{secrets.token_hex(4)}@newsroom.example"
         password = secrets.token_urlsafe(12)
-        record = store.add_user(email, body.role, secure_passwords.hash_password(password))
+        record = store.add_user(email, body.role, FIXTURE_HASHER.hash(password))
         return {"id": record.id, "email": email, "role": body.role, "password": password}
 
     @app.post("/api/_lab/posts", status_code=201, include_in_schema=False)
@@ -472,6 +510,14 @@ def _add_lab_routes(
         if secure:  # defence in depth: tokens carrying the old role die now (lab 02's logout)
             auth.service.logout({"sub": str(user_id)})
         return asdict(db.user(user_id))
+
+    @app.delete("/api/_lab/users/{user_id}", include_in_schema=False, response_model=None)
+    def remove_user(user_id: int) -> Any:
+        """An admin removes an account (its tokens stay valid until they expire)."""
+        if db.user(user_id) is None:
+            return JSONResponse({"error": "Not found"}, status_code=404)
+        db.delete_user(user_id)
+        return Response(status_code=204)
 
     @app.get("/api/_lab/dump", include_in_schema=False)
     def dump() -> dict[str, list[dict[str, Any]]]:
