@@ -228,6 +228,8 @@ lab.check("old-key", old)
 # most significant first, padded with `0` (62⁶ > 2³², so any CRC32 fits). A `base62` helper is
 # given. `labkit.patterns.apikeys.looks_like_api_key(key)` tells you when you got the format
 # right.
+#
+# <!-- labkit:rules key-format -->
 
 # %%
 import hashlib
@@ -274,7 +276,11 @@ lab.check("key-format", generate_key=generate_key)
 # Write `hash_key(key) -> str`: the SHA-256 hex digest of the key. No salt — the app finds a key
 # by its hash, so the same key must always give the same value (and with 178 random bits,
 # there is nothing for a salt to protect). The check leaks the table again and tries every value
-# in it, and their base64/hex decodings, as a key.
+# in it, and their base64/hex decodings, as a key. Another standard digest of 256 bits or more
+# (SHA-512, SHA-3, BLAKE2, an HMAC with a server-side secret) is fine too; MD5, SHA-1 or a
+# digest cut short is not.
+#
+# <!-- labkit:rules hashed-at-rest -->
 
 
 # %% labkit={"answer": "hashed-at-rest"}
@@ -298,13 +304,16 @@ lab.check("hashed-at-rest", hash_key=hash_key, generate_key=generate_key)
 #   with `hmac.compare_digest`; it returns the row or `None`. A row has `.id`, `.name`,
 #   `.scopes` (a tuple), `.created_at`, `.expires_at` and `.revoked_at` (POSIX seconds or
 #   `None`); `now` is the app's clock.
-# - Unknown, revoked, expired (`now >= expires_at`) or expiry-less keys all get the *same*
-#   `(401, {"error": "Invalid API key"})` — no hint about which.
+# - Unknown, malformed, revoked, expired (`now >= expires_at`, with `now`, not your own clock)
+#   or expiry-less keys all get the *same* `(401, {"error": "Invalid API key"})` — no hint
+#   about which — on every request: no cache of earlier answers.
 # - A valid key without `scope` (the route's scope, e.g. `"reports:write"`) →
 #   `(403, {"error": "Insufficient permissions"})`.
 # - Otherwise `(200, {"client": row.name, "keyId": row.id})`.
-#
-# Checking the prefix and checksum first is a cheap bonus: garbage never reaches the database.
+# - Check the prefix, the length and the checksum *before* calling `find_key`: garbage never
+#   reaches the database (the check counts the lookups).
+# - Scopes are whole strings: `scope in record.scopes` (a tuple), never a substring test on a
+#   joined string, a prefix, a case-insensitive match or a wildcard.
 #
 # **Constant-time lookup.** The database compares *digests*, which an attacker cannot steer
 # one character at a time (they would need SHA-256 preimages), so the timing of the index
@@ -341,13 +350,18 @@ def authenticate(api_key, scope, find_key, now):
 # %% [markdown]
 # Three checks replay the attacks against your `authenticate`. The first revokes a key,
 # replays last year's key, and moves the app's clock two days past a one-day key:
+#
+# <!-- labkit:rules revoke-expire -->
 
 # %% labkit={"check": "revoke-expire"}
 key_system = {"generate_key": generate_key, "hash_key": hash_key, "authenticate": authenticate}
 lab.check("revoke-expire", **key_system)
 
 # %% [markdown]
-# Read-only, write-only and read+write keys, each against both routes:
+# Read-only, write-only and read+write keys, each against both routes, and keys whose scope is
+# only *near* the route's (`reports:write-drafts`, `reports`, `REPORTS:WRITE`, `reports:*`):
+#
+# <!-- labkit:rules scopes -->
 
 # %% labkit={"check": "scopes"}
 lab.check("scopes", **key_system)
@@ -357,6 +371,8 @@ lab.check("scopes", **key_system)
 # key, deploy it, check the client works, revoke the old key. During the window both work;
 # afterwards only the new one. (One key per client would force a flag day — so nobody rotates,
 # and a leaked key lives forever.)
+#
+# <!-- labkit:rules rotation -->
 
 # %% labkit={"check": "rotation"}
 lab.check("rotation", **key_system)
@@ -371,9 +387,12 @@ lab.check("rotation", **key_system)
 #   somebody's log.
 # - `redact_url(url) -> str`: what the access log writes for a request target such as
 #   `/api/v1/reports?api_key=...&page=2`. Replace the value of credential-named parameters
-#   (`api_key`, `apikey`, `key`, `token`, `access_token`) with `REDACTED`, **and** every
-#   well-formed key anywhere in the URL — found by its prefix and *valid checksum*, whatever
-#   the parameter is called. Ordinary parameters stay as they are.
+#   (`api_key`, `apikey`, `key`, `token`, `access_token`, in any letter case, every time one
+#   appears) with `REDACTED`, **and** every well-formed key anywhere in the URL, the path
+#   included — found by its prefix and *valid checksum*, whatever the parameter is called.
+#   The path and ordinary parameters stay as they are.
+#
+# <!-- labkit:rules query-string -->
 
 # %% labkit={"answer": "query-string"}
 SECRET_PARAMS = {"api_key", "apikey", "key", "token", "access_token"}
@@ -414,6 +433,8 @@ lab.check(
 # Your five functions together are the new key system. The check below replays the whole
 # battery against it — key format, the leaked table, revoked and expired keys, scopes, rotation,
 # keys in URLs and logs — while legitimate clients create and use keys.
+#
+# <!-- labkit:rules verify -->
 
 # %% labkit={"check": "verify"}
 lab.check(

@@ -3,13 +3,10 @@ passes on the reference — judged through the real lab, over HTTP."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import secrets
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import bcrypt
 import pytest
 
 from labkit.attacks.apikeys import keys_in_log, log_in
@@ -17,7 +14,6 @@ from labkit.exercises.check import CheckResult
 from labkit.exercises.lab import Lab
 from labkit.patterns import apikeys as secure
 from labkit.sandbox.apps.apikeys import _secure_authenticate
-from labkit.vulnerable import apikeys as weak
 from tests.labs import running_lab
 
 pytestmark = pytest.mark.usefixtures("not_strict")  # failing on purpose is the point
@@ -56,67 +52,6 @@ REFERENCE: dict[str, Callable[..., Any]] = {
     "redact_url": secure.redact_url,
 }
 KEY_SYSTEM = {k: REFERENCE[k] for k in ("generate_key", "hash_key", "authenticate")}
-
-
-def prefix_without_checksum() -> str:
-    return secure.KEY_PREFIX + secrets.token_hex(18)
-
-
-def prefix_and_timestamp() -> str:
-    """Right shape and checksum, but the body is a zero-padded clock reading."""
-    import time
-
-    body = f"{time.time_ns():030d}"
-    return secure.KEY_PREFIX + body + secure.checksum(body)
-
-
-def base64_at_rest(key: str) -> str:
-    return base64.b64encode(key.encode()).decode()
-
-
-def bcrypt_at_rest(key: str) -> str:
-    return bcrypt.hashpw(key.encode(), bcrypt.gensalt(4)).decode()
-
-
-def scopes_unchecked(api_key: Any, scope: str, find_key: Any, now: float) -> tuple[int, dict]:
-    """Hashed lookup, revocation and expiry — but any scope goes."""
-    if not api_key:
-        return 401, {"error": "API key required"}
-    record = find_key(api_key)
-    if record is None or not secure.is_usable(record, now):
-        return 401, {"error": "Invalid API key"}
-    return 200, {"client": record.name, "keyId": record.id}
-
-
-def revocation_ignored(api_key: Any, scope: str, find_key: Any, now: float) -> tuple[int, dict]:
-    """Expiry and scope checked; ``revoked_at`` never read."""
-    if not api_key:
-        return 401, {"error": "API key required"}
-    record = find_key(api_key)
-    if record is None or record.expires_at is None or now >= record.expires_at:
-        return 401, {"error": "Invalid API key"}
-    if scope not in record.scopes:
-        return 403, {"error": "Insufficient permissions"}
-    return 200, {"client": record.name, "keyId": record.id}
-
-
-def expiry_ignored(api_key: Any, scope: str, find_key: Any, now: float) -> tuple[int, dict]:
-    """The catalogue's middleware plus scopes: revocation checked, expiry never."""
-    if not api_key:
-        return 401, {"error": "API key required"}
-    record = find_key(api_key)
-    if record is None or record.revoked_at is not None:
-        return 401, {"error": "Invalid API key"}
-    if scope not in record.scopes:
-        return 403, {"error": "Insufficient permissions"}
-    return 200, {"client": record.name, "keyId": record.id}
-
-
-def redact_named_only(url: str) -> str:
-    """Redacts ``api_key=`` but not a key under any other name."""
-    head, _, query = url.partition("?")
-    pairs = [p if not p.startswith("api_key=") else "api_key=REDACTED" for p in query.split("&")]
-    return f"{head}?{'&'.join(pairs)}" if query else head
 
 
 # -- attack checks -----------------------------------------------------------------------
@@ -179,24 +114,6 @@ def test_key_format_fails_on_the_stub(lab: Lab) -> None:
     assert mentions(result, "generate_key is not written yet")
 
 
-def test_key_format_fails_on_a_prefix_without_checksum(lab: Lab) -> None:
-    result = lab.check("key-format", generate_key=prefix_without_checksum)
-    assert not result.passed
-    assert mentions(result, "are not the CRC32 checksum of the body")
-
-
-def test_key_format_fails_on_the_twins_64_bit_keys(lab: Lab) -> None:
-    result = lab.check("key-format", generate_key=weak.generate_api_key)
-    assert not result.passed
-    assert mentions(result, "does not start with the prefix 'lk_live_'")
-
-
-def test_key_format_fails_on_a_timestamp_body(lab: Lab) -> None:
-    result = lab.check("key-format", generate_key=prefix_and_timestamp)
-    assert not result.passed
-    assert mentions(result, "the body must be random")
-
-
 def test_key_format_passes_on_the_reference(lab: Lab) -> None:
     result = lab.check("key-format", generate_key=secure.generate_api_key)
     assert result.passed, repr(result)
@@ -207,25 +124,6 @@ def test_hashed_at_rest_fails_on_the_stub(lab: Lab) -> None:
     result = lab.check("hashed-at-rest", hash_key=not_written)
     assert not result.passed
     assert mentions(result, "hash_key is not written yet")
-
-
-def test_hashed_at_rest_fails_on_plaintext(lab: Lab) -> None:
-    result = lab.check("hashed-at-rest", hash_key=weak.hash_api_key)
-    assert not result.passed
-    assert mentions(result, "the table stores the key itself")
-    assert mentions(result, "from the leaked table work as keys")
-
-
-def test_hashed_at_rest_fails_on_base64(lab: Lab) -> None:
-    result = lab.check("hashed-at-rest", hash_key=base64_at_rest)
-    assert not result.passed
-    assert mentions(result, "or an encoding of it")
-
-
-def test_hashed_at_rest_fails_on_a_salted_slow_hash(lab: Lab) -> None:
-    result = lab.check("hashed-at-rest", hash_key=bcrypt_at_rest)
-    assert not result.passed
-    assert mentions(result, "hash_key must give the same value every time")
 
 
 def test_hashed_at_rest_passes_on_sha256(lab: Lab) -> None:
@@ -271,20 +169,6 @@ def test_revoke_expire_fails_on_the_stub(lab: Lab) -> None:
     assert mentions(result, "authenticate is not written yet")
 
 
-def test_revoke_expire_fails_when_revocation_is_ignored(lab: Lab) -> None:
-    result = lab.check("revoke-expire", **{**KEY_SYSTEM, "authenticate": revocation_ignored})
-    assert not result.passed
-    assert mentions(result, "a revoked key got 200")
-    assert not mentions(result, "expired key got")
-
-
-def test_revoke_expire_fails_when_expiry_is_ignored(lab: Lab) -> None:
-    result = lab.check("revoke-expire", **{**KEY_SYSTEM, "authenticate": expiry_ignored})
-    assert not result.passed
-    assert mentions(result, "a 1-day key still works 2 days later")
-    assert not mentions(result, "a revoked key got")
-
-
 def test_revoke_expire_passes_on_the_reference(lab: Lab) -> None:
     result = lab.check("revoke-expire", **KEY_SYSTEM)
     assert result.passed, repr(result)
@@ -297,13 +181,6 @@ def test_scopes_fails_on_the_stub(lab: Lab) -> None:
     assert mentions(result, "authenticate is not written yet")
 
 
-def test_scopes_fails_when_hashed_but_unchecked(lab: Lab) -> None:
-    result = lab.check("scopes", **{**KEY_SYSTEM, "authenticate": scopes_unchecked})
-    assert not result.passed
-    assert mentions(result, "a read-only key may not write: got 201, expected 403")
-    assert mentions(result, "a write-only key may not read: got 200, expected 403")
-
-
 def test_scopes_passes_on_the_reference(lab: Lab) -> None:
     result = lab.check("scopes", **KEY_SYSTEM)
     assert result.passed, repr(result)
@@ -313,12 +190,6 @@ def test_scopes_passes_on_the_reference(lab: Lab) -> None:
 def test_rotation_fails_on_the_stub(lab: Lab) -> None:
     result = lab.check("rotation", **{**KEY_SYSTEM, "authenticate": not_written})
     assert not result.passed
-
-
-def test_rotation_fails_when_revocation_is_ignored(lab: Lab) -> None:
-    result = lab.check("rotation", **{**KEY_SYSTEM, "authenticate": revocation_ignored})
-    assert not result.passed
-    assert mentions(result, "after revoking the old key: old 200, new 200")
 
 
 def test_rotation_passes_on_the_reference(lab: Lab) -> None:
@@ -336,32 +207,6 @@ def test_query_string_fails_on_the_stub(lab: Lab) -> None:
     result = lab.check("query-string", **stub)
     assert not result.passed
     assert mentions(result, "read_api_key is not written yet")
-
-
-def test_query_string_fails_when_the_url_key_is_accepted(lab: Lab) -> None:
-    result = lab.check("query-string", **{**QUERY_REFERENCE, "read_api_key": weak.read_api_key})
-    assert not result.passed
-    assert mentions(result, "?api_key=<valid key> got 200")
-    assert not mentions(result, "the access log holds the key")  # redaction is right
-
-
-def test_query_string_fails_when_keys_are_logged(lab: Lab) -> None:
-    result = lab.check("query-string", **{**QUERY_REFERENCE, "redact_url": weak.redact_url})
-    assert not result.passed
-    assert mentions(result, "the access log holds the key")
-    assert not mentions(result, "?api_key=<valid key> got")  # refusal is right
-
-
-def test_query_string_fails_when_only_api_key_is_redacted(lab: Lab) -> None:
-    result = lab.check("query-string", **{**QUERY_REFERENCE, "redact_url": redact_named_only})
-    assert not result.passed
-    assert mentions(result, "debug=lk_live_")
-
-
-def test_query_string_fails_when_the_log_is_emptied(lab: Lab) -> None:
-    result = lab.check("query-string", **{**QUERY_REFERENCE, "redact_url": lambda url: "-"})
-    assert not result.passed
-    assert mentions(result, "ordinary query parameters vanished from the log")
 
 
 def test_query_string_passes_on_the_reference(lab: Lab) -> None:
@@ -384,24 +229,6 @@ def test_verify_passes_on_the_reference(lab: Lab) -> None:
 def test_verify_fails_on_the_stub(lab: Lab) -> None:
     result = lab.check("verify", **{name: not_written for name in REFERENCE})
     assert not result.passed
-
-
-@pytest.mark.parametrize(
-    ("part", "wrong", "complaint"),
-    [
-        ("hash_key", weak.hash_api_key, "from the leaked table work as keys"),
-        ("authenticate", scopes_unchecked, "a read-only key may not write"),
-        ("authenticate", revocation_ignored, "a revoked key got 200"),
-        ("generate_key", prefix_without_checksum, "are not the CRC32 checksum"),
-    ],
-    ids=["plaintext", "scopes-unchecked", "revocation-ignored", "no-checksum"],
-)
-def test_verify_fails_when_one_part_is_wrong(
-    lab: Lab, part: str, wrong: Callable[..., Any], complaint: str
-) -> None:
-    result = lab.check("verify", **{**REFERENCE, part: wrong})
-    assert not result.passed
-    assert mentions(result, complaint)
 
 
 def test_verify_needs_all_five_functions(lab: Lab) -> None:

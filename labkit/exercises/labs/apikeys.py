@@ -8,16 +8,24 @@ Every check works over HTTP. Users log in with the seeded accounts from the lab-
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import hashlib
+import inspect
+import random
+import re
 import secrets
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from labkit.attacks.apikeys import REPORTS, decodings, log_in
-from labkit.exercises.check import CheckContext, Findings, Verdict
+from labkit.exercises.check import CheckContext, Findings, Verdict, shorten
 from labkit.exercises.registry import LabDefinition
+from labkit.exercises.rules import Rule, merge_rules
 from labkit.patterns.apikeys import (
     ALPHABET,
     BODY_LENGTH,
@@ -37,6 +45,11 @@ HEADER = "X-API-Key"
 #: 22 base62 characters carry 131 bits: the least that meets the 128-bit floor.
 MIN_BODY_CHARS = 22
 FORMAT_SAMPLES = 12
+#: 360 uniform draws from 62 characters miss more than 7 of them, or repeat one more than 25
+#: times, with a probability under one in a million.
+MIN_DISTINCT_CHARS, MAX_SAME_CHAR = 55, 25
+MIN_DIGEST_BYTES = 32
+SCOPES = (READ, WRITE)
 DAY = 86400.0
 
 
@@ -60,15 +73,6 @@ def _login(client: httpx.Client, who: str) -> dict[str, str]:
         raise AppBroken(f"the app answers {response.status_code}{_fault(response)}")
     accounts = {a["email"].split("@")[0]: a for a in response.json()}
     return log_in(client, accounts[who]["email"], accounts[who]["password"])
-
-
-def _run(
-    battery: Callable[[httpx.Client, Findings], None], client: httpx.Client, findings: Findings
-) -> None:
-    try:
-        battery(client, findings)
-    except AppBroken as exc:
-        findings.fail(str(exc))
 
 
 def _new_key(
@@ -264,26 +268,227 @@ def old_key(ctx: CheckContext) -> Verdict:
     )
 
 
-# -- fixes -------------------------------------------------------------------------------
-def _diagnose_format(key: str) -> str:
-    """Why ``key`` is not ``lk_live_`` + base62 body + its CRC32 checksum ("" if it is)."""
+# -- fixes: rules --------------------------------------------------------------------------
+SECRET_NAMES = ("api_key", "apikey", "key", "token", "access_token")
+#: Decoy scopes: near the real one, never equal to it (OAuth scopes are exact strings,
+#: RFC 6749 §3.3).
+DECOYS: tuple[Callable[[str, str], str], ...] = (
+    lambda scope, word: f"{scope}-{word}",  # reports:write-drafts
+    lambda scope, word: f"{word}:{scope}",  # admin:reports:write
+    lambda scope, word: scope.upper(),
+    lambda scope, word: scope.split(":")[0],  # reports
+    lambda scope, word: scope.split(":")[0] + ":*",
+    lambda scope, word: "*",
+    lambda scope, word: f"{scope[:-1]}",  # reports:writ
+    lambda scope, word: " ".join((READ, WRITE)) if scope == WRITE else f"{WRITE},{READ}",
+)
+
+KEY_FORMAT_RULES = (
+    Rule("prefix", f"Every key starts with `{KEY_PREFIX}`."),
+    Rule(
+        "body-and-checksum",
+        f"After the prefix come exactly {BODY_LENGTH} base62 characters (`0-9A-Za-z`) and "
+        f"{CHECKSUM_LENGTH} more: the CRC32 (`zlib.crc32`) of those {BODY_LENGTH}, in base62, "
+        "most significant digit first, padded with `0`.",
+    ),
+    Rule(
+        "random-body",
+        "Each body character is drawn independently and uniformly from all 62 with `secrets`: "
+        "keys never repeat, no position is fixed, and every character of the alphabet shows "
+        "up (a hex or lower-case body carries too few bits).",
+    ),
+)
+HASHED_RULES = (
+    Rule(
+        "not-plaintext",
+        "The table never holds the key or an encoding of it (base64, hex, reversed, rot13): "
+        "no value of a leaked table, nor its decoding, works as a key.",
+    ),
+    Rule(
+        "same-digest",
+        "`hash_key` gives the same value for the same key every time (the app looks keys up "
+        "by it): no random salt, so no bcrypt or argon2 here.",
+    ),
+    Rule(
+        "strong-digest",
+        "Store a digest of at least 256 bits: SHA-256 hex (the reference), SHA-512, SHA-3 or "
+        "BLAKE2, or an HMAC of one with a server-side secret; never MD5, SHA-1, CRC32 or a "
+        "truncated digest. A fast hash is enough for a random key of 128 bits or more (ASVS "
+        "5.0 §6.5.2 draws the line at 112 bits).",
+    ),
+    Rule(
+        "whole-key",
+        "The digest covers the whole key exactly as sent: a key that differs in one character "
+        "(another letter case, with its checksum recomputed) is refused.",
+    ),
+)
+REVOKE_RULES = (
+    Rule(
+        "revoked",
+        "A revoked key gets 401 from the very next request: read `revoked_at` every time "
+        "(no cache of earlier answers).",
+    ),
+    Rule(
+        "expired",
+        "A key gets 401 once the app's clock `now` reaches `expires_at` (use `now`, not your "
+        "own clock), and a key without `expires_at` is refused too; until then it works.",
+    ),
+    Rule(
+        "one-401",
+        "Every key that cannot be used (unknown, malformed, revoked, expired, without "
+        'expiry) gets the same `401 {"error": "Invalid API key"}`; no key at all gets '
+        '`401 {"error": "API key required"}`.',
+    ),
+    Rule(
+        "well-formed-first",
+        "A value that is not a well-formed key (another prefix, another length, a bad "
+        "checksum) is refused before `find_key` is called: garbage never reaches the table.",
+    ),
+)
+SCOPE_RULES = (
+    Rule(
+        "scope-exact",
+        f"A key may call a route only when the route's scope (`{READ}`, `{WRITE}`) is exactly "
+        "one of its scopes: no substring, prefix, letter-case or wildcard match "
+        "(`reports:write-drafts`, `reports`, `REPORTS:WRITE`, `reports:*` grant nothing).",
+    ),
+    Rule(
+        "scope-403",
+        'A valid key without the route\'s scope gets `403 {"error": "Insufficient '
+        'permissions"}` (not 401, not 200); a key with the scope gets through.',
+    ),
+)
+ROTATION_RULES = (
+    Rule(
+        "overlap",
+        "A client may hold several active keys: a new key for the same client does not retire "
+        "the old ones, all of them work until each is revoked or expires.",
+    ),
+    Rule("retire", "Once the old key is revoked or past its expiry, only the new one works."),
+)
+QUERY_RULES = (
+    Rule(
+        "header-only",
+        "`read_api_key` takes the key from the `x-api-key` header only: a key in the query "
+        "string, under any parameter name, is never accepted (401, as with no key).",
+    ),
+    Rule(
+        "redact-secret-params",
+        "The logged URL never shows the value of a credential-named parameter "
+        f"({', '.join(f'`{n}`' for n in SECRET_NAMES)}, in any letter case, every time it "
+        "appears), whatever the value looks like.",
+    ),
+    Rule(
+        "redact-key-shaped",
+        "Every well-formed key (prefix and valid checksum) anywhere in the logged URL, under "
+        "any parameter name or in the path, is replaced.",
+    ),
+    Rule(
+        "keep-ordinary",
+        "Everything else stays in the log as it was: the path and ordinary parameters with "
+        "their values.",
+    ),
+)
+
+
+# -- fixes: helpers ------------------------------------------------------------------------
+def _lab_key(
+    client: httpx.Client,
+    scopes: list[str],
+    *,
+    expires_at: float | None = None,
+    revoked_at: float | None = None,
+    name: str = "lab-probe",
+    key: str | None = None,
+) -> str:
+    """A key with any scopes and times (lab-only route, the app's generate_key and hash_key);
+    ``key`` stores that key instead of a new one."""
+    response = client.post(
+        "/api/_lab/keys",
+        json={"scopes": scopes, "name": name, "expiresAt": expires_at, "revokedAt": revoked_at,
+              "key": key},
+    )  # fmt: skip
+    if response.status_code != 200:
+        raise AppBroken(f"issuing a key got {response.status_code}{_fault(response)}")
+    return str(response.json()["key"])
+
+
+def _lab_json(client: httpx.Client, path: str) -> dict[str, Any]:
+    response = client.get(path)
+    if response.status_code != 200:
+        raise AppBroken(f"the app answers {response.status_code}{_fault(response)}")
+    return dict(response.json())
+
+
+def _now(client: httpx.Client) -> float:
+    return float(_lab_json(client, CLOCK)["now"])
+
+
+def _lookups(client: httpx.Client) -> int:
+    return int(_lab_json(client, "/api/_lab/lookups")["lookups"])
+
+
+def _error(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text[:60]
+
+
+def _with_checksum(body: str) -> str:
+    return f"{KEY_PREFIX}{body}{checksum(body)}"
+
+
+def _one_off(key: str, rng: random.Random, third: int, recheck: bool = True) -> str:
+    """``key`` with one character of the ``third``-th third of its random part changed (a
+    letter's case when it has one); a well-formed key gets its checksum recomputed unless
+    ``recheck`` is False."""
+    formed = looks_like_api_key(key)
+    start = len(KEY_PREFIX) if formed else 0
+    size = BODY_LENGTH if formed else len(key)
+    body = key[start : start + size]
+    span = range(third * size // 3, max((third + 1) * size // 3, third * size // 3 + 1))
+    letters = [i for i in span if body[i].isalpha()]
+    spot = rng.choice(letters or list(span))
+    char = body[spot]
+    other = char.swapcase() if char.isalpha() else rng.choice(ALPHABET.replace(char, ""))
+    changed = body[:spot] + other + body[spot + 1 :]
+    if not formed:
+        return changed
+    return _with_checksum(changed) if recheck else KEY_PREFIX + changed + key[-CHECKSUM_LENGTH:]
+
+
+def _digest_bytes(stored: str) -> int:
+    """Bytes of digest in a stored value (hex or base64, after any ``scheme$`` prefix)."""
+    value = re.split(r"[$:]", stored)[-1]
+    if re.fullmatch(r"[0-9a-fA-F]+", value) and len(value) % 2 == 0:
+        return len(value) // 2
+    try:
+        return len(base64.b64decode(value + "=" * (-len(value) % 4), altchars=b"-_"))
+    except (ValueError, binascii.Error):
+        return len(value.encode()) // 2
+
+
+# -- fixes: batteries ----------------------------------------------------------------------
+def _diagnose_format(key: str) -> tuple[str, str]:
+    """(rule, why) when ``key`` is not ``lk_live_`` + base62 body + its CRC32 checksum."""
     if not key.startswith(KEY_PREFIX):
-        return f"{key[:16]!r}... does not start with the prefix {KEY_PREFIX!r}"
+        return "prefix", f"{key[:16]!r}... does not start with the prefix {KEY_PREFIX!r}"
     rest = key[len(KEY_PREFIX) :]
     if any(c not in ALPHABET for c in rest):
-        return f"{key!r}: after the prefix use base62 characters only (0-9, A-Z, a-z)"
+        return "body-and-checksum", f"{key!r}: after the prefix use base62 characters only"
     if len(rest) != BODY_LENGTH + CHECKSUM_LENGTH:
-        return (
+        return "body-and-checksum", (
             f"{key!r} has {len(rest)} characters after the prefix: "
             f"{BODY_LENGTH} random + {CHECKSUM_LENGTH} checksum"
         )
     body, check = rest[:BODY_LENGTH], rest[BODY_LENGTH:]
     if not looks_like_api_key(key):
-        return (
+        return "body-and-checksum", (
             f"the last {CHECKSUM_LENGTH} characters {check!r} are not the CRC32 checksum of "
             f"the body (expected {checksum(body)!r}): a scanner cannot validate the key offline"
         )
-    return ""
+    return "", ""
 
 
 def _format_battery(client: httpx.Client, findings: Findings) -> None:
@@ -294,18 +499,30 @@ def _format_battery(client: httpx.Client, findings: Findings) -> None:
         if not _issued(findings, response, "a key"):
             return
         keys.append(key)
-    problems = [p for p in map(_diagnose_format, keys) if p]
-    if not findings.expect(not problems, problems[0] if problems else ""):
+    problems = [p for p in map(_diagnose_format, keys) if p[0]]
+    if problems:
+        findings.fail(problems[0][1], rule=problems[0][0])
         return
     findings.saw(f"{KEY_PREFIX}... with a valid CRC32 checksum: scanners can recognise it")
     bodies = [k[len(KEY_PREFIX) : len(KEY_PREFIX) + BODY_LENGTH] for k in keys]
-    findings.expect(len(set(keys)) == len(keys), "two of the new keys are equal")
+    findings.expect(
+        len(set(keys)) == len(keys), "two of the new keys are equal", rule="random-body"
+    )
     fixed = [i for i in range(BODY_LENGTH) if len({b[i] for b in bodies}) == 1]
     findings.expect(
         not fixed,
         f"body positions {fixed[:6]} are the same in all {len(keys)} keys: the body must be "
         "random (secrets.choice), not a counter or a timestamp",
         f"{len(keys)} keys, all different, no fixed positions: random bodies",
+        rule="random-body",
+    )
+    counts = Counter("".join(bodies))
+    findings.expect(
+        len(counts) >= MIN_DISTINCT_CHARS and max(counts.values()) <= MAX_SAME_CHAR,
+        f"{len(bodies) * BODY_LENGTH} body characters use only {len(counts)} of the 62 "
+        f"(the commonest {max(counts.values())} times): draw each from all of 0-9A-Za-z",
+        f"the bodies use {len(counts)} of the 62 characters, evenly",
+        rule="random-body",
     )
     works = _read(client, keys[0])
     findings.expect(
@@ -326,6 +543,7 @@ def _storage_battery(client: httpx.Client, findings: Findings) -> None:
         f"a new key was refused ({works.status_code}){_fault(works)}: the app looks keys up by "
         "hash_key(key), so hash_key must give the same value every time (no random salt)",
         "a new key works (the lookup by hash finds it)",
+        rule="same-digest",
     ):
         return
     rows = _dump(client)
@@ -336,10 +554,15 @@ def _storage_battery(client: httpx.Client, findings: Findings) -> None:
     findings.expect(
         key not in decodings(stored) and key not in stored,
         f"the table stores the key itself (or an encoding of it): {stored[:24]}...",
+        rule="not-plaintext",
     )
+    size = _digest_bytes(stored)
     findings.expect(
-        len(stored) >= 32,
-        f"the stored value {stored!r} is too short to keep 128 bits: use the full SHA-256 digest",
+        size >= MIN_DIGEST_BYTES,
+        f"the stored value {shorten(stored, 60)!r} holds {size * 8} bits: store a full "
+        "SHA-256 (or stronger) digest, at least 256 bits",
+        f"the stored digest has {size * 8} bits",
+        rule="strong-digest",
     )
     values = {str(v) for row in rows for v in row.values() if isinstance(v, str)}
     candidates = {c for v in values for c in decodings(v)}
@@ -348,9 +571,26 @@ def _storage_battery(client: httpx.Client, findings: Findings) -> None:
         not usable,
         f"{len(usable)} value(s) from the leaked table work as keys, e.g. {usable[:1]}",
         f"none of {len(candidates)} values (and decodings) from the leaked table is a usable key",
+        rule="not-plaintext",
     )
     if stored == hashlib.sha256(key.encode()).hexdigest():
         findings.saw("stored as SHA-256(key)")
+
+
+def _whole_key_battery(client: httpx.Client, findings: Findings, rng: random.Random) -> None:
+    body = "".join(rng.choice(ALPHABET) for _ in range(BODY_LENGTH))
+    key = _lab_key(client, [READ], expires_at=_now(client) + 30 * DAY, key=_with_checksum(body))
+    if _read(client, key).status_code != 200:
+        return  # the storage battery names why
+    near = [_one_off(key, rng, third, recheck) for third in range(3) for recheck in (1, 0)]
+    let_in = [k for k in near if _read(client, k).status_code == 200]
+    findings.expect(
+        not let_in,
+        f"{let_in[0] if let_in else ''} works although the issued key is {key}: hash the whole "
+        "key exactly as sent (no lower-casing, no truncation)",
+        "keys one character off are refused",
+        rule="whole-key",
+    )
 
 
 def _revocation_battery(client: httpx.Client, findings: Findings) -> None:
@@ -371,6 +611,7 @@ def _revocation_battery(client: httpx.Client, findings: Findings) -> None:
         after.status_code == 401,
         f"a revoked key got {after.status_code}{_fault(after)}: check revoked_at",
         "a revoked key gets 401",
+        rule="revoked",
     )
     config = client.get("/api/_lab/old-config").json()["content"]
     old = config.split("REPORTS_API_KEY=", 1)[1].split()[0]
@@ -379,6 +620,7 @@ def _revocation_battery(client: httpx.Client, findings: Findings) -> None:
         stale.status_code == 401,
         f"last year's expired key got {stale.status_code}{_fault(stale)}: check expires_at",
         "last year's expired key gets 401",
+        rule="expired",
     )
     _, short, _ = _new_key(client, auth, [READ], expiresInDays=1, name="short-lived")
     _, lasting, _ = _new_key(client, auth, [READ], name="long-lived")
@@ -386,6 +628,7 @@ def _revocation_battery(client: httpx.Client, findings: Findings) -> None:
     findings.expect(
         fresh.status_code == 200,
         f"a 1-day key was refused on day one ({fresh.status_code}){_fault(fresh)}",
+        rule="expired",
     )
     client.post(CLOCK, json={"advanceDays": 2})
     late = _read(client, short)
@@ -394,13 +637,81 @@ def _revocation_battery(client: httpx.Client, findings: Findings) -> None:
         f"a 1-day key still works 2 days later ({late.status_code}){_fault(late)}: compare "
         "expires_at with now",
         "a 1-day key gets 401 two days later",
+        rule="expired",
     )
     still = _read(client, lasting)
     findings.expect(
         still.status_code == 200,
         f"a 90-day key was refused 2 days later ({still.status_code}){_fault(still)}",
         "a 90-day key still works after 2 days",
+        rule="expired",
     )
+
+
+def _dead_keys_battery(client: httpx.Client, findings: Findings, rng: random.Random) -> None:
+    """Keys made dead in every way, at generated times; one 401 for all; garbage unlooked."""
+    now = _now(client)
+    alive = _lab_key(client, [READ], expires_at=now + rng.uniform(DAY, 80 * DAY))
+    if _read(client, alive).status_code != 200:
+        findings.fail("a live key made by the lab was refused", rule="expired")
+        return
+    dead = {
+        "an unknown well-formed key": _with_checksum(
+            "".join(rng.choice(ALPHABET) for _ in range(BODY_LENGTH))
+        ),
+        "a key that expired a moment ago": _lab_key(
+            client, [READ], expires_at=now - rng.uniform(60, 3600)
+        ),
+        "a key without expires_at": _lab_key(client, [READ], expires_at=None),
+        "a key revoked before its expiry": _lab_key(
+            client, [READ], expires_at=now + 30 * DAY, revoked_at=now - rng.uniform(1, DAY)
+        ),
+    }
+    rules = {"a key that expired a moment ago": "expired", "a key without expires_at": "expired"}
+    invalid = {"error": "Invalid API key"}
+    for label, key in dead.items():
+        response = _read(client, key)
+        if response.status_code != 401:
+            findings.fail(
+                f"{label} got {response.status_code}{_fault(response)}",
+                rule=rules.get(label, "revoked" if "revoked" in label else "one-401"),
+            )
+        elif _error(response) != invalid:
+            findings.fail(f"{label} got 401 {_error(response)}, not {invalid}", rule="one-401")
+    nothing = client.get(REPORTS)
+    findings.expect(
+        nothing.status_code == 401 and _error(nothing) == {"error": "API key required"},
+        f"no key at all got {nothing.status_code} {_error(nothing)}{_fault(nothing)}",
+        'no key: 401 "API key required"; every dead key: the same 401 "Invalid API key"',
+        rule="one-401",
+    )
+    body = alive[len(KEY_PREFIX) : len(KEY_PREFIX) + BODY_LENGTH]
+    garbage = [
+        "lk_test_" + alive[len(KEY_PREFIX) :],
+        alive[:-1] + rng.choice(ALPHABET.replace(alive[-1], "")),
+        alive + rng.choice(ALPHABET),
+        KEY_PREFIX + body,
+        secrets_like(rng),
+    ]
+    before = _lookups(client)
+    statuses = [(_read(client, g).status_code, g) for g in garbage]
+    looked = _lookups(client) - before
+    bad = [f"{g[:20]}... got {s}" for s, g in statuses if s != 401]
+    findings.expect(
+        not bad, f"malformed keys were accepted: {'; '.join(bad[:2])}", rule="well-formed-first"
+    )
+    findings.expect(
+        looked == 0,
+        f"{looked} of {len(garbage)} malformed keys (wrong prefix, bad checksum, wrong length) "
+        "were looked up in the table: check prefix, length and checksum first",
+        "malformed keys are refused before any lookup",
+        rule="well-formed-first",
+    )
+
+
+def secrets_like(rng: random.Random) -> str:
+    """A random hex token (what an old key or a stray secret looks like)."""
+    return f"{rng.getrandbits(128):032x}"
 
 
 def _scope_battery(client: httpx.Client, findings: Findings) -> None:
@@ -425,9 +736,11 @@ def _scope_battery(client: httpx.Client, findings: Findings) -> None:
             got, (read_status, write_status), ("read", "write"), strict=True
         ):
             findings.expect(
-                response.status_code == want,
-                f"a {label} key may not {verb}: got {response.status_code}, expected {want}"
-                f"{_fault(response)}",
+                response.status_code == want
+                and (want != 403 or _error(response) == {"error": "Insufficient permissions"}),
+                f"a {label} key may {'not ' if want == 403 else ''}{verb}: got "
+                f"{response.status_code} {_error(response)}, expected {want}{_fault(response)}",
+                rule="scope-403",
             )
     findings.saw("read-only, write-only and read+write keys do exactly their scopes (403 else)")
     nothing = client.get(REPORTS)
@@ -444,6 +757,26 @@ def _scope_battery(client: httpx.Client, findings: Findings) -> None:
     )
 
 
+def _decoy_scope_battery(client: httpx.Client, findings: Findings, rng: random.Random) -> None:
+    """Keys whose one scope is near a route's scope but not it: every one gets 403."""
+    expires = _now(client) + 30 * DAY
+    granted = []
+    for decoy in DECOYS:
+        scope = rng.choice(SCOPES)
+        word = rng.choice(("drafts", "admin", "all", "x")) + str(rng.randrange(10))
+        fake = decoy(scope, word)
+        key = _lab_key(client, [fake], expires_at=expires)
+        response = _write(client, key) if scope == WRITE else _read(client, key)
+        if response.status_code != 403:
+            granted.append(f"a key with only {fake!r} got {response.status_code} at {scope}")
+    for line in granted[:3]:
+        findings.fail(f"{line}: compare scopes as whole strings", rule="scope-exact")
+    if not granted:
+        findings.saw(
+            f"{len(DECOYS)} near-miss scopes (substrings, prefixes, case, *) grant nothing"
+        )
+
+
 def _rotation_battery(client: httpx.Client, findings: Findings) -> None:
     auth = _login(client, "bob")
     old_response, old, old_id = _new_key(client, auth, [READ], name="nightly-export")
@@ -455,6 +788,7 @@ def _rotation_battery(client: httpx.Client, findings: Findings) -> None:
         window == (200, 200),
         f"during the rotation window old and new keys got {window}: both must work",
         "rotation window: the old and the new key both work",
+        rule="overlap",
     )
     client.delete(f"{KEYS}/{old_id}", headers=auth)
     after = (_read(client, old).status_code, _read(client, new).status_code)
@@ -462,6 +796,43 @@ def _rotation_battery(client: httpx.Client, findings: Findings) -> None:
         after == (401, 200),
         f"after revoking the old key: old {after[0]}, new {after[1]} (expected 401, 200)",
         "after the old key is revoked only the new one works",
+        rule="retire",
+    )
+
+
+def _many_keys_battery(client: httpx.Client, findings: Findings, rng: random.Random) -> None:
+    """Several keys for one client, one retired by revocation and one by expiry."""
+    auth = _login(client, "bob")
+    name = f"export-{rng.randrange(1000)}"
+    count = rng.randint(3, 4)
+    keys = []
+    for index in range(count):
+        days = 1 if index == 0 else rng.randint(30, 90)
+        response, key, key_id = _new_key(client, auth, [READ], name=name, expiresInDays=days)
+        if not _issued(findings, response, "a key"):
+            return
+        keys.append((key, key_id))
+    order = rng.sample(range(count), count) * 2  # the newest may be used first
+    seen = [(i, _read(client, keys[i][0]).status_code) for i in order]
+    statuses = [next((s for i, s in seen if i == k and s != 200), 200) for k in range(count)]
+    if not findings.expect(
+        all(s == 200 for _, s in seen),
+        f"{count} active keys of one client got {statuses}: every active key must work",
+        f"{count} active keys of one client all work",
+        rule="overlap",
+    ):
+        return
+    revoked = rng.randrange(1, count - 1)
+    client.delete(f"{KEYS}/{keys[revoked][1]}", headers=auth)
+    client.post(CLOCK, json={"advanceDays": 2})
+    want = [401 if i in (0, revoked) else 200 for i in range(count)]
+    got = [_read(client, key).status_code for key, _ in keys]
+    findings.expect(
+        got == want,
+        f"after revoking key {revoked + 1} and letting key 1 expire, the keys got {got} "
+        f"(expected {want})",
+        "a revoked and an expired key are retired, the others keep working",
+        rule="retire",
     )
 
 
@@ -476,31 +847,127 @@ def _query_battery(client: httpx.Client, findings: Findings) -> None:
         f"?api_key=<valid key> got {in_url.status_code}{_fault(in_url)}: read the key from the "
         "X-API-Key header only",
         f"a key in the query string is refused ({in_url.status_code})",
+        rule="header-only",
     )
     header = _read(client, key)
     findings.expect(
         header.status_code == 200,
         f"the same key in X-API-Key got {header.status_code}{_fault(header)}",
         "the same key in the X-API-Key header works",
+        rule="header-only",
     )
     marker = f"page{secrets.randbelow(10**6)}"
     client.get(REPORTS, params={"debug": key})  # a key under a name no rule expects
     client.get(REPORTS, params={"page": marker})
     lines = client.get(LOG).json()["lines"]
     faults = [line for line in lines if "redact_url fault" in line]
-    if not findings.expect(not faults, faults[0].split("!! ", 1)[-1][:160] if faults else ""):
+    if not findings.expect(
+        not faults, faults[0].split("!! ", 1)[-1][:160] if faults else "", rule="no-crash"
+    ):
         return
     leaked = [line for line in lines if key in line]
     findings.expect(
         not leaked,
         f"the access log holds the key: {leaked[0][:120]}" if leaked else "",
         "the key never reaches the access log (not as api_key=, not under another name)",
+        rule="redact-key-shaped",
     )
     findings.expect(
         any(f"page={marker}" in line for line in lines),
         "ordinary query parameters vanished from the log: redact only secrets",
         "ordinary query parameters are still logged",
+        rule="keep-ordinary",
     )
+
+
+def _case_variant(name: str, rng: random.Random) -> str:
+    """``name`` with some letters upper-cased (at least one)."""
+    first = rng.choice([i for i, c in enumerate(name) if c.isalpha()])
+    return "".join(c.upper() if i == first or rng.random() < 0.5 else c for i, c in enumerate(name))
+
+
+def _url_battery(client: httpx.Client, findings: Findings, rng: random.Random) -> None:
+    """Keys under every secret name and others, secrets that are not keys, keys in the path."""
+    key = _lab_key(client, [READ], expires_at=_now(client) + 30 * DAY)
+    accepted = []
+    for name in (*SECRET_NAMES, "X-API-Key", f"k{rng.randrange(100)}"):
+        response = client.get(REPORTS, params={name: key})
+        if response.status_code not in (400, 401):
+            accepted.append(f"?{name}=<valid key> got {response.status_code}")
+    findings.expect(
+        not accepted,
+        f"{'; '.join(accepted[:3])}: ignore the query string entirely",
+        "a key in the query string is refused under every name",
+        rule="header-only",
+    )
+    token = f"t{rng.getrandbits(80):020x}"  # a credential that does not look like a key
+    secret = _case_variant(rng.choice(SECRET_NAMES), rng)
+    twice = [(secret, token), ("page", str(rng.randrange(99))), (secret, token[::-1])]
+    ordinary = [(f"f{_word(rng)}", _word(rng)) for _ in range(2)]
+    client.get(REPORTS, params=[*twice, *ordinary])
+    client.get(REPORTS, params=[(f"n{_word(rng)}", key), *ordinary[:1]])
+    client.get(f"{REPORTS}/{key}")
+    lines = client.get(LOG).json()["lines"][-3:]
+    log = "\n".join(lines)
+    faults = [line for line in lines if "redact_url fault" in line]
+    if not findings.expect(not faults, faults[0].split("!! ", 1)[-1][:160] if faults else "",
+                           rule="no-crash"):  # fmt: skip
+        return
+    findings.expect(
+        token not in log and token[::-1] not in log,
+        f"?{secret}=... appears in the log: {shorten(lines[0], 140)} (names in any case, "
+        "every time they appear)",
+        f"every value of ?{secret}= is redacted, even when it is no key",
+        rule="redact-secret-params",
+    )
+    findings.expect(
+        key not in log,
+        f"a key under another name or in the path reached the log: "
+        f"{shorten(next((li for li in lines if key in li), ''), 140)}",
+        "well-formed keys are redacted under any name and in the path",
+        rule="redact-key-shaped",
+    )
+    missing = [f"{n}={v}" for n, v in ordinary if f"{n}={v}" not in lines[0]]
+    findings.expect(
+        not missing and REPORTS in lines[0],
+        f"the log line {shorten(lines[0], 140)!r} lost {missing or 'the path'}: keep ordinary "
+        "parameters",
+        "the path and ordinary parameters stay in the log",
+        rule="keep-ordinary",
+    )
+
+
+def _word(rng: random.Random, size: int = 6) -> str:
+    return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(size))
+
+
+Battery = Callable[..., None]
+
+
+def _fix_verdict(
+    ctx: CheckContext, batteries: dict[str, Battery], passed: str, failed: str, sections: bool
+) -> Verdict:
+    findings = Findings()
+    with ctx.require_patched().client() as client:
+        for name, battery in batteries.items():
+            with findings.section(name) if sections else contextlib.nullcontext():
+                _run(battery, client, findings, ctx.rng)
+    return findings.verdict(passed, failed)
+
+
+def _run(
+    battery: Battery,
+    client: httpx.Client,
+    findings: Findings,
+    rng: random.Random | None = None,
+) -> None:
+    try:
+        if "rng" in inspect.signature(battery).parameters and rng is not None:
+            battery(client, findings, rng)
+        else:
+            battery(client, findings)
+    except AppBroken as exc:
+        findings.fail(str(exc))
 
 
 @LAB.check(
@@ -508,6 +975,7 @@ def _query_battery(client: httpx.Client, findings: Findings) -> None:
     title="Keys with 128+ random bits, a prefix and a checksum",
     kind="fix",
     fixes=("generate_key",),
+    rules=KEY_FORMAT_RULES,
     hints=(
         f"{KEY_PREFIX} + {BODY_LENGTH} characters from secrets.choice(ALPHABET) + checksum.",
         "checksum(body): zlib.crc32(body.encode()) written in base62, 6 characters, "
@@ -516,10 +984,13 @@ def _query_battery(client: httpx.Client, findings: Findings) -> None:
     ),
 )
 def key_format(ctx: CheckContext) -> Verdict:
-    findings = Findings()
-    with ctx.require_patched().client() as client:
-        _run(_format_battery, client, findings)
-    return findings.verdict("keys are random, recognisable and self-checking", "key format wrong")
+    return _fix_verdict(
+        ctx,
+        {"key format": _format_battery},
+        "keys are random, recognisable and self-checking",
+        "key format wrong",
+        sections=False,
+    )
 
 
 @LAB.check(
@@ -527,6 +998,7 @@ def key_format(ctx: CheckContext) -> Verdict:
     title="Store only SHA-256(key): a leaked table yields no usable key",
     kind="fix",
     fixes=("hash_key",),
+    rules=HASHED_RULES,
     hints=(
         "hashlib.sha256(key.encode()).hexdigest()",
         "No salt: the app finds a key by its hash, so the same key must give the same hash.",
@@ -534,10 +1006,13 @@ def key_format(ctx: CheckContext) -> Verdict:
     ),
 )
 def hashed_at_rest(ctx: CheckContext) -> Verdict:
-    findings = Findings()
-    with ctx.require_patched().client() as client:
-        _run(_storage_battery, client, findings)
-    return findings.verdict("the leaked table is useless to an attacker", "the leak still hurts")
+    return _fix_verdict(
+        ctx,
+        {"storage": _storage_battery, "whole key": _whole_key_battery},
+        "the leaked table is useless to an attacker",
+        "the leak still hurts",
+        sections=False,
+    )
 
 
 @LAB.check(
@@ -545,18 +1020,23 @@ def hashed_at_rest(ctx: CheckContext) -> Verdict:
     title="Revoked and expired keys get 401",
     kind="fix",
     fixes=("generate_key", "hash_key", "authenticate"),
+    rules=REVOKE_RULES,
     hints=(
         "record = find_key(api_key) gives the row (or None): look at record.revoked_at "
         "and record.expires_at.",
         "A key is usable only when revoked_at is None and now < expires_at.",
         'Every unusable key gets the same (401, {"error": "Invalid API key"}).',
+        "Check the prefix, the length and the checksum before calling find_key.",
     ),
 )
 def revoke_expire(ctx: CheckContext) -> Verdict:
-    findings = Findings()
-    with ctx.require_patched().client() as client:
-        _run(_revocation_battery, client, findings)
-    return findings.verdict("revoked and expired keys are refused", "dead keys still work")
+    return _fix_verdict(
+        ctx,
+        {"revocation": _revocation_battery, "dead keys": _dead_keys_battery},
+        "revoked and expired keys are refused",
+        "dead keys still work",
+        sections=False,
+    )
 
 
 @LAB.check(
@@ -564,17 +1044,22 @@ def revoke_expire(ctx: CheckContext) -> Verdict:
     title="A key without the scope gets 403",
     kind="fix",
     fixes=("generate_key", "hash_key", "authenticate"),
+    rules=SCOPE_RULES,
     hints=(
         "authenticate receives the scope the route needs, e.g. 'reports:write'.",
-        "record.scopes is a tuple of the key's scopes.",
+        "record.scopes is a tuple of the key's scopes: `scope in record.scopes` compares "
+        "whole strings; `scope in str(record.scopes)` does not.",
         'Missing scope: (403, {"error": "Insufficient permissions"}).',
     ),
 )
 def scopes(ctx: CheckContext) -> Verdict:
-    findings = Findings()
-    with ctx.require_patched().client() as client:
-        _run(_scope_battery, client, findings)
-    return findings.verdict("each key does only what its scopes allow", "scopes are not enforced")
+    return _fix_verdict(
+        ctx,
+        {"scopes": _scope_battery, "near-miss scopes": _decoy_scope_battery},
+        "each key does only what its scopes allow",
+        "scopes are not enforced",
+        sections=False,
+    )
 
 
 @LAB.check(
@@ -582,16 +1067,20 @@ def scopes(ctx: CheckContext) -> Verdict:
     title="Rotate a key: old and new overlap, then only the new one works",
     kind="fix",
     fixes=("generate_key", "hash_key", "authenticate"),
+    rules=ROTATION_RULES,
     hints=(
         "The app already lets a client hold several keys: rotation needs revocation to work.",
         "Create the new key, switch the client over, DELETE the old key.",
     ),
 )
 def rotation(ctx: CheckContext) -> Verdict:
-    findings = Findings()
-    with ctx.require_patched().client() as client:
-        _run(_rotation_battery, client, findings)
-    return findings.verdict("keys rotate without downtime", "rotation does not work yet")
+    return _fix_verdict(
+        ctx,
+        {"rotation": _rotation_battery, "several keys": _many_keys_battery},
+        "keys rotate without downtime",
+        "rotation does not work yet",
+        sections=False,
+    )
 
 
 @LAB.check(
@@ -599,28 +1088,37 @@ def rotation(ctx: CheckContext) -> Verdict:
     title="Keys only in the header, never in URLs or logs",
     kind="fix",
     fixes=("generate_key", "read_api_key", "redact_url"),
+    rules=QUERY_RULES,
     hints=(
         "read_api_key: return headers.get('x-api-key') and ignore query entirely.",
         "redact_url: urllib.parse.urlsplit / parse_qsl / urlencode; replace the value of "
-        "api_key (and friends) with REDACTED.",
-        "Keys under other names: find them by their shape — prefix and a valid checksum "
-        "(labkit.patterns.apikeys.find_api_keys does this) — and replace them too.",
+        "api_key (and friends, in any letter case) with REDACTED.",
+        "Keys under other names or in the path: find them by their shape — prefix and a valid "
+        "checksum (labkit.patterns.apikeys.find_api_keys does this) — and replace them too.",
     ),
 )
 def query_string(ctx: CheckContext) -> Verdict:
-    findings = Findings()
-    with ctx.require_patched().client() as client:
-        _run(_query_battery, client, findings)
-    return findings.verdict("keys stay out of URLs and logs", "keys still travel in URLs or logs")
+    return _fix_verdict(
+        ctx,
+        {"query string and logs": _query_battery, "every name": _url_battery},
+        "keys stay out of URLs and logs",
+        "keys still travel in URLs or logs",
+        sections=False,
+    )
 
 
-BATTERIES: dict[str, Callable[[httpx.Client, Findings], None]] = {
+BATTERIES: dict[str, Battery] = {
     "key format": _format_battery,
     "storage": _storage_battery,
+    "whole key": _whole_key_battery,
     "revocation and expiry": _revocation_battery,
+    "dead keys": _dead_keys_battery,
     "scopes": _scope_battery,
+    "near-miss scopes": _decoy_scope_battery,
     "rotation": _rotation_battery,
+    "several keys": _many_keys_battery,
     "query string and logs": _query_battery,
+    "every name": _url_battery,
 }
 
 
@@ -630,6 +1128,9 @@ BATTERIES: dict[str, Callable[[httpx.Client, Findings], None]] = {
     kind="fix",
     fixes=("generate_key", "hash_key", "read_api_key", "authenticate", "redact_url"),
     points=2,
+    rules=merge_rules(
+        KEY_FORMAT_RULES, HASHED_RULES, REVOKE_RULES, SCOPE_RULES, ROTATION_RULES, QUERY_RULES
+    ),
     hints=(
         "Pass all five of your functions: together they are the key system.",
         "Each battery names what failed; fix that function and run the cell again.",
@@ -640,7 +1141,7 @@ def verify(ctx: CheckContext) -> Verdict:
     with ctx.require_patched().client() as client:
         for name, battery in BATTERIES.items():
             with findings.section(name):
-                _run(battery, client, findings)
+                _run(battery, client, findings, ctx.rng)
         partner = client.post("/api/_lab/partner-job")
         if partner.status_code == 200:
             findings.saw(

@@ -13,7 +13,11 @@ Lab-only routes play what the lab needs from outside: ``GET /api/_lab/dump`` (th
 keys table), ``GET /api/_lab/access-log`` (the log everyone in ops can read),
 ``POST /api/_lab/partner-job`` (a partner's nightly job calls the API),
 ``GET /api/_lab/old-config`` (a config file from last year), ``GET/POST /api/_lab/clock``
-(the app's clock; ``{"advanceDays": n}`` moves it forward), ``GET /api/_lab/accounts``.
+(the app's clock; ``{"advanceDays": n}`` moves it forward), ``GET /api/_lab/accounts``,
+``POST /api/_lab/keys {"scopes", "name"?, "owner"?, "expiresAt"?, "revokedAt"?, "key"?}``
+(issues a key, or stores the given one, with any scopes and times through the app's
+``generate_key`` and ``hash_key``: the checks need keys the public route cannot make) and
+``GET /api/_lab/lookups`` (how many times the app has looked a key up in the table).
 
 Replaceable parts: ``generate_key()``, ``hash_key(key)``, ``read_api_key(headers, query)``,
 ``authenticate(api_key, scope, find_key, now)`` and ``redact_url(url)``.
@@ -121,6 +125,15 @@ class NewKey(BaseModel):
 
 class NewReport(BaseModel):
     title: str = Field(min_length=1, max_length=200)
+
+
+class LabKey(BaseModel):
+    scopes: list[str] = Field(max_length=8)
+    name: str = Field(default="lab-probe", min_length=1, max_length=60)
+    owner: str = "alice@example.com"
+    expiresAt: float | None = None
+    revokedAt: float | None = None
+    key: str | None = Field(default=None, max_length=200)  # store this key instead of a new one
 
 
 class Advance(BaseModel):
@@ -328,7 +341,10 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
                           created + c.lifetime_days * DAY)  # fmt: skip
             seeded.update(plain)
 
+    lookups = [0]  # how many times a key was looked up (lab-only /api/_lab/lookups)
+
     def find_key(api_key: str) -> secure_keys.ApiKey | None:
+        lookups[0] += 1
         if not isinstance(api_key, str) or not api_key:
             return None
         digest = parts["hash_key"](api_key)
@@ -469,6 +485,20 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
     def advance_clock(body: Advance) -> dict[str, float]:
         clock.offset += body.advanceDays * DAY
         return {"now": clock.now(), "offsetDays": clock.offset / DAY}
+
+    @app.post("/api/_lab/keys", include_in_schema=False)
+    def lab_key(body: LabKey) -> dict[str, Any]:
+        key = body.key or parts["generate_key"]()
+        now = clock.now()
+        record = table.add(body.owner, body.name, parts["hash_key"](key), tuple(body.scopes),
+                           now, body.expiresAt)  # fmt: skip
+        if body.revokedAt is not None:
+            table.revoke(record.id, body.revokedAt)
+        return {"id": record.id, "key": key}
+
+    @app.get("/api/_lab/lookups", include_in_schema=False)
+    def lookup_count() -> dict[str, int]:
+        return {"lookups": lookups[0]}
 
     @app.get("/api/_lab/accounts", include_in_schema=False)
     def accounts() -> list[dict[str, str]]:
