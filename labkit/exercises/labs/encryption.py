@@ -365,8 +365,8 @@ NONCE_RULES = (
     Rule(
         "random-nonce",
         "Draw each nonce from the OS CSPRNG (os.urandom(12), secrets.token_bytes(12)): all 96 "
-        "bits random — not a counter (it restarts with the process), a clock, a hash of the "
-        "record, hex text or a few random bytes padded.",
+        "bits random — not Python's random module (predictable), a counter (it restarts with "
+        "the process), a clock, a hash of the record, hex text or a few random bytes padded.",
     ),
     Rule(
         "nonce-96",
@@ -755,7 +755,55 @@ def _nonce_battery(client: httpx.Client, rng: random.Random, findings: Findings)
             "every byte of the nonces looks random (no counter, clock or padding)",
             rule="random-nonce",
         )
+        twister = _mersenne(found)
+        findings.expect(
+            not twister,
+            f"the nonces come from Python's random module ({twister}): its Mersenne Twister "
+            "gives away its whole state after 624 outputs, so every later nonce is known in "
+            "advance — use os.urandom(12)",
+            rule="random-nonce",
+        )
     _edited_note(client, rng, findings)
+
+
+MT_WORDS, MT_MASK = 624, 0xFFFFFFFF
+
+
+def _untemper(output: int) -> int:
+    """The MT19937 state word behind one 32-bit output (tempering is invertible)."""
+    value = output ^ (output >> 18)
+    value ^= (value << 15) & 0xEFC60000
+    undo = value
+    for _ in range(5):
+        undo = value ^ ((undo << 7) & 0x9D2C5680)
+    value = undo & MT_MASK
+    undo = value
+    for _ in range(3):
+        undo = value ^ (undo >> 11)
+    return undo & MT_MASK
+
+
+def _mersenne(found: list[bytes]) -> str:
+    """How the 12-byte nonces follow Python's random (MT19937), or "": rebuild its state from
+    624 consecutive 32-bit outputs, then predict the next ones."""
+    orders: dict[str, Callable[[bytes], list[int]]] = {
+        "random.randbytes(12)": lambda n: [
+            int.from_bytes(n[i : i + 4], "little") for i in (0, 4, 8)
+        ],
+        "random.getrandbits(96)": lambda n: [
+            int.from_bytes(n[i : i + 4], "big") for i in (8, 4, 0)
+        ],
+    }
+    for how, words_of in orders.items():
+        stream = [w for nonce in found[:260] for w in words_of(nonce)]
+        if len(stream) < MT_WORDS + 32:
+            return ""
+        clone = random.Random()  # noqa: S311 - the attacker's copy of a weak generator
+        state = tuple(_untemper(w) for w in stream[:MT_WORDS])
+        clone.setstate((3, (*state, MT_WORDS), None))
+        if all(clone.getrandbits(32) == w for w in stream[MT_WORDS : MT_WORDS + 32]):
+            return how
+    return ""
 
 
 def _unique(found: list[bytes], contexts: list[str], findings: Findings) -> None:

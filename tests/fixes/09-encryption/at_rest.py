@@ -9,6 +9,7 @@ import hmac
 import itertools
 import json
 import os
+import random
 import secrets
 import time
 from collections.abc import Callable
@@ -393,6 +394,18 @@ def four_random_bytes_padded() -> Fixes:
 def hex_text_nonce() -> Fixes:
     """secrets.token_hex(6).encode(): twelve bytes of hex text, 48 random bits."""
     return _nonce_only(lambda record_id, key_id: secrets.token_hex(6).encode())
+
+
+@wrong("nonces", breaks="random-nonce")
+def random_module_bytes() -> Fixes:
+    """random.randbytes(12): twelve bytes that look random, from the Mersenne Twister."""
+    return _nonce_only(lambda record_id, key_id: random.randbytes(12))
+
+
+@wrong("nonces", breaks="random-nonce")
+def random_module_getrandbits() -> Fixes:
+    """random.getrandbits(96).to_bytes(12, 'big'): 96 predictable bits."""
+    return _nonce_only(lambda record_id, key_id: random.getrandbits(96).to_bytes(12, "big"))
 
 
 @wrong("nonces", breaks="nonce-96", also=("verify",))
