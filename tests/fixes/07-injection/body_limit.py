@@ -6,13 +6,8 @@ from labkit.patterns import validation as reference
 from tests.fixes.corpus import Fixes, right, wrong
 
 
-@wrong("body-limit", breaks="streamed-too-large", also=("verify",))
-def trusts_content_length() -> Fixes:
-    """Only the declared Content-Length is compared: a chunked upload is never counted."""
-
-    def body_too_large(content_length: int | None, received: int) -> bool:
-        return (content_length or 0) > 64 * 1024
-
+def _whole(body_too_large: object) -> Fixes:
+    """All five functions (for verify): the reference queries and schema, this cap."""
     return {
         "find_users": reference.find_users,
         "create_user": reference.create_user,
@@ -22,10 +17,20 @@ def trusts_content_length() -> Fixes:
     }
 
 
-@wrong("body-limit", breaks="declared-too-large")
+@wrong("body-limit", breaks="streamed-too-large", also=("verify",))
+def trusts_content_length() -> Fixes:
+    """Only the declared Content-Length is compared: a chunked upload is never counted."""
+
+    def body_too_large(content_length: int | None, received: int) -> bool:
+        return (content_length or 0) > 64 * 1024
+
+    return _whole(body_too_large)
+
+
+@wrong("body-limit", breaks="declared-too-large", also=("verify",))
 def counts_bytes_only() -> Fixes:
     """Only the bytes received are counted: a declared 2 MiB body is read before refusal."""
-    return {"body_too_large": lambda content_length, received: received > 64 * 1024}
+    return _whole(lambda content_length, received: received > 64 * 1024)
 
 
 @wrong("body-limit", breaks="cap-range")
@@ -34,10 +39,10 @@ def one_kilobyte() -> Fixes:
     return {"body_too_large": lambda length, received: max(length or 0, received) > 1024}
 
 
-@wrong("body-limit", breaks="cap-range")
+@wrong("body-limit", breaks="cap-range", also=("verify",))
 def four_megabytes() -> Fixes:
     """A 4 MiB cap: stops the 5 MB attack, lets a 2 MiB body through."""
-    return {"body_too_large": lambda length, received: max(length or 0, received) > 4 * 2**20}
+    return _whole(lambda length, received: max(length or 0, received) > 4 * 2**20)
 
 
 @wrong("body-limit", breaks="streamed-too-large")

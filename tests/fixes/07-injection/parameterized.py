@@ -159,7 +159,7 @@ def keyword_blocklist() -> Fixes:
     return _queries(find_users=find_users, find_login=find_login)
 
 
-@wrong("parameterized", breaks="no-injection")
+@wrong("parameterized", breaks="no-injection", also=("verify",))
 def email_escaped_name_pasted() -> Fixes:
     """The email (the field everyone thinks of) escaped, the name and password pasted."""
 
@@ -178,10 +178,10 @@ def email_escaped_name_pasted() -> Fixes:
             (email,),
         ).fetchall()
 
-    return _queries(create_user=create_user, find_login=find_login)
+    return _whole(create_user=create_user, find_login=find_login)
 
 
-@wrong("parameterized", breaks="insert-verbatim")
+@wrong("parameterized", breaks="insert-verbatim", also=("verify",))
 def age_none_as_text() -> Fixes:
     """Every value a parameter, but str() on the age: a missing age is stored as 'None'."""
 
@@ -192,7 +192,7 @@ def age_none_as_text() -> Fixes:
         )
         return int(cursor.lastrowid or 0)
 
-    return _queries(create_user=create_user)
+    return _whole(create_user=create_user)
 
 
 @right("parameterized", also=("verify",))

@@ -70,7 +70,7 @@ def lax_model() -> Fixes:
     return _whole(_with(CreateUser))
 
 
-@wrong("validation", breaks="no-extra-fields")
+@wrong("validation", breaks="no-extra-fields", also=("verify",))
 def extra_fields_ignored() -> Fixes:
     """Strict, but pydantic's default extra='ignore': role=admin silently dropped."""
 
@@ -80,10 +80,10 @@ def extra_fields_ignored() -> Fixes:
         name: Name
         age: Age | None = None
 
-    return _with(CreateUser)
+    return _whole(_with(CreateUser))
 
 
-@wrong("validation", breaks="name-field")
+@wrong("validation", breaks="name-field", also=("verify",))
 def length_before_trim() -> Fixes:
     """Field(min_length=1) counts first, a validator trims after: a name of spaces passes."""
 
@@ -96,7 +96,7 @@ def length_before_trim() -> Fixes:
         name: Annotated[str, Field(min_length=1, max_length=100), AfterValidator(trim)]
         age: Age | None = None
 
-    return _with(CreateUser)
+    return _whole(_with(CreateUser))
 
 
 @wrong("validation", breaks="name-field")
@@ -130,7 +130,7 @@ def name_counted_in_bytes() -> Fixes:
     return _with(CreateUser)
 
 
-@wrong("validation", breaks="email-field")
+@wrong("validation", breaks="email-field", also=("verify",))
 def email_pattern_without_max() -> Fixes:
     """The email pattern, but no max_length: a 300-character address passes."""
 
@@ -140,7 +140,7 @@ def email_pattern_without_max() -> Fixes:
         name: Name
         age: Age | None = None
 
-    return _with(CreateUser)
+    return _whole(_with(CreateUser))
 
 
 @wrong("validation", breaks="email-field")
@@ -156,7 +156,7 @@ def optional_email() -> Fixes:
     return _with(CreateUser)
 
 
-@wrong("validation", breaks="field-errors")
+@wrong("validation", breaks="field-errors", also=("verify",))
 def errors_without_fields() -> Fixes:
     """Refuses the right bodies, but answers only {"errors": ["Invalid body"]}."""
     check = _with(reference.CreateUser)["validate_user"]
@@ -165,7 +165,7 @@ def errors_without_fields() -> Fixes:
         clean, errors = check(data)
         return (clean, None) if errors is None else (None, ["Invalid body"])
 
-    return {"validate_user": validate_user}
+    return _whole({"validate_user": validate_user})
 
 
 @wrong("validation", breaks="no-crash")
