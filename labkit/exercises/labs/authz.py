@@ -585,7 +585,9 @@ def _update_battery(client: httpx.Client, findings: Findings, rng: random.Random
             findings.fail(f"a PUT with {label} answered {response.status_code}{_fault(response)}")
             return
         if after != before:
-            findings.fail(f"a PUT with {label} changed the post: {before} → {after}", rule=rule)
+            findings.fail(
+                f"a PUT with {label} changed the post: {_change(before, after)}", rule=rule
+            )
         elif response.status_code in (400, 422):
             findings.saw(f"{label}: refused ({response.status_code}), nothing changed")
         elif 200 <= response.status_code < 300:
@@ -598,6 +600,19 @@ def _update_battery(client: httpx.Client, findings: Findings, rng: random.Random
             findings.fail(f"a PUT with {label} answered {response.status_code}", rule=rule)
     _null_title(client, findings, headers, my_id)
     _legitimate_updates(client, findings, headers, my_id, rng)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:30]}...' ({len(str(value)):,} characters)"
+
+
+def _change(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
+    """What a PUT changed, field by field, long values cut."""
+    if before is None or after is None:
+        return f"{_short(before)} → {_short(after)}"
+    keys = [k for k in {**before, **after} if before.get(k) != after.get(k)]
+    return ", ".join(f"{k} {_short(before.get(k))} → {_short(after.get(k))}" for k in keys)
 
 
 def _null_title(
