@@ -353,7 +353,8 @@ except ValueError as error:
 # ### Fix 1 — the refresh cookie
 #
 # Write `refresh_cookie(token) -> str`, the `Set-Cookie` value of a cookie named
-# `refreshToken` (the refresh route reads that name) with the catalogue's
+# `refreshToken` (the refresh route reads that name, or its prefixed form
+# `__Secure-refreshToken`) with the catalogue's
 # `HttpOnly; Secure; SameSite=Strict; Path=/api/auth/refresh; Max-Age=604800`. `HttpOnly`
 # keeps it from scripts (XSS), `Secure` off plain HTTP, `SameSite=Strict` off cross-site
 # requests, and the `Path` off every route but the one that needs it. Attribute names are

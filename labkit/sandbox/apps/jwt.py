@@ -1,7 +1,8 @@
 """02-jwt: an API with access and refresh tokens, and a hand-rolled JWT verifier.
 
 Routes (CURRICULUM): ``POST /api/auth/login {email,password}`` → ``{"accessToken"}`` and
-the refresh cookie; ``POST /api/auth/refresh`` (reads the ``refreshToken`` cookie, rotates);
+the refresh cookie; ``POST /api/auth/refresh`` (reads the ``refreshToken`` cookie, or a
+prefixed form ``__Secure-`` / ``__Host-refreshToken``, and rotates);
 ``POST /api/auth/logout`` (Bearer) → 204; ``GET /api/me`` → ``{"id","role"}``;
 ``GET /api/admin/users`` (admin only, else 403); 401 bodies exactly ``Missing token`` /
 ``Token expired`` / ``Invalid token``. ``GET /jwks.json`` publishes the access-token key for
@@ -336,7 +337,8 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
 
     @app.post("/api/auth/refresh", response_model=None)
     def refresh(request: Request) -> Any:
-        token = request.cookies.get("refreshToken")
+        names = ("refreshToken", "__Secure-refreshToken", "__Host-refreshToken")
+        token = next((request.cookies[n] for n in names if request.cookies.get(n)), None)
         if not token:
             return unauthorized("Missing token")
         claims = accept(token, "refresh")

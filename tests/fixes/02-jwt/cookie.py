@@ -121,3 +121,20 @@ def lowercase_with_expires() -> Fixes:
                 "samesite=strict; secure; httponly")  # fmt: skip
 
     return P.parts(refresh_cookie=refresh_cookie)
+
+
+@right("cookie")
+def secure_prefix() -> Fixes:
+    """The __Secure- prefix: browsers refuse the cookie unless it is Secure, from HTTPS."""
+    return {"refresh_cookie": lambda token: f"__Secure-refreshToken={token}; {ATTRS}"}
+
+
+@wrong("cookie", breaks="narrow-path")
+def host_prefix() -> Fixes:
+    """The __Host- prefix, which demands Path=/: every route of the API gets the token."""
+    return {
+        "refresh_cookie": lambda token: (
+            f"__Host-refreshToken={token}; HttpOnly; Secure; SameSite=Strict; Path=/; "
+            "Max-Age=604800"
+        )
+    }

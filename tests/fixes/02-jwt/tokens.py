@@ -231,7 +231,7 @@ def own_random_keys() -> Fixes:
 
 @right("tokens", also=("verify",))
 def joserfc_class() -> Fixes:
-    """Another library (joserfc) in a class; zero leeway; application/at+jwt accepted too."""
+    """Another library (joserfc) in a class: aud as a list, zero leeway, application/at+jwt."""
 
     class Tokens:
         def __init__(self) -> None:
@@ -240,7 +240,7 @@ def joserfc_class() -> Fixes:
 
         def issue(self, user: dict[str, Any], keys: dict[str, Any]) -> dict[str, str]:
             now = int(time.time())
-            base = {"sub": str(user["id"]), "iss": keys["issuer"], "aud": keys["audience"],
+            base = {"sub": str(user["id"]), "iss": keys["issuer"], "aud": [keys["audience"]],
                     "iat": now, "ver": user["tokenVersion"]}  # fmt: skip
             extra = {"access": {"role": user["role"]},
                      "refresh": {"jti": secrets.token_hex(16), "fam": user["family"]}}  # fmt: skip
