@@ -291,6 +291,13 @@ lab.check("csrf", recipient)
 # Write `new_session_id() -> str`: at least 128 bits from the `secrets` module (ASVS 7.2.3).
 # `uuid4()` is not enough (122 random bits), `random` is not a CSPRNG, and a timestamp is a
 # counter. `secrets.token_urlsafe(32)` gives 256 bits in 43 cookie-safe characters.
+#
+# The check plays the attacker: it collects 200 of your ids in a row and tries to compute
+# the next one — it rebuilds Python's Mersenne Twister from 624 of its outputs (156 ids of
+# `random.getrandbits(128)`), tries counters and clock readings as seeds of `random.Random`
+# and as inputs of MD5/SHA hashes, and reads `uuid1` for what it is (a clock and a MAC address).
+#
+# <!-- labkit:rules id-entropy -->
 
 # %% labkit={"answer": "id-entropy"}
 import secrets
@@ -314,6 +321,8 @@ lab.check("id-entropy", new_session_id=new_session_id)
 # is what to remember. The store has `store.get(id)`, `store.put(id, record)` and
 # `store.delete(id)`. Whatever `old_id` is — planted, or the server's own — it must not
 # survive: delete it, store the record under a brand-new id, return that id.
+#
+# <!-- labkit:rules no-fixation -->
 
 
 # %% labkit={"answer": "no-fixation"}
@@ -334,10 +343,12 @@ lab.check("no-fixation", start_session=start_session)
 # ## Fix 3 — the cookie
 #
 # Write `session_cookie(session_id) -> str`, the whole `Set-Cookie` value:
-# `__Host-session=<id>; Path=/; Secure; HttpOnly; SameSite=Strict`. No `Max-Age`: the cookie
-# lasts as long as the browser session, and the server enforces the real timeouts.
-# (`SameSite=Lax` would also stop this form POST; a wallet has no reason to keep the session
-# on links from other sites, so this lab asks for `Strict`.)
+# `__Host-session=<id>; Path=/; Secure; HttpOnly; SameSite=Strict`. No `Max-Age` is needed:
+# the cookie then lasts as long as the browser session, and the server enforces the real
+# timeouts. (`SameSite=Lax` also stops this form POST and the check accepts it; a wallet has
+# no reason to keep the session on links from other sites, so the reference uses `Strict`.)
+#
+# <!-- labkit:rules cookie-flags -->
 
 
 # %% labkit={"answer": "cookie-flags"}
@@ -385,6 +396,8 @@ else:
 # The user still signs in and uses the wallet; the script sees an empty `document.cookie`; the
 # cross-site form arrives without the cookie (401). The check runs the same in its own
 # Chromium:
+#
+# <!-- labkit:rules cookie-browser -->
 
 # %% labkit={"check": "cookie-browser"}
 lab.check("cookie-browser", session_cookie=session_cookie)
@@ -394,6 +407,8 @@ lab.check("cookie-browser", session_cookie=session_cookie)
 #
 # Write `end_session(store, session_id) -> None`. The app already tells the browser to forget
 # the cookie; your job is the server side (ASVS 7.4.1).
+#
+# <!-- labkit:rules logout -->
 
 
 # %% labkit={"answer": "logout"}
@@ -413,7 +428,10 @@ lab.check("logout", end_session=end_session)
 # clocks: time since the last request (idle) and time since login (absolute). OWASP suggests
 # 2–5 minutes idle for high-value applications and 15–30 for low-risk ones, and an absolute
 # limit of 4–8 hours for an office-day application; ASVS 7.3 asks you to document your choice.
-# The check moves the app's clock forward instead of waiting.
+# The check accepts an idle limit between 2 and 30 minutes and an absolute limit of at most 12
+# hours; it moves the app's clock forward instead of waiting.
+#
+# <!-- labkit:rules timeouts -->
 
 # %% labkit={"answer": "timeouts"}
 ### BEGIN SOLUTION
@@ -440,7 +458,10 @@ lab.check("timeouts", session_expired=session_expired)
 # whole battery against them — a sample of 200 ids through the sequencer, planted and
 # server-issued ids at login and at a privilege change, the cookie's attributes, the script
 # and the cross-site form in Chromium, the replay after logout, and the clock moved past
-# your timeouts — while a real user logs in, works, elevates and logs out.
+# your timeouts — while a real user logs in, works, elevates and logs out. Every rule of the
+# five fixes above applies:
+#
+# <!-- labkit:rules verify -->
 
 # %% labkit={"check": "verify"}
 lab.check(

@@ -5,10 +5,7 @@ real Redis (the same tests, parametrized), and the cookie attacks in a real Chro
 from __future__ import annotations
 
 import secrets
-import time
-import uuid
 from collections.abc import Iterator
-from functools import partial
 from typing import Any
 
 import pytest
@@ -61,69 +58,6 @@ REFERENCE = {
     "end_session": secure.end_session,
     "session_expired": secure.session_expired,
 }
-
-
-def uuid4_ids() -> str:
-    return uuid.uuid4().hex  # 122 random bits: under ASVS's 128
-
-
-def short_ids() -> str:
-    return secrets.token_hex(8)  # 64 bits
-
-
-def clock_ids() -> str:
-    return format(time.time_ns(), "x")  # looks random, counts up
-
-
-def strict_but_kept(store: Any, old_id: str | None, record: Any) -> str:
-    """Refuses made-up ids (a "strict" store) but keeps a known one at login."""
-    if old_id and store.get(old_id) is not None:
-        store.put(old_id, record)
-        return old_id
-    session_id = secure.new_session_id()
-    store.put(session_id, record)
-    return session_id
-
-
-def new_id_old_alive(store: Any, old_id: str | None, record: Any) -> str:
-    """A fresh id every time, but the old session is never deleted."""
-    session_id = secure.new_session_id()
-    store.put(session_id, record)
-    return session_id
-
-
-def cookie_without_samesite(session_id: str) -> str:
-    return f"__Host-session={session_id}; Path=/; Secure; HttpOnly"
-
-
-def cookie_lax(session_id: str) -> str:
-    return f"__Host-session={session_id}; Path=/; Secure; HttpOnly; SameSite=Lax"
-
-
-def cookie_without_prefix(session_id: str) -> str:
-    return f"session={session_id}; Path=/; Secure; HttpOnly; SameSite=Strict"
-
-
-def cookie_without_httponly(session_id: str) -> str:
-    return f"__Host-session={session_id}; Path=/; Secure; SameSite=Strict"
-
-
-def host_cookie_with_domain(session_id: str) -> str:
-    return (
-        f"__Host-session={session_id}; Path=/; Domain=localhost; Secure; HttpOnly; SameSite=Strict"
-    )
-
-
-def idle_only(created: float, last_seen: float, now: float) -> bool:
-    return now - last_seen >= 15 * 60
-
-
-def absolute_only(created: float, last_seen: float, now: float) -> bool:
-    return now - created >= 8 * 3600
-
-
-def idle_from_login(created: float, last_seen: float, now: float) -> bool:
-    return now - created >= 15 * 60  # "idle" measured from the login: logs busy users out
 
 
 # -- attack checks (against the lab's vulnerable app) -------------------------------------
@@ -257,22 +191,6 @@ def test_id_entropy_fails_on_the_stub(lab: Lab) -> None:
     assert mentions(result, "new_session_id is not written yet")
 
 
-@pytest.mark.parametrize(
-    ("ids", "problem"),
-    [
-        (partial(weak.SequentialIds(5000)), "the ids count up"),
-        (uuid4_ids, "~122 random bits per id"),
-        (short_ids, "~64 random bits per id"),
-        (clock_ids, "the ids count up"),
-    ],
-    ids=["sequential", "uuid4", "64-bit", "clock"],
-)
-def test_id_entropy_fails_on_weak_ids(lab: Lab, ids: Any, problem: str) -> None:
-    result = lab.check("id-entropy", new_session_id=ids)
-    assert not result.passed
-    assert mentions(result, problem)
-
-
 def test_id_entropy_passes_on_the_reference(lab: Lab) -> None:
     result = lab.check("id-entropy", new_session_id=secure.new_session_id)
     assert result.passed, repr(result)
@@ -283,28 +201,6 @@ def test_no_fixation_fails_on_the_stub(lab: Lab) -> None:
     result = lab.check("no-fixation", start_session=not_written)
     assert not result.passed
     assert mentions(result, "start_session is not written yet")
-
-
-def test_no_fixation_fails_when_the_id_is_kept_at_login(lab: Lab) -> None:
-    kept = partial(weak.start_session, new_id=secure.new_session_id)
-    result = lab.check("no-fixation", start_session=kept)
-    assert not result.passed
-    assert mentions(result, "pre-login id was kept at login")
-    assert mentions(result, "made up was adopted")
-
-
-def test_no_fixation_fails_on_a_strict_store_that_keeps_known_ids(lab: Lab) -> None:
-    result = lab.check("no-fixation", start_session=strict_but_kept)
-    assert not result.passed
-    assert mentions(result, "pre-login id was kept at login")
-    assert not mentions(result, "made up was adopted")  # made-up ids are refused: right
-    assert mentions(result, "kept (or left alive) when the session gained privileges")
-
-
-def test_no_fixation_fails_when_the_old_session_stays_alive(lab: Lab) -> None:
-    result = lab.check("no-fixation", start_session=new_id_old_alive)
-    assert not result.passed
-    assert mentions(result, "kept (or left alive) when the session gained privileges")
 
 
 def test_no_fixation_passes_on_the_reference(lab: Lab) -> None:
@@ -319,20 +215,8 @@ def test_cookie_flags_fails_on_the_stub(lab: Lab) -> None:
     assert mentions(result, "session_cookie is not written yet")
 
 
-@pytest.mark.parametrize(
-    ("cookie", "problem"),
-    [
-        (weak.session_cookie, "no HttpOnly"),
-        (cookie_without_samesite, "SameSite is not Strict"),
-        (cookie_lax, "SameSite is not Strict"),
-        (cookie_without_prefix, "name it __Host-"),
-    ],
-    ids=["vulnerable", "no-samesite", "lax", "no-prefix"],
-)
-def test_cookie_flags_fails_on_missing_flags(lab: Lab, cookie: Any, problem: str) -> None:
-    result = lab.check("cookie-flags", session_cookie=cookie)
-    assert not result.passed
-    assert mentions(result, problem)
+def cookie_without_samesite(session_id: str) -> str:
+    return f"__Host-session={session_id}; Path=/; Secure; HttpOnly"
 
 
 def test_cookie_flags_fail_names_only_what_is_missing(lab: Lab) -> None:
@@ -353,31 +237,6 @@ def test_cookie_browser_fails_on_the_stub(lab: Lab, chromium_path: str) -> None:
     result = lab.check("cookie-browser", session_cookie=not_written)
     assert not result.passed
     assert mentions(result, "session_cookie is not written yet")
-
-
-@pytest.mark.browser
-def test_cookie_browser_fails_without_samesite(lab: Lab, chromium_path: str) -> None:
-    result = lab.check("cookie-browser", session_cookie=cookie_without_samesite)
-    assert not result.passed
-    assert mentions(result, "made the victim's browser send a transfer")
-    assert not mentions(result, "the injected script read")  # HttpOnly is there
-
-
-@pytest.mark.browser
-def test_cookie_browser_fails_without_httponly(lab: Lab, chromium_path: str) -> None:
-    result = lab.check("cookie-browser", session_cookie=cookie_without_httponly)
-    assert not result.passed
-    assert mentions(result, "the injected script read the session cookie (__Host-session)")
-    assert not mentions(result, "made the victim's browser send a transfer")
-
-
-@pytest.mark.browser
-def test_cookie_browser_fails_when_the_browser_refuses_the_cookie(
-    lab: Lab, chromium_path: str
-) -> None:
-    result = lab.check("cookie-browser", session_cookie=host_cookie_with_domain)
-    assert not result.passed
-    assert mentions(result, "the victim could not log in")
 
 
 @pytest.mark.browser
@@ -404,13 +263,6 @@ def test_logout_fails_on_the_stub(lab: Lab) -> None:
     assert mentions(result, "end_session is not written yet")
 
 
-def test_logout_fails_when_only_the_cookie_is_cleared(lab: Lab) -> None:
-    result = lab.check("logout", end_session=weak.end_session)
-    assert not result.passed
-    assert mentions(result, "replaying the old cookie after logout still opens the account")
-    assert not mentions(result, "did not clear the cookie")  # the app does that part
-
-
 def test_logout_passes_on_the_reference(lab: Lab) -> None:
     result = lab.check("logout", end_session=secure.end_session)
     assert result.passed, repr(result)
@@ -421,22 +273,6 @@ def test_timeouts_fails_on_the_stub(lab: Lab) -> None:
     result = lab.check("timeouts", session_expired=not_written)
     assert not result.passed
     assert mentions(result, "session_expired is not written yet")
-
-
-@pytest.mark.parametrize(
-    ("expired", "problem"),
-    [
-        (weak.session_expired, "left idle for 30 minutes still works"),
-        (idle_only, "still alive after 12 hours"),
-        (absolute_only, "left idle for 30 minutes still works"),
-        (idle_from_login, "minutes: measure idle time from the last request"),
-    ],
-    ids=["never", "idle-only", "absolute-only", "idle-from-login"],
-)
-def test_timeouts_fails_on_wrong_clocks(lab: Lab, expired: Any, problem: str) -> None:
-    result = lab.check("timeouts", session_expired=expired)
-    assert not result.passed
-    assert mentions(result, problem)
 
 
 def test_timeouts_passes_on_the_reference(lab: Lab) -> None:

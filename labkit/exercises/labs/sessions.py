@@ -8,13 +8,19 @@ app's clock moves with ``POST /api/_lab/clock`` so timeouts can be tested in sec
 
 from __future__ import annotations
 
-import secrets
+import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
 
+from labkit.attacks.session_ids import (
+    predict_hashed,
+    predict_mersenne,
+    predict_seeded,
+    time_based_uuid,
+)
 from labkit.attacks.sessions import (
     SetCookie,
     analyse_ids,
@@ -30,6 +36,7 @@ from labkit.attacks.sessions import (
 )
 from labkit.exercises.check import CheckContext, Findings, Target, Verdict
 from labkit.exercises.registry import LabDefinition
+from labkit.exercises.rules import Rule, merge_rules
 from labkit.patterns.sessions import id_digest
 
 __all__ = ["LAB"]
@@ -38,21 +45,27 @@ LAB = LabDefinition("03-sessions", "03 · Sessions", "labkit.sandbox.apps.sessio
 
 LOGIN, LOGOUT, ME = "/api/auth/login", "/api/auth/logout", "/api/me"
 ELEVATE, TRANSFER = "/api/auth/elevate", "/api/transfer"
-SESSIONS, TRANSFERS, USERS, CLOCK = (
+SESSIONS, TRANSFERS, USERS, CLOCK, MINT, BUSY = (
     "/api/_lab/sessions",
     "/api/_lab/transfers",
     "/api/_lab/users",
     "/api/_lab/clock",
+    "/api/_lab/mint",
+    "/api/_lab/busy",
 )
 ENTROPY_SAMPLES = 200
 MIN_BITS = 128  # ASVS 5.0 7.2.3
-#: Timeouts the check accepts: idle <= 30 min (OWASP: 2-5 high value, 15-30 low risk) and
-#: absolute <= 12 h; a user busy within the idle limit must stay logged in for 1 h.
+#: A share of ids this large that moved Python's shared ``random`` generator: it is the source
+#: (another thread may move it now and then, never at every call).
+SHARED_RANDOM_SHARE = 0.8
+#: Timeouts the check accepts: idle between 2 and 30 min (OWASP: 2-5 high value, 15-30 low
+#: risk) and absolute <= 12 h; a user busy within the idle limit must stay logged in for 1 h.
 MAX_IDLE_S = 30 * 60
 MAX_ABSOLUTE_S = 12 * 60 * 60
 MIN_ABSOLUTE_S = 60 * 60
-#: Gaps between two requests while probing the idle timeout (the last is MAX_IDLE_S + 1).
-IDLE_GAPS_S = (110, 220, 440, 880, MAX_IDLE_S + 1)
+#: Idle gaps drawn per run: one every session must survive, one none may.
+SHORT_IDLE_S = (90.0, 119.0)
+LONG_IDLE_S = (MAX_IDLE_S + 1.0, 2 * MAX_IDLE_S)
 BROWSER_TIMEOUT_S = 90
 
 
@@ -311,29 +324,158 @@ def after_logout(ctx: CheckContext) -> Verdict:
     return findings.verdict("logout did not end the session", "not a logged-out session yet")
 
 
+# -- rules: what each fix must do, said once ---------------------------------------------
+CSPRNG = Rule(
+    "csprng",
+    "Draw ids from the operating system's CSPRNG (`secrets`, `os.urandom`), never from "
+    "Python's `random` module, seeded or not: 624 outputs of its Mersenne Twister predict "
+    "every later one.",
+)
+UNPREDICTABLE = Rule(
+    "unpredictable",
+    "Put nothing an attacker can compute into an id: no counter, no clock, no `uuid1`, no "
+    "hash of a counter or of the time.",
+)
+ENOUGH_BITS = Rule(
+    "at-least-128-bits",
+    "Give every id at least 128 bits of entropy, each id different (`uuid4` carries only 122 "
+    "random bits, `token_hex(8)` 64).",
+)
+ID_RULES = (CSPRNG, UNPREDICTABLE, ENOUGH_BITS)
+
+NEW_ID_AT_LOGIN = Rule(
+    "new-id-at-login",
+    "At login, return an id the browser did not bring: never keep the pre-login id or a "
+    "planted one, never adopt an id the server did not issue.",
+)
+NEW_ID_AT_PRIVILEGE = Rule(
+    "new-id-at-privilege-change",
+    "When a signed-in user re-enters the password (a privilege change), return a new id too.",
+)
+OLD_ID_DIES = Rule(
+    "old-id-dies",
+    "Delete the old session: after a login or a privilege change, the id the browser brought "
+    "opens nothing and is gone from the store.",
+)
+KEEPS_RECORD = Rule(
+    "keeps-record",
+    "Store `record` under the new id: the user is signed in with it, and an elevated session "
+    "stays elevated.",
+)
+FIXATION_RULES = (NEW_ID_AT_LOGIN, NEW_ID_AT_PRIVILEGE, OLD_ID_DIES, KEEPS_RECORD)
+
+HTTP_ONLY = Rule("http-only", "Mark the cookie `HttpOnly`, so no script on the page can read it.")
+SECURE = Rule("secure", "Mark it `Secure`, so it never travels over plain HTTP.")
+SAME_SITE = Rule(
+    "same-site",
+    "Set `SameSite=Strict` (or `Lax`: both keep other sites' forms from sending it), never "
+    "`None`, never left out.",
+)
+HOST_PREFIX = Rule(
+    "host-prefix",
+    "Name it `__Host-...` with `Path=/` and no `Domain`, so no other host can set or shadow it.",
+)
+ROUND_TRIP = Rule(
+    "round-trip",
+    "Carry the session id unchanged as the cookie's value: the app must find the session the "
+    "browser sends back.",
+)
+COOKIE_RULES = (HTTP_ONLY, SECURE, SAME_SITE, HOST_PREFIX, ROUND_TRIP)
+BROWSER_KEEPS = Rule(
+    "browser-keeps",
+    "Write a cookie browsers keep, so users still sign in (a `__Host-` cookie with a `Domain`, "
+    "or without `Secure` or `Path=/`, is dropped).",
+)
+BROWSER_RULES = (HTTP_ONLY, SAME_SITE, BROWSER_KEEPS)
+
+SERVER_SIDE = Rule(
+    "server-side",
+    "Delete the session from the store: after logout the old id opens nothing, wherever a copy "
+    "of it is (the app already clears the cookie in the browser).",
+)
+CLEAN_LOGOUT = Rule(
+    "clean-logout",
+    "Answer a logout of an id that is already gone (logged out twice, or never issued) like any "
+    "other, and let the user log in again afterwards.",
+)
+LOGOUT_RULES = (SERVER_SIDE, CLEAN_LOGOUT)
+
+IDLE_TIMEOUT = Rule(
+    "idle-timeout",
+    "End a session after at most 30 minutes without a request, and not before 2 minutes "
+    "(OWASP: 2–5 minutes for high-value apps, 15–30 for low-risk ones).",
+)
+IDLE_FROM_LAST = Rule(
+    "idle-from-last-request",
+    "Count idle time from the last request (`last_seen`), not from login: a user who sends a "
+    "request every 90–120 seconds stays signed in for at least an hour.",
+)
+ABSOLUTE_TIMEOUT = Rule(
+    "absolute-timeout",
+    "End every session at most 12 hours after login, however busy it is (OWASP: 4–8 hours for "
+    "an office-day app).",
+)
+TIMEOUT_RULES = (IDLE_TIMEOUT, IDLE_FROM_LAST, ABSOLUTE_TIMEOUT)
+
+Battery = Callable[[Target, Findings, random.Random], None]
+
+
 # -- batteries: each attack replayed against an app, plus the legitimate flow -----------
-def _entropy_battery(target: Target, findings: Findings) -> None:
-    ids = []
+def _mint(session: Session, count: int) -> dict[str, Any] | None:
+    response = session.request("POST", MINT, json={"count": count})
+    return response.json() if response.status_code == 200 else None
+
+
+def _entropy_battery(target: Target, findings: Findings, rng: random.Random) -> None:
     with _session(target) as session:
-        for _ in range(ENTROPY_SAMPLES):
-            response = session.request("GET", "/")
-            cookie = _session_cookie(response)
-            if cookie is None:
-                findings.fail(
-                    f"GET / set no session cookie ({response.status_code}){_fault(response)}"
-                )
-                return
-            ids.append(cookie.value)
+        response = session.request("GET", "/")
+        if _session_cookie(response) is None:
+            findings.fail(
+                f"GET / set no session cookie ({response.status_code}){_fault(response)}",
+                rule=ENOUGH_BITS.id,
+            )
+            return
+        minted = _mint(session, ENTROPY_SAMPLES)
+    if minted is None:
+        findings.fail("new_session_id could not make ids in a row", rule=ENOUGH_BITS.id)
+        return
+    ids, windows = minted["ids"], minted["windowsNs"]
+    moved = minted["sharedRandomMoved"]
+    findings.expect(
+        moved < len(ids) * SHARED_RANDOM_SHARE,
+        f"making {len(ids)} ids moved Python's shared `random` generator {moved} times: "
+        "`random` is not a CSPRNG, use `secrets`",
+        "Python's shared `random` generator is never touched",
+        rule=CSPRNG.id,
+    )
+    for predict in (predict_mersenne, lambda i: predict_seeded(i, windows)):
+        found = predict(ids)
+        findings.expect(
+            found is None,
+            f"an attacker computes your ids — {found}: use `secrets`",
+            rule=CSPRNG.id,
+        )
+    for found in (predict_hashed(ids, windows), time_based_uuid(ids)):
+        findings.expect(
+            found is None,
+            f"an attacker computes your ids — {found}: use `secrets`",
+            rule=UNPREDICTABLE.id,
+        )
+    findings.saw(
+        f"{len(ids)} ids: no Mersenne Twister state, seed, hashed counter or clock predicts them"
+    )
     analysis = analyse_ids(ids)
     findings.expect(
         analysis.unique == analysis.count,
         f"{analysis.count - analysis.unique} of {analysis.count} ids were issued twice",
         f"{analysis.count} ids, all distinct",
+        rule=ENOUGH_BITS.id,
     )
     findings.expect(
         not analysis.sequential,
         f"the ids count up (consecutive ids differ by ~{analysis.median_gap or 0:,.0f}): "
         "the next id is a guess away",
+        rule=UNPREDICTABLE.id,
     )
     findings.expect(
         analysis.bits >= MIN_BITS,
@@ -341,119 +483,166 @@ def _entropy_battery(target: Target, findings: Findings) -> None:
         "least 128 from a CSPRNG",
         f"~{analysis.bits:.0f} random bits per id ({analysis.alphabet}, "
         f"{max(analysis.lengths)} characters)",
+        rule=ENOUGH_BITS.id,
     )
 
 
-def _fixation_battery(target: Target, findings: Findings) -> None:
+def _made_up_id(rng: random.Random) -> str:
+    """An id the server never issued, shaped like a real one."""
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
+    return "".join(rng.choice(alphabet) for _ in range(rng.randint(22, 48)))
+
+
+def _in_store(session: Session, session_id: str) -> bool:
+    return id_digest(session_id) in _dump(session)
+
+
+def _fixation_battery(target: Target, findings: Findings, rng: random.Random) -> None:
     with _session(target) as session:
-        email, password = _account(session)
+        victim = _account(session)
         anonymous = _session_cookie(session.request("GET", "/"))
-        name = anonymous.name if anonymous else None
-        planted = anonymous.value if anonymous else None
-        response, cookie = _login(session, email, password, (name, planted) if name else None)
-        if response.status_code != 200 or cookie is None:
-            findings.fail(f"a login failed: {response.status_code}{_fault(response)}")
+        with findings.rule(KEEPS_RECORD.id):
+            signed = _signed_in(session, findings, "a login of the attacker's own account")
+        if anonymous is None or signed is None:
+            if anonymous is None:
+                findings.fail("GET / set no session cookie", rule=KEEPS_RECORD.id)
             return
-        findings.saw("a login works")
-        name = cookie.name
-        if planted is not None:
+        name, own = signed[2].name, signed[2].value
+        plants = {
+            "the server's own pre-login id": anonymous.value,
+            "an id the server never issued": _made_up_id(rng),
+            "the attacker's own signed-in id": own,
+        }
+        fresh = None
+        for label, planted in rng.sample(list(plants.items()), len(plants)):
+            response, cookie = _login(session, *victim, (name, planted))
+            if response.status_code != 200 or cookie is None:
+                findings.fail(
+                    f"a login that brought {label} failed: {response.status_code}"
+                    f"{_fault(response)}",
+                    rule=KEEPS_RECORD.id,
+                )
+                continue
+            whose = session.me((name, planted))
             findings.expect(
-                cookie.value != planted and session.me((name, planted)) is None,
-                "the server's own pre-login id was kept at login: whoever knew it is now "
-                "logged in (renew the id at login)",
-                "the pre-login id is replaced at login",
+                cookie.value != planted and (whose or {}).get("email") != victim[0],
+                f"{label} was kept at login: whoever knew it is now the victim (renew the id)",
+                f"{label}: replaced at login",
+                rule=NEW_ID_AT_LOGIN.id,
             )
-        chosen = f"attacker-{secrets.token_hex(8)}"
-        response, fresh = _login(session, email, password, (name, chosen))
-        findings.expect(
-            fresh is not None and fresh.value != chosen and session.me((name, chosen)) is None,
-            "an id the attacker made up was adopted at login",
-            "an attacker-chosen id is never adopted",
-        )
-        if not findings.expect(
-            session.me((name, cookie.value)) is not None,
-            "the new session does not work after login",
-            "the new session works",
-        ):
+            if cookie.value != planted:
+                findings.expect(
+                    whose is None and not _in_store(session, planted),
+                    f"{label} still lives after the login gave out a new id: delete the old "
+                    "session",
+                    rule=OLD_ID_DIES.id,
+                )
+            me = session.me((name, cookie.value))
+            findings.expect(
+                (me or {}).get("email") == victim[0],
+                f"after a login that brought {label} the new id is not signed in: store "
+                "the record under it",
+                rule=KEEPS_RECORD.id,
+            )
+            fresh = cookie if me else fresh
+        if fresh is None:
             return
         response = session.request(
-            "POST", ELEVATE, (name, cookie.value), json={"password": password}
+            "POST", ELEVATE, (name, fresh.value), json={"password": victim[1]}
         )
         elevated = _session_cookie(response)
         if response.status_code != 200 or elevated is None:
             findings.fail(
-                f"re-entering the password failed: {response.status_code}{_fault(response)}"
+                f"re-entering the password failed: {response.status_code}{_fault(response)}",
+                rule=KEEPS_RECORD.id,
             )
             return
         findings.expect(
-            elevated.value != cookie.value and session.me((name, cookie.value)) is None,
-            "the id was kept (or left alive) when the session gained privileges: "
-            "renew it and delete the old one at every privilege change",
-            "a privilege change renews the id and ends the old one",
+            elevated.value != fresh.value,
+            "the id was kept when the session gained privileges: renew it at every privilege "
+            "change",
+            "a privilege change renews the id",
+            rule=NEW_ID_AT_PRIVILEGE.id,
         )
+        if elevated.value != fresh.value:
+            findings.expect(
+                session.me((name, fresh.value)) is None,
+                "the id from before the privilege change still opens the account: delete it",
+                "the id from before the privilege change is dead",
+                rule=OLD_ID_DIES.id,
+            )
         after = session.me((name, elevated.value))
         findings.expect(
             bool(after and after.get("elevated")),
             "the renewed session lost its privileges",
             "the renewed session carries the new privilege",
+            rule=KEEPS_RECORD.id,
         )
 
 
-REQUIRED_FLAGS = (
-    ("HttpOnly", lambda c: c.http_only, "no HttpOnly: any script on the page reads it"),
-    ("Secure", lambda c: c.secure, "no Secure: it travels over plain HTTP"),
-    (
-        "SameSite=Strict",
-        lambda c: c.same_site == "Strict",
-        "SameSite is not Strict: other sites' forms can make the browser send it",
-    ),
-)
-
-
-def _flags_battery(target: Target, findings: Findings) -> None:
+def _flags_battery(target: Target, findings: Findings, rng: random.Random) -> None:
     with _session(target) as session:
         seen: list[tuple[str, SetCookie]] = []
         anonymous = _session_cookie(session.request("GET", "/"))
         if anonymous is not None:
             seen.append(("the pre-login cookie", anonymous))
-        signed = _signed_in(session, findings)
+        with findings.rule(ROUND_TRIP.id):
+            signed = _signed_in(session, findings)
         if signed is None:
             return
         seen.append(("the login cookie", signed[2]))
         for where, cookie in seen:
-            for _flag, present, problem in REQUIRED_FLAGS:
-                findings.expect(present(cookie), f"{where} ({cookie}): {problem}")
+            findings.expect(
+                cookie.http_only,
+                f"{where} ({cookie}): no HttpOnly: any script on the page reads it",
+                rule=HTTP_ONLY.id,
+            )
+            findings.expect(
+                cookie.secure,
+                f"{where} ({cookie}): no Secure: it travels over plain HTTP",
+                rule=SECURE.id,
+            )
+            findings.expect(
+                cookie.same_site in ("Strict", "Lax"),
+                f"{where} ({cookie}): SameSite is {cookie.same_site or 'missing'}: set Strict "
+                "(or Lax), so other sites' forms cannot make the browser send it",
+                rule=SAME_SITE.id,
+            )
             findings.expect(
                 cookie.name.startswith("__Host-")
                 and cookie.path == "/"
                 and cookie.domain is None
                 and cookie.secure,
-                f"{where} ({cookie}): name it __Host-... with Path=/ and no Domain, so no "
-                "other host can set or shadow it (ASVS 3.3.3)",
+                f"{where} ({cookie}): name it __Host-... with Secure, Path=/ and no Domain, so "
+                "no other host can set or shadow it (ASVS 3.3.3)",
+                rule=HOST_PREFIX.id,
             )
         cookie = signed[2]
         findings.expect(
             session.me((cookie.name, cookie.value)) is not None,
-            f"the app does not accept its own cookie back ({cookie})",
+            f"the app does not find the session when the browser sends this cookie back "
+            f"({cookie}): its value must be the session id itself",
             f"Set-Cookie: {cookie.raw.replace(cookie.value, '…')}",
+            rule=ROUND_TRIP.id,
         )
 
 
-def _browser_battery(target: Target, findings: Findings) -> None:
+def _browser_battery(target: Target, findings: Findings, rng: random.Random) -> None:
     """Both cookie attacks in a real Chromium, the victim on another site than the attacker."""
     from labkit.browser import BrowserUnavailable, run_in_browser
     from labkit.sandbox.server import Sandbox
 
     victim = other_site(target.url)
     with _session(target) as session:
-        signed = _signed_in(session, findings)  # fail fast, before starting a browser
+        with findings.rule(BROWSER_KEEPS.id):
+            signed = _signed_in(session, findings)  # fail fast, before starting a browser
         if signed is None:
             return
         email, password, _ = signed
     with Sandbox(attacker_site(), name="attacker") as evil:
         payload = steal_cookie_payload(evil.url)
-        recipient = f"mallory-{secrets.token_hex(3)}"
-        page = csrf_url(evil.url, victim + TRANSFER, to=recipient, amount=250)
+        recipient = f"mallory-{rng.randrange(16**6):06x}"
+        page = csrf_url(evil.url, victim + TRANSFER, to=recipient, amount=rng.randint(10, 999))
 
         def both(browser: Any) -> tuple[Any, Any]:
             return (
@@ -469,9 +658,10 @@ def _browser_battery(target: Target, findings: Findings) -> None:
         loot = evil.client.get("/loot").json()
     findings.expect(
         stolen.signed_in and forged.signed_in,
-        "in the browser the victim could not log in: the browser refused the cookie "
+        "in the browser the victim could not log in: Chromium refused the cookie "
         "(a __Host- cookie needs Secure, Path=/ and no Domain)",
         "in Chromium the victim logs in normally",
+        rule=BROWSER_KEEPS.id,
     )
     with _session(target) as session:
         pairs = loot_cookies(loot)
@@ -482,19 +672,22 @@ def _browser_battery(target: Target, findings: Findings) -> None:
             "opens the account: add HttpOnly",
             f"the injected script saw document.cookie = {stolen.document_cookie!r}: "
             "nothing to steal",
+            rule=HTTP_ONLY.id,
         )
         transfers = [t for t in session.request("GET", TRANSFERS).json() if t["to"] == recipient]
     findings.expect(
         not transfers,
         "the attacker's page on another site made the victim's browser send a transfer "
-        f"(landed with {forged.landing_status}): set SameSite=Strict",
+        f"(landed with {forged.landing_status}): set SameSite=Strict (or Lax)",
         f"the cross-site form POST was refused ({forged.landing_status})",
+        rule=SAME_SITE.id,
     )
 
 
-def _logout_battery(target: Target, findings: Findings) -> None:
+def _logout_battery(target: Target, findings: Findings, rng: random.Random) -> None:
     with _session(target) as session:
-        signed = _signed_in(session, findings)
+        with findings.rule(CLEAN_LOGOUT.id):
+            signed = _signed_in(session, findings)
         if signed is None:
             return
         email, password, cookie = signed
@@ -503,32 +696,42 @@ def _logout_battery(target: Target, findings: Findings) -> None:
         if not findings.expect(
             response.status_code == 200,
             f"logout failed: {response.status_code}{_fault(response)}",
+            rule=CLEAN_LOGOUT.id,
         ):
             return
-        cleared = [c for c in set_cookies(response) if c.name == cookie.name]
         findings.expect(
-            bool(cleared) and cleared[0].attributes.get("max-age") == "0",
-            "logout did not clear the cookie in the browser",
-            "logout clears the cookie in the browser",
+            session.me(pair) is None and not _in_store(session, cookie.value),
+            "replaying the old cookie after logout still opens the account (or its session is "
+            "still in the store): delete the session on the server (the cookie is only the "
+            "browser's copy)",
+            "the old cookie is dead after logout (401) and its session is gone from the store",
+            rule=SERVER_SIDE.id,
         )
-        findings.expect(
-            session.me(pair) is None,
-            "replaying the old cookie after logout still opens the account: delete the "
-            "session on the server (the cookie is only the browser's copy)",
-            "the old cookie is dead after logout (401)",
+        forged = session.request(
+            "POST", TRANSFER, pair, json={"to": "mallory", "amount": rng.randint(1, 999)}
         )
-        forged = session.request("POST", TRANSFER, pair, json={"to": "mallory", "amount": 10})
         findings.expect(
             forged.status_code == 401,
             f"a transfer with the logged-out cookie got {forged.status_code}",
+            rule=SERVER_SIDE.id,
         )
-        response, again = _login(session, email, password)
+        gone = {"the same id again": cookie.value, "an id never issued": _made_up_id(rng)}
+        for label, session_id in gone.items():
+            again = session.request("POST", LOGOUT, (cookie.name, session_id))
+            findings.expect(
+                again.status_code == 200,
+                f"logging out {label} answered {again.status_code}{_fault(again)}",
+                f"logging out {label}: 200",
+                rule=CLEAN_LOGOUT.id,
+            )
+        response, fresh = _login(session, email, password)
         findings.expect(
             response.status_code == 200
-            and again is not None
-            and session.me((again.name, again.value)) is not None,
+            and fresh is not None
+            and session.me((fresh.name, fresh.value)) is not None,
             "logging in again after logout does not work",
             "logging in again works",
+            rule=CLEAN_LOGOUT.id,
         )
 
 
@@ -536,66 +739,77 @@ def _advance(session: Session, seconds: float) -> None:
     session.request("POST", CLOCK, json={"advance": seconds}).raise_for_status()
 
 
-def _timeouts_battery(target: Target, findings: Findings) -> None:
+def _timeouts_battery(target: Target, findings: Findings, rng: random.Random) -> None:
     with _session(target) as session:
-        signed = _signed_in(session, findings)
+        with findings.rule(IDLE_TIMEOUT.id):
+            signed = _signed_in(session, findings)
         if signed is None:
             return
         email, password, cookie = signed
         pair = (cookie.name, cookie.value)
         first = session.request("GET", ME, pair)
         if first.status_code != 200:
-            findings.fail(f"a fresh session does not work: {first.status_code}{_fault(first)}")
+            findings.fail(
+                f"a fresh session does not work: {first.status_code}{_fault(first)}",
+                rule=IDLE_TIMEOUT.id,
+            )
             return
-        # Idle: wait longer and longer between two requests, up to MAX_IDLE_S.
-        step = 0.0
-        for gap in IDLE_GAPS_S:
-            _advance(session, gap)
-            if session.me(pair) is None:
-                break
-            step = gap
-        findings.expect(
-            step < MAX_IDLE_S,
-            f"a session left idle for {MAX_IDLE_S // 60} minutes still works: add an idle "
-            "timeout (OWASP: 2-5 min for high-value apps, 15-30 for low-risk ones)",
-            f"idle for {MAX_IDLE_S // 60} minutes: expired",
-        )
+        short = round(rng.uniform(*SHORT_IDLE_S), 1)
+        long = round(rng.uniform(*LONG_IDLE_S), 1)
+        _advance(session, short)
         if not findings.expect(
-            step >= IDLE_GAPS_S[0],
-            f"a session died after {IDLE_GAPS_S[0]} s without a request: that idle timeout "
-            "logs people out mid-sentence",
+            session.me(pair) is not None,
+            f"a session died after {short:.0f} s without a request: an idle timeout under "
+            "2 minutes logs people out mid-sentence",
+            f"idle for {short:.0f} s: still signed in",
+            rule=IDLE_TIMEOUT.id,
         ):
             return
-        # Absolute: a user busy every `step` seconds (within the idle limit) until it ends.
+        _advance(session, long)
+        findings.expect(
+            session.me(pair) is None,
+            f"a session left idle for {long / 60:.0f} minutes still works: end it after at most 30",
+            f"idle for {long / 60:.0f} minutes: expired",
+            rule=IDLE_TIMEOUT.id,
+        )
+        # Absolute: a user busy every `short` seconds (within any idle limit) until it ends.
         response, active = _login(session, email, password)
         if active is None:
-            findings.fail(f"logging in again failed: {response.status_code}{_fault(response)}")
+            findings.fail(
+                f"logging in again failed: {response.status_code}{_fault(response)}",
+                rule=IDLE_TIMEOUT.id,
+            )
             return
-        pair = (active.name, active.value)
-        alive_s = 0.0
-        while session.me(pair) is not None and alive_s <= MAX_ABSOLUTE_S:
-            _advance(session, step)
-            alive_s += step
+        until = MAX_ABSOLUTE_S + 2 * short
+        busy = session.request(
+            "POST", BUSY, json={"sessionId": active.value, "every": short, "until": until}
+        )
+        if busy.status_code != 200:
+            findings.fail(f"the busy user's requests failed: {busy.status_code}{_fault(busy)}")
+            return
+        alive_s = float(busy.json()["aliveFor"])
         findings.expect(
             alive_s >= MIN_ABSOLUTE_S,
-            f"a user active every {step:.0f} s was logged out after {alive_s / 60:.0f} "
+            f"a user active every {short:.0f} s was logged out after {alive_s / 60:.0f} "
             "minutes: measure idle time from the last request, and make the absolute limit "
             "hours, not minutes",
             "a busy user stays logged in for hours",
+            rule=IDLE_FROM_LAST.id,
         )
         findings.expect(
             alive_s <= MAX_ABSOLUTE_S,
             f"a session kept busy is still alive after {MAX_ABSOLUTE_S // 3600} hours: add an "
             "absolute timeout (OWASP: 4-8 hours for an office-day app)",
             f"a busy session ends after {alive_s / 3600:.1f} h (absolute timeout)",
+            rule=ABSOLUTE_TIMEOUT.id,
         )
 
 
 # -- fixes -------------------------------------------------------------------------------
-def _single(battery: Callable[[Target, Findings], None], passed: str, failed: str) -> Any:
+def _single(battery: Battery, passed: str, failed: str) -> Any:
     def run(ctx: CheckContext) -> Verdict:
         findings = Findings()
-        battery(ctx.require_patched(), findings)
+        battery(ctx.require_patched(), findings, ctx.rng)
         return findings.verdict(passed, failed)
 
     return run
@@ -606,8 +820,9 @@ LAB.check(
     title="Session ids nobody can guess",
     kind="fix",
     fixes=("new_session_id",),
+    rules=ID_RULES,
     hints=(
-        "The secrets module is the CSPRNG of the standard library.",
+        "The secrets module is the CSPRNG of the standard library; random is not one.",
         "128 bits is the minimum (ASVS 7.2.3): uuid4 has only 122 random bits, "
         "token_hex(8) only 64.",
         "return secrets.token_urlsafe(32)  # 256 bits, 43 URL-safe characters",
@@ -619,6 +834,7 @@ LAB.check(
     title="A new id at login and at every privilege change",
     kind="fix",
     fixes=("start_session",),
+    rules=FIXATION_RULES,
     hints=(
         "Whatever old_id the browser brought — planted, or the server's own pre-login id — "
         "must not survive.",
@@ -630,13 +846,14 @@ LAB.check(
 
 LAB.check(
     "cookie-flags",
-    title="__Host-session with HttpOnly, Secure and SameSite=Strict",
+    title="__Host-session with HttpOnly, Secure and SameSite",
     kind="fix",
     fixes=("session_cookie",),
+    rules=COOKIE_RULES,
     hints=(
         "Return a whole Set-Cookie value: 'name=value; Attribute; Attribute=value'.",
-        "HttpOnly hides it from scripts, Secure keeps it off plain HTTP, SameSite=Strict keeps "
-        "other sites from making the browser send it.",
+        "HttpOnly hides it from scripts, Secure keeps it off plain HTTP, SameSite=Strict (or "
+        "Lax) keeps other sites from making the browser send it.",
         "The __Host- prefix needs Path=/ and Secure, and no Domain.",
     ),
 )(_single(_flags_battery, "the cookie carries every flag", "the cookie is missing flags"))
@@ -646,9 +863,10 @@ LAB.check(
     title="The script and the cross-site form fail in a real browser",
     kind="fix",
     fixes=("session_cookie",),
+    rules=BROWSER_RULES,
     hints=(
         "This replays both browser attacks against your cookie in headless Chromium.",
-        "A stolen cookie needs HttpOnly; a ridden cookie needs SameSite=Strict.",
+        "A stolen cookie needs HttpOnly; a ridden cookie needs SameSite=Strict (or Lax).",
         "No browser? Run `labkit doctor`: this check cannot pass without one.",
     ),
 )(_single(_browser_battery, "both browser attacks fail", "a browser attack still works"))
@@ -658,6 +876,7 @@ LAB.check(
     title="Logout ends the session on the server",
     kind="fix",
     fixes=("end_session",),
+    rules=LOGOUT_RULES,
     hints=(
         "The app already clears the cookie in the browser; a copy of it elsewhere still works.",
         "Delete the session from the store: store.delete(session_id).",
@@ -669,6 +888,7 @@ LAB.check(
     title="Idle and absolute timeouts",
     kind="fix",
     fixes=("session_expired",),
+    rules=TIMEOUT_RULES,
     hints=(
         "Two clocks: time since the last request (idle) and time since login (absolute).",
         "For example 15 minutes idle and 8 hours absolute (OWASP Session Management CS).",
@@ -676,7 +896,7 @@ LAB.check(
     ),
 )(_single(_timeouts_battery, "sessions expire", "sessions live too long"))
 
-BATTERIES: dict[str, Callable[[Target, Findings], None]] = {
+BATTERIES: dict[str, Battery] = {
     "id entropy": _entropy_battery,
     "fixation": _fixation_battery,
     "cookie flags": _flags_battery,
@@ -692,6 +912,9 @@ BATTERIES: dict[str, Callable[[Target, Findings], None]] = {
     kind="fix",
     fixes=("new_session_id", "start_session", "session_cookie", "end_session", "session_expired"),
     points=2,
+    rules=merge_rules(
+        ID_RULES, FIXATION_RULES, COOKIE_RULES, BROWSER_RULES, LOGOUT_RULES, TIMEOUT_RULES
+    ),
     hints=(
         "Pass all five of your functions: together they are the app's session management.",
         "Each battery names what failed; fix that function and run the cell again.",
@@ -702,7 +925,7 @@ def verify(ctx: CheckContext) -> Verdict:
     target = ctx.require_patched()
     for name, battery in BATTERIES.items():
         with findings.section(name):
-            battery(target, findings)
+            battery(target, findings, ctx.rng)
     return findings.verdict(
         "every attack fails and legitimate use works", "some attacks still get through"
     )

@@ -14,7 +14,12 @@ Lab-only: ``GET /api/_lab/sessions`` (the session store, as a breach would expos
 ``Origin``), ``POST /api/_lab/users`` (a fresh account with its password, for checks),
 ``POST /api/_lab/clock {"advance": seconds}`` (move the app's clock, for timeouts) and
 ``GET /api/_lab/xss?html=...`` (a page that renders ``html`` raw: it stands for an XSS bug
-anywhere on this origin, which lab 12 is about; here it shows what HttpOnly limits).
+anywhere on this origin, which lab 12 is about; here it shows what HttpOnly limits),
+``POST /api/_lab/mint {"count": n}`` (n ids from ``new_session_id`` in a row, each with the
+server's clock around the call and whether it moved Python's shared ``random`` generator —
+what an attacker collecting ids and a debugger watching the process would see) and
+``POST /api/_lab/busy {"sessionId", "every", "until"}`` (a user who sends a request every
+``every`` seconds of the lab's clock: how long the session stays alive, for timeouts).
 
 Replaceable parts: ``new_session_id``, ``start_session``, ``session_cookie``, ``end_session``
 and ``session_expired``. The session store is SQLite (a table in the lab's database) unless
@@ -26,6 +31,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import random
 import secrets
 import threading
 import time
@@ -61,6 +67,8 @@ VICTIMS = ("alice@example.com", "bob@example.com")  # logged in before the lab o
 ELEVATION_LIMIT = 1000  # transfers above this need the password again
 MAX_AMOUNT = 10_000
 VULNERABLE_TTL_S = 24 * 60 * 60  # Redis keys of the vulnerable app: cleanup, not security
+MAX_MINT = 1000  # ids per /api/_lab/mint request
+MAX_BUSY_STEPS = 5000  # requests one /api/_lab/busy user sends at most
 
 SLOTS = {
     "new_session_id": FixSlot("new_session_id", str, "new_session_id() -> str"),
@@ -88,6 +96,16 @@ class Reauthentication(BaseModel):
 
 class ClockMove(BaseModel):
     advance: float = 0
+
+
+class Mint(BaseModel):
+    count: int = 1
+
+
+class Busy(BaseModel):
+    sessionId: str
+    every: float
+    until: float
 
 
 class LabClock:
@@ -202,7 +220,7 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
     cookie = CookieSpec(parts["session_cookie"])
     transfers: list[dict[str, Any]] = []
     logged_out: set[str] = set()
-    lock = threading.Lock()
+    lock, mint_lock = threading.Lock(), threading.Lock()
 
     def new_record(email: str | None, **data: str) -> SessionRecord:
         now = clock.now()
@@ -385,6 +403,40 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
         if body.advance < 0:
             return JSONResponse({"error": "the clock only moves forward"}, status_code=400)
         return {"now": clock.advance(body.advance), "offset": clock.offset}
+
+    @app.post("/api/_lab/mint", include_in_schema=False)
+    def mint(body: Mint) -> dict[str, Any]:
+        # one caller at a time, so the ids are consecutive outputs of the generator
+        ids, windows, moved = [], [], 0
+        with mint_lock:
+            for _ in range(max(1, min(body.count, MAX_MINT))):
+                shared = random.getstate()
+                before = time.time_ns()
+                session_id = parts["new_session_id"]()
+                windows.append([before, time.time_ns()])
+                moved += random.getstate() != shared
+                ids.append(session_id)
+        return {"ids": ids, "windowsNs": windows, "sharedRandomMoved": moved}
+
+    @app.post("/api/_lab/busy", include_in_schema=False, response_model=None)
+    def busy(body: Busy) -> Any:
+        if not (body.every > 0 and 0 <= body.until <= body.every * MAX_BUSY_STEPS):
+            return JSONResponse({"error": "0 < every, until <= every * 5000"}, status_code=400)
+        record = sessions.get(body.sessionId)
+        alive_s = 0.0
+        # one request every `every` seconds: the same touch as current(), the store's
+        # round trips left out (thousands of them would make the check slow, not stricter)
+        while record is not None and alive_s < body.until:
+            clock.advance(body.every)
+            if parts["session_expired"](record.created, record.last_seen, clock.now()):
+                sessions.delete(body.sessionId)
+                record = None
+                break
+            record = record.seen(clock.now())
+            alive_s += body.every
+        if record is not None:
+            sessions.put(body.sessionId, record)
+        return {"aliveFor": alive_s, "alive": sessions.get(body.sessionId) is not None}
 
     @app.get("/api/_lab/xss", response_class=HTMLResponse, include_in_schema=False)
     def xss(html: str = "") -> HTMLResponse:
