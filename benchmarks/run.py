@@ -26,6 +26,7 @@ after BENCHMARKS.md is written).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import platform
@@ -649,9 +650,11 @@ def report_guesses(results: dict[str, Stats]) -> str:
 
 
 # -- 6. grading throughput ----------------------------------------------------------------
-GRADING_RUNS = {"00-welcome": 40, "01-passwords": 10, "13-capstone": 10}  # copies per lab
+GRADING_RUNS = {"00-welcome": 40, "01-passwords": 40, "13-capstone": 10}  # copies per lab
+#: Also graded through a local Dask cluster (a scheduler and one worker per core), side by side.
+GRADING_DASK = ("01-passwords",)
 GRADING_TARGET_S = 300.0  # 40 submissions of one lab on 2 cores
-GRADING_HEADER = ["lab", "submissions", "jobs", "wall s", "s each", "≈ s per 40", "checks"]
+GRADING_HEADER = ["lab", "submissions", "graded by", "wall s", "s each", "≈ s per 40", "checks"]
 
 
 @dataclass
@@ -661,6 +664,7 @@ class GradingResult:
     jobs: int
     wall_s: float
     statuses: dict[str, int]
+    via: str = ""
 
     @property
     def per_40_s(self) -> float:
@@ -682,17 +686,29 @@ def bench_grading(notebooks: list[Path], work: Path) -> list[GradingResult]:
         for i in range(copies):
             (subs / f"student{i:02d}").mkdir(parents=True)
             (subs / f"student{i:02d}" / f"{lab}.ipynb").write_bytes(by_lab[lab].read_bytes())
-        book = work / f"grade-{lab}.csv"
-        command = [sys.executable, "-m", "labkit", "grade", str(subs), "--out", str(book)]
-        start = time.perf_counter()
-        subprocess.run([*command, "--jobs", str(jobs)], cwd=ROOT, capture_output=True, check=False)
-        wall = time.perf_counter() - start
-        statuses: dict[str, int] = {}
-        if book.exists():
-            with open(book, newline="", encoding="utf-8") as handle:
-                for row in csv.DictReader(handle):
-                    statuses[row["status"]] = statuses.get(row["status"], 0) + 1
-        results.append(GradingResult(lab, copies, jobs, wall, statuses))
+        runs = [("local", [f"--jobs={jobs}"])]
+        if lab in GRADING_DASK:
+            runs.append(("dask", []))
+        for via, extra in runs:
+            book = work / f"grade-{lab}-{via}.csv"
+            command = [sys.executable, "-m", "labkit", "grade", str(subs), "--out", str(book)]
+            with contextlib.ExitStack() as stack:
+                if via == "dask":
+                    from labkit.grading.cluster import local_cluster
+
+                    progress(f"grading {copies} copies of {lab} through a local Dask cluster")
+                    address = stack.enter_context(local_cluster(workers=jobs))
+                    extra = ["--cluster", address]
+                start = time.perf_counter()
+                subprocess.run([*command, *extra], cwd=ROOT, capture_output=True, check=False)
+                wall = time.perf_counter() - start
+            statuses: dict[str, int] = {}
+            if book.exists():
+                with open(book, newline="", encoding="utf-8") as handle:
+                    for row in csv.DictReader(handle):
+                        statuses[row["status"]] = statuses.get(row["status"], 0) + 1
+            label = f"--jobs {jobs}" if via == "local" else f"Dask, {jobs} workers × 1 thread"
+            results.append(GradingResult(lab, copies, jobs, wall, statuses, label))
     return results
 
 
@@ -705,7 +721,7 @@ def report_grading(results: list[GradingResult]) -> str:
         [
             r.lab,
             str(r.copies),
-            str(r.jobs),
+            r.via or f"--jobs {r.jobs}",
             f"{r.wall_s:.0f}",
             f"{r.wall_s / r.copies:.1f}",
             f"{r.per_40_s:.0f} {mark(r.per_40_s <= GRADING_TARGET_S)}",
@@ -721,7 +737,9 @@ def report_grading(results: list[GradingResult]) -> str:
             "a grader-served target and a verifier per submission). Target: 40 submissions "
             f"of one lab in ≤ {GRADING_TARGET_S:.0f} s on 2 cores (otter-grader#413 reports "
             "about 12 minutes for 2 submissions in Docker). Every check must come back "
-            "`passed`.",
+            "`passed`. `Dask`: the same submissions with `--cluster` on a local `dask "
+            "scheduler` and one `dask worker` per core (each task a fresh process running the "
+            "same worker), side by side with the local run.",
             table(GRADING_HEADER, rows),
         ]
     )

@@ -3,8 +3,6 @@ loopback grade the same submissions into the same gradebook as a local run."""
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -16,13 +14,10 @@ import nbformat
 import pytest
 
 from labkit.course.build import build_notebook
-from labkit.grading.cluster import ClusterUnavailable, run_on_cluster
-
-pytest.importorskip("distributed")
+from labkit.grading.cluster import ClusterUnavailable, local_cluster, run_on_cluster
 
 REPO = Path(__file__).resolve().parents[1]
 COURSE = REPO / "course"
-DASK = Path(sys.executable).parent / "dask"
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -35,53 +30,8 @@ def _free_port() -> int:
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    logs = tmp_path / "dask-logs"
-    logs.mkdir()
-    procs = []
-    env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "True"}  # Dask's default
-    commands = [
-        [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-         "--no-dashboard"],
-        *([str(DASK), "worker", address, "--nthreads", "1", "--no-dashboard",
-           "--host", "127.0.0.1", "--name", f"w{i}"] for i in (1, 2)),
-    ]  # fmt: skip
-    try:
-        for i, command in enumerate(commands):
-            with open(logs / f"{i}.log", "w") as log:
-                procs.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                              env=env, start_new_session=True))  # fmt: skip
-            if i == 0:
-                _wait_for_port(port)
-        from distributed import Client
-
-        with Client(address, timeout=60) as client:
-            client.wait_for_workers(2, timeout=120)
+    with local_cluster(workers=2, logs=tmp_path) as address:
         yield address
-    finally:
-        for proc in reversed(procs):
-            with_group = proc.pid
-            try:
-                os.killpg(with_group, signal.SIGTERM)
-            except ProcessLookupError:
-                continue
-        for proc in procs:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
-
-
-def _wait_for_port(port: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise AssertionError(f"the Dask scheduler did not listen on {port}")
 
 
 def _grade(subs: Path, book: Path, *extra: str) -> tuple[str, str]:

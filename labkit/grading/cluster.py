@@ -9,13 +9,18 @@ A Dask worker needs labkit installed (the same version) and nothing else: no cou
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
 import secrets
+import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labkit.grading.execute import Limits
@@ -25,7 +30,7 @@ from labkit.grading.worker import WorkerResult, sign
 if TYPE_CHECKING:
     from labkit.grading.grade import Prepared, Runner
 
-__all__ = ["ClusterUnavailable", "grade_remote", "run_on_cluster"]
+__all__ = ["ClusterUnavailable", "grade_remote", "local_cluster", "run_on_cluster"]
 
 CONNECT_TIMEOUT_S = 30
 
@@ -98,3 +103,52 @@ def run_on_cluster(address: str) -> Runner:
             client.close()
 
     return runner
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(5)
+
+
+@contextlib.contextmanager
+def local_cluster(workers: int = 2, logs: Path | None = None) -> Iterator[str]:
+    """A real ``dask scheduler`` and ``workers`` x ``dask worker`` (one thread each) on
+    loopback, for tests and ``make bench``; yields the scheduler's address."""
+    from distributed import Client
+
+    dask = str(Path(sys.executable).parent / "dask")
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    commands = [[dask, "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                 "--no-dashboard"]]  # fmt: skip
+    commands += [[dask, "worker", address, "--nthreads", "1", "--no-dashboard", "--host",
+                  "127.0.0.1", "--name", f"labkit-{i}"] for i in range(workers)]  # fmt: skip
+    processes: list[subprocess.Popen[bytes]] = []
+    with contextlib.ExitStack() as files:
+        try:
+            for i, command in enumerate(commands):
+                log = files.enter_context(open(logs / f"dask-{i}.log", "wb")) if logs else None
+                processes.append(
+                    subprocess.Popen(  # noqa: S603 - the dask command of this interpreter
+                        command, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )  # fmt: skip
+            with Client(address, timeout=60, set_as_default=False) as client:
+                client.wait_for_workers(workers, timeout=120)
+            yield address
+        finally:
+            for process in reversed(processes):
+                _stop(process)
