@@ -132,8 +132,9 @@ def grade_submissions(
     of ``skip``: student x lab); each one's rows go to ``journal`` as soon as it is graded.
     Returns the new rows, sorted."""
     course = Course(course_dir)
+    done_before = set(skip)
     subs = [s for s in find_submissions(root, course, students=students, labs=labs)
-            if (s.student, s.lab) not in set(skip)]  # fmt: skip
+            if (s.student, s.lab) not in done_before]  # fmt: skip
     rows: list[Row] = []
     prepared: list[Prepared] = []
     done = 0
