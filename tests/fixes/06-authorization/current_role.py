@@ -65,6 +65,28 @@ def role_header_for_the_admin_console() -> Fixes:
     return P.layer(authorize=P.guard(user_dependency=header_override))
 
 
+CACHE: dict[int, User] = {}
+
+
+def cached_user(
+    claims: Annotated[dict, Depends(token_claims)], db: Annotated[Database, Depends(database)]
+) -> User:
+    user_id = int(claims["sub"])
+    if user_id not in CACHE:
+        found = db.user(user_id)
+        if found is None:
+            raise HTTPException(401, "Invalid token")
+        CACHE[user_id] = found
+    return CACHE[user_id]
+
+
+@wrong("current-role", breaks="role-from-database")
+def users_cached_forever() -> Fixes:
+    """The database user is cached per id 'to save a query': a demotion is never seen."""
+    CACHE.clear()
+    return P.layer(authorize=P.guard(user_dependency=cached_user))
+
+
 def from_the_request(request: Request, db: Annotated[Database, Depends(database)]) -> User:
     claims = token_claims(request)
     found = db.user(claims["sub"])
