@@ -204,9 +204,10 @@ lab.check("referer-leak", reset_token)
 # %% [markdown]
 # ## Fix 1 — one middleware, the whole header set
 #
-# The shop adds headers in one place: a pure ASGI middleware
-# (`labkit.patterns.headers.SecurityHeaders`) that copies a header set into *every* response
-# — pages, API answers, files, errors. Write the set: `security_headers(https) -> dict`.
+# The shop adds headers in one place: a pure ASGI middleware that copies a header set into
+# *every* response — pages, API answers, files, errors. Write the set:
+# `security_headers(https) -> dict` (the middleware asks for it afresh on every response, so a
+# CSP nonce, if you use one, can be fresh each time).
 #
 # - `Content-Security-Policy`: `default-src 'self'`, `script-src 'self'` (no
 #   `'unsafe-inline'`, no `'unsafe-eval'`), `object-src 'none'`, `base-uri 'none'`,
@@ -225,7 +226,15 @@ lab.check("referer-leak", reset_token)
 # `--forwarded-allow-ips`, never from anyone.)
 #
 # An `X-Frame-Options` in a `<meta>` tag does nothing (the HTML standard reads it only as a
-# header), and a CSP with `'unsafe-inline'` lets every injected script run: both fail.
+# header), and a CSP with `'unsafe-inline'` lets every injected script run: both fail. The
+# shop's own JavaScript is in files, so `script-src 'self'` needs no nonce; if you add one
+# anyway, it must be new on every response (CSP3 warns against nonce reuse: an attacker who
+# has seen it once puts it on their own `<script>`). Beside a nonce, `'unsafe-inline'` is
+# ignored by CSP2+ browsers (it is there for CSP1 ones), so it is accepted. `frame-ancestors`
+# replaces `X-Frame-Options` (CSP3 §6.4.2): either one refusing other sites is accepted, and
+# when both are sent, browsers obey `frame-ancestors`.
+#
+# <!-- labkit:rules headers -->
 
 # %% labkit={"answer": "headers"}
 def security_headers(https: bool) -> dict[str, str]:
@@ -271,6 +280,8 @@ lab.check("headers", security_headers=security_headers)
 # hides the cookie from `document.cookie`; `secure=True` keeps it off plain HTTP (browsers
 # treat `http://127.0.0.1` as a secure context, so it works here); `samesite="lax"` keeps it
 # out of other sites' requests; `path="/"`.
+#
+# <!-- labkit:rules cookie -->
 
 # %% labkit={"answer": "cookie"}
 def session_cookie() -> dict:
@@ -286,13 +297,17 @@ lab.check("cookie", session_cookie=session_cookie)
 # ## Fix 3 — output encoding
 #
 # Write `escape(text) -> str`; the shop calls it on every value it puts into HTML — element
-# text *and* quoted attribute values. Escaping `<` alone is not enough: in `value="…"`, a `"`
-# ends the attribute and `" autofocus onfocus=…` adds the attacker's own. Escape once: a
-# reader searching for `Tom & Jerry` must see `Tom & Jerry`, not `Tom &amp; Jerry`.
-# (A template engine with autoescape, such as Jinja2, does this for every variable.)
+# text *and* quoted attribute values (the search box's `value="…"` and the results list's
+# `data-query='…'`). Escaping `<` alone is not enough: in `value="…"`, a `"` ends the
+# attribute and `" autofocus onfocus=…` adds the attacker's own; in `data-query='…'` a `'`
+# does the same. Escape once: a reader searching for `Tom & Jerry` must see `Tom & Jerry`,
+# not `Tom &amp; Jerry`. (A template engine with autoescape, such as Jinja2, does this for
+# every variable.)
 #
 # The check runs its payloads in alice's browser **with CSP switched off**, so only your
 # encoding stands in the way.
+#
+# <!-- labkit:rules encoding -->
 
 # %% labkit={"answer": "encoding"}
 def escape(text: str) -> str:
@@ -358,6 +373,8 @@ if after is not None:
 # theft with CSP on and with CSP off, every payload context, the frame and the click, the
 # sniffed upload, the leaking link — while she still logs in, searches for `<b>tea</b>` and
 # sees it as text, and uploads a file; and the headers must grade **A** or better.
+#
+# <!-- labkit:rules verify -->
 
 # %% labkit={"check": "verify"}
 lab.check("verify", security_headers=security_headers, session_cookie=session_cookie, escape=escape)

@@ -147,7 +147,7 @@ def test_legitimate_flows(
         assert client.post("/api/auth/reset", json=new).status_code == 200
         assert client.get("/api/_lab/victim").json()["password"] == new["password"]
         email, password = victim["email"], new["password"]
-    shown = run_in_browser(lambda b: _browser_login(b, server.url, email, password))
+    shown, _ = run_in_browser(lambda b: _browser_login(b, server.url, email, password))
     assert shown == email  # the site's own script (login.js) still runs under the CSP
 
 

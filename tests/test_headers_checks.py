@@ -3,7 +3,6 @@ and passes on the reference — judged in headless Chromium against the live lab
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -51,40 +50,12 @@ def passed(result: CheckResult) -> bool:
     return result.passed
 
 
-# -- the learner's possible fixes ----------------------------------------------------------
-def with_csp(csp: str) -> Any:
-    def headers(https: bool) -> dict[str, str]:
-        return {**secure.security_headers(https), "Content-Security-Policy": csp}
-
-    return headers
-
-
-unsafe_inline = with_csp(
-    "default-src 'self'; script-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
-)
-
-
+# -- fixes the corpus cannot express (wrong and right fixes: tests/fixes/12-headers/) ---------
 def no_frame_protection(https: bool) -> dict[str, str]:
     headers = secure.security_headers(https)
     headers["Content-Security-Policy"] = "default-src 'self'; object-src 'none'"
     del headers["X-Frame-Options"]
     return headers
-
-
-def hsts_always(https: bool) -> dict[str, str]:
-    return {**secure.security_headers(True)}
-
-
-def cookie_without_httponly() -> dict[str, Any]:
-    return {"secure": True, "samesite": "lax", "path": "/"}
-
-
-def escape_lt_only(text: str) -> str:
-    return text.replace("<", "&lt;")
-
-
-def escape_twice(text: str) -> str:
-    return html.escape(html.escape(text))
 
 
 class MetaFrameOptions:
@@ -174,26 +145,13 @@ def test_referer_leak(lab: Lab) -> None:
 
 
 # -- fix checks ------------------------------------------------------------------------------
-def test_headers_fails_on_the_stub(lab: Lab) -> None:
-    result = lab.check("headers", security_headers=not_written)
-    assert not result.passed and "NotImplementedError" in repr(result)
-
-
 @pytest.mark.parametrize(
-    ("fix", "symptom"),
-    [
-        (unsafe_inline, "inline scripts are allowed"),
-        (no_frame_protection, "no frame-ancestors"),
-        (hsts_always, "over plain HTTP"),
-    ],
+    ("check_id", "slot"),
+    [("headers", "security_headers"), ("cookie", "session_cookie"), ("encoding", "escape")],
 )
-def test_headers_fails_on_wrong_fixes(lab: Lab, fix: Any, symptom: str) -> None:
-    result = lab.check("headers", security_headers=fix)
-    assert not passed(result) and symptom in repr(result), result
-    if fix is unsafe_inline:
-        assert "cookie theft: SUCCEEDED" in repr(result)  # and the browser proves it
-    if fix is no_frame_protection:
-        assert "clickjacking: SUCCEEDED" in repr(result)
+def test_fix_checks_fail_on_the_stub(lab: Lab, check_id: str, slot: str) -> None:
+    result = lab.check(check_id, **{**REFERENCE, slot: not_written})
+    assert not result.passed and "not written yet" in repr(result), result
 
 
 def test_headers_fails_with_x_frame_options_in_a_meta_tag(lab: Lab) -> None:
@@ -222,29 +180,34 @@ def test_headers_passes_on_the_reference(lab: Lab) -> None:
     assert "grade A+" in repr(result)
 
 
-def test_cookie(lab: Lab) -> None:
-    assert not lab.check("cookie", session_cookie=not_written).passed
-    wrong = lab.check("cookie", session_cookie=cookie_without_httponly)
-    assert not passed(wrong) and "lacks HttpOnly" in repr(wrong)
-    assert "cookie theft: SUCCEEDED" in repr(wrong)
+def test_cookie_and_encoding_pass_on_the_reference(lab: Lab) -> None:
     assert passed(lab.check("cookie", session_cookie=REFERENCE["session_cookie"]))
-
-
-def test_encoding(lab: Lab) -> None:
-    assert not lab.check("encoding", escape=not_written).passed
-    lt_only = lab.check("encoding", escape=escape_lt_only)
-    assert not passed(lt_only) and "attribute payload" in repr(lt_only)
-    assert "payloads ran in: attribute" in repr(lt_only)
-    twice = lab.check("encoding", escape=escape_twice)
-    assert not passed(twice) and "encoded twice" in repr(twice)
     assert passed(lab.check("encoding", escape=secure.escape))
+
+
+def test_the_search_page_reflects_into_three_contexts(lab: Lab) -> None:
+    page = lab.client.get("/", params={"q": "x'y\"z<"}).text
+    assert 'value="x\'y"z<"' in page and "data-query='x'y\"z<'" in page
+    assert "Results for x'y\"z<" in page
+
+
+def test_headers_are_asked_for_every_response(lab: Lab) -> None:
+    calls = []
+
+    def counting(https: bool) -> dict[str, str]:
+        calls.append(https)
+        return secure.security_headers(https)
+
+    app = lab.patched(security_headers=counting)
+    before = len(calls)
+    for _ in range(3):
+        app.client.get("/")
+    assert len(calls) == before + 3
 
 
 def test_verify(lab: Lab) -> None:
     stub = dict.fromkeys(REFERENCE, not_written)
     assert not lab.check("verify", **stub).passed
-    wrong = lab.check("verify", **{**REFERENCE, "escape": escape_lt_only})
-    assert not passed(wrong) and "attribute payload" in repr(wrong)
     result = lab.check("verify", **REFERENCE)
     assert passed(result), result
     assert "login cookies graded too" in repr(result)

@@ -27,8 +27,10 @@ victim's ``/profile`` under a decoy button; ``GET /steal?c=`` records what it is
 ``GET /api/_lab/loot`` lists everything recorded.
 
 Replaceable parts: ``security_headers(https: bool) -> dict`` (the header set the
-middleware adds), ``session_cookie() -> dict`` (keyword arguments for ``set_cookie``) and
-``escape(text: str) -> str`` (output encoding for every value put into HTML).
+middleware adds, asked afresh for every response so that a CSP nonce can be fresh),
+``session_cookie() -> dict`` (keyword arguments for ``set_cookie``) and ``escape(text: str) ->
+str`` (output encoding for every value put into HTML: element text, ``value="..."`` and the
+results list's single-quoted ``data-query='...'``).
 """
 
 from __future__ import annotations
@@ -41,8 +43,11 @@ from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from labkit.patterns import headers as secure_headers
 from labkit.patterns.passwords import hash_password, verify_password
@@ -132,17 +137,46 @@ class ResetPassword(BaseModel):
     password: str = Field(min_length=12, max_length=128)
 
 
-def _header_policy(fn: Callable[[bool], Any]) -> Callable[[bool], Mapping[str, str]]:
-    """Call the (possibly learner's) header function once per scheme, and check its answer."""
-    answers = {}
-    for https in (False, True):
+def _header_policy(fn: Callable[[bool], Any]) -> Callable[[bool], list[tuple[bytes, bytes]]]:
+    """The (possibly learner's) header function, called for every response — a CSP nonce must
+    be fresh each time — with its answer checked; tried once per scheme right away, so a
+    broken function fails when the app is built."""
+
+    def policy(https: bool) -> list[tuple[bytes, bytes]]:
         headers = fn(https)
         try:
-            secure_headers.validate_headers(headers)
-        except ValueError as exc:
+            return secure_headers.validate_headers(headers)
+        except (ValueError, AttributeError) as exc:
             raise FixFault(f"security_headers({https}) returned a bad header: {exc}") from exc
-        answers[https] = dict(headers)
-    return lambda https: answers[https]
+
+    for https in (False, True):
+        policy(https)
+    return policy
+
+
+class _HeadersPerResponse:
+    """Pure ASGI middleware: ``policy(https)`` asked afresh for every HTTP response (the
+    reference :class:`~labkit.patterns.headers.SecurityHeaders` computes its set once; a
+    learner's set may carry a per-response CSP nonce)."""
+
+    def __init__(self, app: ASGIApp, *, policy: Callable[[bool], list[tuple[bytes, bytes]]]):
+        self.app = app
+        self.policy = policy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra = await run_in_threadpool(self.policy, scope.get("scheme") == "https")
+
+        async def send_headed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in extra:
+                    headers[name.decode("latin-1")] = value.decode("latin-1")
+            await send(message)
+
+        await self.app(scope, receive, send_headed)
 
 
 def _cookie_options(fn: Callable[[], Any]) -> dict[str, Any]:
@@ -282,7 +316,7 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
     users = store.seed_staff(hash_password)
     state = LabState(secure=secure, users=users, store=store)
     app = new_lab_app("12-headers", secure=secure, state=state)
-    app.add_middleware(secure_headers.SecurityHeaders, policy=policy)
+    app.add_middleware(_HeadersPerResponse, policy=policy)
     auth = BearerAuth.for_store(store)
     auth.install(app)
     app.state.headers_auth = auth
@@ -315,7 +349,7 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
             '<form action="/" method="get" role="search">'
             f'<input id="q" name="q" value="{esc(q)}" aria-label="Search books">'
             f"<button>Search</button></form>{heading}"
-            f"<ul class='results'>{items}</ul>"
+            f"<ul class='results' data-query='{esc(q)}'>{items}</ul>"
             + ("<p>No books found.</p>" if q and not hits else "")
         )
         return _layout("Search", body, esc)
