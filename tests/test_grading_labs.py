@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from labkit.course.build import build_course
+from labkit.grading.canonical import Course
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -49,7 +50,13 @@ def test_solved_builds_pass_and_releases_fail(tmp_path: Path) -> None:
     assert sum(r["max_points"] != "" for r in rows) == len(rows) >= 7 + 2 * 12
     with open(book.with_name("book-summary.csv"), newline="", encoding="utf-8") as handle:
         summary = {r["student"]: r for r in csv.DictReader(handle)}
-    assert summary["alice"]["labs"] == "2" and summary["bob"]["percent"] == "100.0"
+    course = Course(REPO / "course")
+    most = course["01-passwords"].max_points + course["05-api-keys"].max_points
+    assert summary["alice"]["labs"] == "2" and summary["bob"]["labs"] == "1"
+    # percent is over every lab anyone handed in: bob's missing 01 counts 0, not "left out"
+    assert summary["bob"]["points"] == str(course["05-api-keys"].max_points)
+    assert summary["bob"]["max_points"] == summary["alice"]["max_points"] == str(most)
+    assert summary["bob"]["percent"] == f"{100 * course['05-api-keys'].max_points / most:.1f}"
     assert "wrote" in run.stdout
 
 
