@@ -401,8 +401,9 @@ TRANSPORT_RULES = (
     Rule(
         "proxy-only",
         f"Believe X-Forwarded-Proto only when the TCP peer is in trusted_proxies (the lab's "
-        f"load balancer, {PROXY_ADDRESS}): any other client that sends it, in any form, over "
-        "plain HTTP is still redirected, and over HTTPS is still served.",
+        f"load balancer, {PROXY_ADDRESS}); otherwise the scheme is the connection's own: any "
+        "other client over plain HTTP is redirected, whatever it sends in the header, and over "
+        "HTTPS is served.",
     ),
     Rule(
         "proxy-https",
@@ -1053,6 +1054,7 @@ def _plain_battery(target: Target, rng: random.Random, findings: Findings) -> No
         f"plain HTTP got {redirected.status_code}{_fault(redirected)} → {location!r}: "
         "redirect to the HTTPS origin, same path and query",
         f"plain HTTP is redirected ({redirected.status_code}) to the HTTPS origin",
+        rule="proxy-only",
     )
     findings.expect(
         "strict-transport-security" not in redirected.headers,

@@ -267,19 +267,19 @@ def _gcm_siv() -> Fixes:
     return _fixes(encrypt_record, decrypt_record)
 
 
-@right("tamper", also=("swap", "nonces", "rotation"))
+@right("tamper", also=("nonces",))
 def chacha20_poly1305_class() -> Fixes:
     """ChaCha20-Poly1305 in a class, secrets.token_bytes nonces, AAD without the key id."""
     return _chacha()
 
 
-@right("tamper", also=("swap", "nonces", "rotation", "verify"))
+@right("tamper", also=("swap", "rotation", "verify"))
 def aes_gcm_siv() -> Fixes:
     """AES-GCM-SIV with os.urandom(12) nonces and the reference's JSON AAD."""
     return _gcm_siv()
 
 
-@right("tamper", also=("swap", "rotation"))
+@right("tamper")
 def ctr_then_hmac_over_everything() -> Fixes:
     """Encrypt-then-MAC by hand, done right: HKDF splits the key, AES-CTR encrypts, and
     HMAC-SHA256 covers the nonce, the AAD and the ciphertext (compared in constant time)."""
@@ -533,7 +533,7 @@ class KeyringReader:
             return None
 
 
-@right("rotation", also=("tamper", "swap", "nonces"))
+@right("rotation", also=("nonces",))
 def class_based_keyring() -> Fixes:
     """A KeyringReader class per call; AAD is b'record-id\\0key-id' (a NUL separator)."""
 

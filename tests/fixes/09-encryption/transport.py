@@ -83,6 +83,12 @@ def trusts_all_of_loopback() -> Fixes:
     return _fixes(effective_scheme)
 
 
+@wrong("transport", breaks="proxy-only")
+def always_https() -> Fixes:
+    """'Production is behind TLS anyway': the scheme is always https, nobody is redirected."""
+    return _fixes(lambda scheme, peer, forwarded_proto, trusted_proxies: "https")
+
+
 @wrong("transport", breaks="proxy-https", also=("verify",))
 def never_believes_the_proxy() -> Fixes:
     """The header is ignored altogether: behind the load balancer every request loops."""

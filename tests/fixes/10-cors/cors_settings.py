@@ -24,7 +24,7 @@ def _settings(trusted: Sequence[str], **changes: Any) -> dict[str, Any]:
 
 
 # -- origin-battery ----------------------------------------------------------------------
-@wrong("origin-battery", breaks="only-trusted", also=("browser-exploit", "verify"))
+@wrong("origin-battery", breaks="only-trusted", also=("browser-exploit",))
 def star_with_credentials() -> Fixes:
     """allow_origins=['*'] with credentials: Starlette reflects every origin, null included."""
     return {"cors_settings": lambda trusted: _settings(trusted, allow_origins=["*"])}
