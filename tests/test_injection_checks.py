@@ -239,7 +239,6 @@ def test_verify_fails_on_parameterization_without_a_length_limit(lab: Lab) -> No
     result = lab.check("verify", **fixes)
     assert not result.passed
     assert mentions(result, "[no-crash] validate_user raised TypeError")  # a list body
-    assert mentions(result, "[email-field] email null got 500")
 
 
 def test_verify_passes_on_the_reference(lab: Lab) -> None:
