@@ -411,7 +411,7 @@ def _issued(client: httpx.Client, findings: Findings, session: Session) -> None:
         ):
             claims = (_claims(token) or ({}, {}))[1]
             exp, iat = claims.get("exp"), claims.get("iat")
-            life = exp - iat if isinstance(exp, int) and isinstance(iat, int) else None
+            life = exp - iat if all(isinstance(v, int | float) for v in (exp, iat)) else None
             findings.expect(
                 life is not None and 0 < life <= limit,
                 f"the {label} token must carry iat and exp and live at most {limit} s "

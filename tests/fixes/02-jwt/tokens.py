@@ -286,8 +286,23 @@ def joserfc_class() -> Fixes:
 
 @right("tokens")
 def pyjwt_instance_with_explicit_checks() -> Fixes:
-    """A PyJWT instance, claims checked by hand after the signature, leeway 60 s."""
+    """A PyJWT instance, claims checked by hand after the signature, leeway 60 s; times are
+    floats (a NumericDate may have a fraction, RFC 7519 §2)."""
     decoder = jwt.PyJWT(options={"require": ["exp", "iat", "sub", "iss", "aud"]})
+
+    def issue_tokens(user: dict[str, Any], keys: dict[str, Any]) -> dict[str, str]:
+        now = time.time()
+        common = {"sub": str(user["id"]), "ver": user["tokenVersion"], "iat": now,
+                  "iss": keys["issuer"], "aud": keys["audience"]}  # fmt: skip
+        claims = {
+            "access": {**common, "role": user["role"], "exp": now + 600},
+            "refresh": {**common, "jti": secrets.token_urlsafe(24), "fam": user["family"],
+                        "exp": now + 3 * 86400},
+        }  # fmt: skip
+        return {
+            f"{typ}Token": jwt.encode(claims[typ], keys[typ], "HS256", headers={"typ": TYPES[typ]})
+            for typ in ("access", "refresh")
+        }
 
     def verify_token(token: str, typ: str, keys: dict[str, Any]) -> dict[str, Any]:
         if jwt.get_unverified_header(token).get("typ") != TYPES[typ]:
@@ -300,4 +315,4 @@ def pyjwt_instance_with_explicit_checks() -> Fixes:
             raise jwt.InvalidTokenError("lifetime out of range")
         return claims
 
-    return P.tokens(verify_token=verify_token)
+    return {"issue_tokens": issue_tokens, "verify_token": verify_token}
