@@ -183,7 +183,10 @@ print(fresh.status_code, sorted(fresh.json()), "— a script that read storage o
 
 # %% [markdown]
 # Write lab 02's `refresh_cookie`. With it, the shop answers only `{"accessToken"}`, sends the
-# refresh token in your `Set-Cookie` value, and its refresh route reads only that cookie.
+# refresh token in your `Set-Cookie` value, and its refresh route reads only that cookie —
+# under whatever name you give it (`refreshToken`, `__Secure-refresh`, ...).
+#
+# <!-- labkit:rules fix-jwt-in-localstorage -->
 
 # %% labkit={"answer": "fix-jwt-in-localstorage"}
 def refresh_cookie(token: str) -> str:
@@ -219,6 +222,8 @@ print("equal hashes:", equal_hash_groups(leak))
 # %% [markdown]
 # Bring lab 01's trio. `verify_password` must still accept the shop's old unsalted MD5 and
 # SHA-256 rows (32 and 64 hex digits), and `needs_rehash` says which to replace at login.
+#
+# <!-- labkit:rules fix-fast-password-hash -->
 
 # %% labkit={"answer": "fix-fast-password-hash"}
 import re
@@ -294,6 +299,8 @@ print("order", order["id"], "is", lab.client.get(f"/api/orders/{order['id']}", h
 # %% [markdown]
 # Write `webhook_secret(env)`. With it, the deployment puts a fresh (rotated) secret in the
 # environment; the shop calls your function at start-up and for each webhook.
+#
+# <!-- labkit:rules fix-hardcoded-secret -->
 
 # %% labkit={"answer": "fix-hardcoded-secret"}
 import math
@@ -336,6 +343,9 @@ print(cors.probe_origin(lab.client, evil, path="/api/account"))
 stolen = lab.client.get("/api/account", headers={"Origin": evil, **bearer("alice")})
 print(stolen.headers["access-control-allow-origin"], stolen.json())
 
+# %% [markdown]
+# <!-- labkit:rules fix-cors-wildcard -->
+
 # %% labkit={"answer": "fix-cors-wildcard"}
 def cors_settings(trusted_origins: list[str]) -> dict:
     """Keyword arguments for Starlette's CORSMiddleware that let exactly trusted_origins read
@@ -367,7 +377,10 @@ lab.check("fix-cors-wildcard", cors_settings=cors_settings)
 probe_logins(lab.client, [lab.users["alice"].email, "dana@shop.example", "nobody@shop.example"])
 
 # %% [markdown]
-# Bring lab 01's `login`. It uses row 2's functions (run that cell first).
+# Bring lab 01's `login`. It uses row 2's functions (run that cell first): its dummy hash is
+# made once with row 2's `hash_password`, so an unknown email costs what a real row costs.
+#
+# <!-- labkit:rules fix-login-enumeration -->
 
 # %% labkit={"answer": "fix-login-enumeration"}
 ### BEGIN SOLUTION
@@ -408,6 +421,9 @@ lab.check("fix-login-enumeration", login=login)
 # %%
 brute_force(lab.client, "dana@shop.example", common_passwords(100))
 
+# %% [markdown]
+# <!-- labkit:rules fix-no-auth-rate-limit -->
+
 # %% labkit={"answer": "fix-no-auth-rate-limit"}
 def login_keys(ip: str, email: str) -> list[str]:
     """The keys one login attempt (or sign-up) is counted against: one per client IP and one
@@ -446,6 +462,8 @@ print("alice's card:", number.decode(), "— she sees", lab.client.get("/api/car
 
 # %% [markdown]
 # Bring lab 09's pair. The shop passes `record_id="card:<id>"`, the key id and the 32-byte key.
+#
+# <!-- labkit:rules fix-homemade-crypto -->
 
 # %% labkit={"answer": "fix-homemade-crypto"}
 import os
@@ -509,6 +527,9 @@ rows = injection.union_read(
 del lab.client.headers["Authorization"]
 print(columns, "columns;", {r["email"]: r["name"] for r in rows})
 
+# %% [markdown]
+# <!-- labkit:rules fix-trusting-input -->
+
 # %% labkit={"answer": "fix-trusting-input"}
 import sqlite3
 
@@ -541,6 +562,9 @@ leaked = log["content"].split("REPORTS_API_KEY=")[1].split()[0]
 print(log["path"])
 reports = lab.client.get("/api/v1/reports", headers={"X-API-Key": leaked})
 print(reports.status_code, str(reports.json())[:200])
+
+# %% [markdown]
+# <!-- labkit:rules fix-eternal-api-key -->
 
 # %% labkit={"answer": "fix-eternal-api-key"}
 def authenticate(api_key, scope, find_key, now) -> tuple[int, dict]:
@@ -584,6 +608,9 @@ lab.check("fix-eternal-api-key", authenticate=authenticate)
 plain = httpx.get(lab.urls["http"] + "/api/status", follow_redirects=False, trust_env=False)
 print(plain.status_code, plain.headers.get("location"), "| HSTS over HTTPS:",
       lab.client.get("/api/status").headers.get("strict-transport-security"))  # fmt: skip
+
+# %% [markdown]
+# <!-- labkit:rules fix-no-https-redirect -->
 
 # %% labkit={"answer": "fix-no-https-redirect"}
 def effective_scheme(scheme: str, peer: str, forwarded_proto: str | None,
@@ -636,6 +663,8 @@ for token in (access, forged_admin):
 # "public": <its public key>, "refresh": <32 bytes>, "issuer", "audience", "kid"}`; shipping
 # calls the same `verify_token` with only `public`, `issuer`, `audience` and `kid`. `user` is
 # `{"id", "email", "role", "tokenVersion", "family"}`. Raise `jwt.InvalidTokenError` to refuse.
+#
+# <!-- labkit:rules fix-symmetric-jwt -->
 
 # %% labkit={"answer": "fix-symmetric-jwt"}
 import time
@@ -688,7 +717,8 @@ lab.check("fix-symmetric-jwt", issue_tokens=issue_tokens, verify_token=verify_to
 # Input Validation Cheat Sheet: an allowlist schema for every input — type, length, range — here
 # a pydantic model (the seed's `z.string().min(1).max(...)`); and a cap on the body itself
 # before parsing, counted as bytes arrive: 413 (RFC 9110 §15.5.14), since a chunked upload
-# declares no length (RFC 9112 §6.1).
+# declares no length (RFC 9112 §6.1). Any cap from 16 KiB to 1 MiB will do: the longest valid
+# review, 2,000 emoji escaped as JSON, is about 24 KB.
 
 # %%
 review = {"productId": 1, "rating": 5, "text": "A" * 1_000_000}
@@ -696,6 +726,9 @@ big = lab.client.post("/api/reviews", json=review, headers=bearer("carol"))
 odd = lab.client.post("/api/reviews", json={"productId": 1, "rating": "five", "text": ["not", "text"]},
                       headers=bearer("carol"))  # fmt: skip
 print(big.status_code, odd.status_code, f"— the product page now weighs {len(lab.client.get('/api/products/1').content):,} bytes")
+
+# %% [markdown]
+# <!-- labkit:rules fix-no-length-limits -->
 
 # %% labkit={"answer": "fix-no-length-limits"}
 from typing import Annotated, Any
@@ -751,7 +784,10 @@ lab.check("fix-no-length-limits", validate_review=validate_review, body_too_larg
 #
 # Fixes interact: the rate limiter sees the logins of every other battery, the HTTPS redirect
 # sits in front of every route, the new signing keys sign every token. This check plugs all
-# your functions into one BrokenShop and replays the twelve batteries against it.
+# your functions into one BrokenShop and replays the twelve batteries against it. Each problem
+# names its row, then the rule of that row's fix check it breaks.
+#
+# <!-- labkit:rules verify -->
 
 # %%
 FIXES = dict(

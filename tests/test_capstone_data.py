@@ -1,14 +1,15 @@
 """13-capstone, the data part (homemade-crypto, trusting-input, eternal-api-key): each exploit
-is confirmed only at its route of the broken shop, each fix check fails on the stub and on a
-plausible wrong fix and passes on the reference written out as in the notebook."""
+is confirmed only at its route of the broken shop, each fix check fails on the stub and passes
+on the reference written out as in the notebook (wrong fixes: tests/fixes/13-capstone/)."""
 
 from __future__ import annotations
 
 import base64
 import json
 import os
+import random
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -19,7 +20,6 @@ from labkit.exercises.capstone import data
 from labkit.exercises.check import Findings, Target
 from labkit.exercises.lab import Lab
 from labkit.sandbox.apps.shop import create_app
-from labkit.vulnerable import crypto as weak_crypto
 from tests.labs import running_lab, served
 
 pytestmark = pytest.mark.usefixtures("not_strict")  # failing on purpose is the point
@@ -104,72 +104,11 @@ def stub(*args: Any) -> Any:
     raise NotImplementedError
 
 
-def encrypt_without_aad(plaintext: bytes, record_id: str, key_id: str, key: bytes) -> dict:
-    nonce = os.urandom(12)
-    sealed = AESGCM(key).encrypt(nonce, plaintext, None)
-    return {"keyId": key_id, "nonce": base64.b64encode(nonce).decode(),
-            "ciphertext": base64.b64encode(sealed).decode()}  # fmt: skip
-
-
-def decrypt_without_aad(stored: dict, record_id: str, keyring: dict[str, bytes]) -> bytes | None:
-    try:
-        nonce, sealed = base64.b64decode(stored["nonce"]), base64.b64decode(stored["ciphertext"])
-        return AESGCM(keyring[stored["keyId"]]).decrypt(nonce, sealed, None)
-    except (KeyError, ValueError, InvalidTag):
-        return None
-
-
-def encrypt_to_bytes(plaintext: bytes, record_id: str, key_id: str, key: bytes) -> bytes:
-    return plaintext  # the wrong type: the shop must say so
-
-
-def find_users_like(db: sqlite3.Connection, email: str) -> list[sqlite3.Row]:
-    """Parameterized, but with LIKE: '%' lists everyone."""
-    return db.execute(
-        "SELECT id, email, name, age, role FROM users WHERE email LIKE ?", (email,)
-    ).fetchall()
-
-
-def find_users_blocklist(db: sqlite3.Connection, email: str) -> list[sqlite3.Row]:
-    """Refuse the scary words, paste the rest: the tautology needs none of them."""
-    if any(word in email.lower() for word in ("union", "--", ";", "select", "drop")):
-        return []
-    return db.execute(f"SELECT * FROM users WHERE email = '{email}'").fetchall()
-
-
-def authenticate_expiry_only(
-    api_key: str | None, scope: str, find_key: Callable[[str], Any], now: float
-) -> tuple[int, dict[str, Any]]:
-    """Expiry and scope, but revocation forgotten: rotation never ends."""
-    if not api_key:
-        return 401, {"error": "API key required"}
-    record = find_key(api_key)
-    if record is None or record.expires_at is None or now >= record.expires_at:
-        return 401, {"error": "Invalid API key"}
-    if scope not in record.scopes:
-        return 403, {"error": "Insufficient permissions"}
-    return 200, {"client": record.name, "keyId": record.id}
-
-
 REFERENCE: dict[str, dict[str, Callable[..., Any]]] = {
     "homemade-crypto": {"encrypt_record": encrypt_record, "decrypt_record": decrypt_record},
     "trusting-input": {"find_users": find_users},
     "eternal-api-key": {"authenticate": authenticate},
 }
-#: (anti-pattern, name of the mistake, fixes, what the failure must say)
-WRONG: list[tuple[str, str, dict[str, Callable[..., Any]], str]] = [
-    ("homemade-crypto", "gcm-fixed-nonce",
-     {"encrypt_record": weak_crypto.encrypt_record, "decrypt_record": weak_crypto.decrypt_record},
-     "decrypted alice's card from the breach"),
-    ("homemade-crypto", "gcm-without-aad",
-     {"encrypt_record": encrypt_without_aad, "decrypt_record": decrypt_without_aad}, "AAD"),
-    ("homemade-crypto", "wrong-return-type",
-     {"encrypt_record": encrypt_to_bytes, "decrypt_record": decrypt_record}, "expected dict"),
-    ("trusting-input", "like-wildcards", {"find_users": find_users_like}, "not wildcards"),
-    ("trusting-input", "keyword-blocklist", {"find_users": find_users_blocklist}, "tautology"),
-    ("eternal-api-key", "no-revocation", {"authenticate": authenticate_expiry_only},
-     "a revoked key got 200"),
-]  # fmt: skip
 ROUTES = {
     "homemade-crypto": (["POST /api/cards"], ["GET /api/cards", "POST /api/auth/login"]),
     "trusting-input": (["GET /api/users"], ["GET /api/cards", "GET /api/v1/reports"]),
@@ -212,17 +151,6 @@ def test_fix_fails_on_the_stub(lab: Lab, ap_id: str) -> None:
     assert not result.passed and "NotImplementedError" in repr(result), result
 
 
-@pytest.mark.parametrize(
-    ("ap_id", "fixes", "says"),
-    [pytest.param(a, f, s, id=f"{a}-{name}") for a, name, f, s in WRONG],
-)
-def test_fix_fails_on_a_wrong_fix(
-    lab: Lab, ap_id: str, fixes: Mapping[str, Callable[..., Any]], says: str
-) -> None:
-    result = lab.check(f"fix-{ap_id}", **fixes)
-    assert not result.passed and says in repr(result), result
-
-
 @pytest.mark.parametrize("ap_id", sorted(REFERENCE))
 def test_fix_passes_on_the_reference(lab: Lab, ap_id: str) -> None:
     result = lab.check(f"fix-{ap_id}", **REFERENCE[ap_id])
@@ -232,7 +160,7 @@ def test_fix_passes_on_the_reference(lab: Lab, ap_id: str) -> None:
 @pytest.mark.parametrize("ap_id", sorted(REFERENCE))
 def test_replay_passes_on_the_secure_shop(secure: Target, ap_id: str) -> None:
     findings = Findings()
-    AP[ap_id].replay(secure, findings)
+    AP[ap_id].replay(secure, findings, random.Random(0))
     verdict = findings.verdict("passed", "failed")
     assert verdict.passed, verdict
 
@@ -240,7 +168,7 @@ def test_replay_passes_on_the_secure_shop(secure: Target, ap_id: str) -> None:
 @pytest.mark.parametrize("ap_id", sorted(REFERENCE))
 def test_replay_fails_on_the_broken_shop(lab: Lab, ap_id: str) -> None:
     findings = Findings()
-    AP[ap_id].replay(broken(lab), findings)
+    AP[ap_id].replay(broken(lab), findings, random.Random(0))
     assert findings.problems
 
 

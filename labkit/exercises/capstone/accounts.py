@@ -13,7 +13,9 @@ same shop from 127.0.0.1: no battery here may spend their quota, nor inherit a s
 
 from __future__ import annotations
 
+import random
 import secrets
+import string
 from statistics import median
 from typing import Any
 
@@ -21,21 +23,21 @@ import httpx
 
 from labkit.attacks.bruteforce import brute_force, case_variants
 from labkit.attacks.cracking import crack_unsalted, equal_hash_groups, identify_hash
-from labkit.attacks.timing import time_logins
-from labkit.exercises.capstone.antipattern import AntiPattern, fault
+from labkit.exercises.capstone.antipattern import AntiPattern, fault, replay_battery, retag
 from labkit.exercises.check import Findings, Target, Verdict
 from labkit.exercises.labs.passwords import (
     TIMING_FLOOR_MS,
     TIMING_MAX_RATIO,
-    _comparable,
     _email,
     _hashing_battery,
     _passphrase,
     hash_meets_owasp,
 )
 from labkit.exercises.labs.ratelimit import BUDGET, EXTRA, _refused_in_budget, _statuses
+from labkit.exercises.rules import Rule
 from labkit.patterns.ratelimit import LOGIN
 from labkit.sandbox.apps.shop.accounts import (
+    CUSTOMER_DOMAIN,
     LEAKED_PASSWORD_POOL,
     LOGIN_REFUSED,
     REGISTER,
@@ -49,10 +51,14 @@ __all__ = ["ANTI_PATTERNS", "fresh_client"]
 
 REGISTER_PATH, LOGIN_PATH = "/api/auth/register", "/api/auth/login"
 BREACH, NEW_USER, ACCOUNTS = "/api/_lab/breach", "/api/_lab/users", "/api/_lab/accounts"
+COSTS = "/api/_lab/login-costs"
 WRONG = "Wrong-passw0rd-guess!"  # a deliberately wrong guess
 #: Enumeration timing: groups of rounds, each group from its own address and against its own
 #: account, so that no key ever reaches the login quota (5 failures) while the clock runs.
-TIMING_GROUPS, TIMING_ROUNDS_PER_GROUP = 6, 2
+TIMING_GROUPS, TIMING_ROUNDS_PER_GROUP = 4, 2
+#: Accounts for the rate-limit probes are legacy MD5 rows: the limits do not depend on the
+#: hash, and a learner's slow hash would make every one of the ~40 guesses cost 0.1 s.
+CHEAP = "md5"
 
 
 # -- plumbing ------------------------------------------------------------------------------
@@ -91,9 +97,12 @@ def _breach_users(client: httpx.Client) -> dict[str, str]:
     return {r["email"]: str(r.get("password_hash", "")) for r in rows if "email" in r}
 
 
-def _new_account(client: httpx.Client, findings: Findings) -> tuple[str, str] | None:
-    """A fresh customer (lab-only route, never limited), or None with the problem recorded."""
-    response = client.post(NEW_USER)
+def _new_account(
+    client: httpx.Client, findings: Findings, scheme: str | None = None
+) -> tuple[str, str] | None:
+    """A fresh customer (lab-only route, never limited), or None with the problem recorded;
+    ``scheme="argon2id"``: its row already upgraded to argon2id."""
+    response = client.post(NEW_USER, json={"scheme": scheme} if scheme else None)
     if not findings.expect(
         response.status_code == 201,
         f"could not create a test account ({response.status_code}){fault(response)}",
@@ -145,15 +154,53 @@ def _locate_fast_hash(target: Target, method: str, path: str) -> Verdict:
     )
 
 
-def _crack_battery(client: httpx.Client, findings: Findings) -> None:
+FAST_HASH_RULES = (
+    Rule(
+        "salted",
+        "Hash the same password differently every time (a random salt per hash): two "
+        "sign-ups with one common password leave two different rows, and no wordlist "
+        "cracks them.",
+    ),
+    Rule(
+        "slow-hash",
+        "Store argon2id at or above one of OWASP's settings (m=19456 KiB with t=2, "
+        "m=47104 KiB with t=1, ...) or bcrypt with cost 10 or more.",
+    ),
+    Rule(
+        "verifies",
+        "Log in with the right password; refuse a wrong one — one character off, a prefix, "
+        "another case — by returning False, never by raising.",
+    ),
+    Rule(
+        "long-passwords",
+        "Tell apart passwords that differ only after byte 72 (pre-hash for bcrypt), or "
+        "refuse them by policy with a 400; never a 500.",
+    ),
+    Rule(
+        "legacy-login",
+        "Still log in every legacy row: unsalted MD5 (32 hex digits) and unsalted SHA-256 "
+        "(64 hex digits) — the seeded staff and customers.",
+    ),
+    Rule(
+        "upgrade-at-login",
+        "Replace a legacy row with your own hash at its first successful login "
+        "(needs_rehash is True for MD5, SHA-256 and outdated parameters), and log it in "
+        "again afterwards.",
+    ),
+)
+_FAST_HASH_IDS = frozenset(r.id for r in FAST_HASH_RULES)
+
+
+def _crack_battery(client: httpx.Client, findings: Findings, rng: random.Random) -> None:
     """01's crack-leak, on the rows of two sign-ups with one common password: it must fail."""
-    password = secrets.choice(common_passwords(LEAKED_PASSWORD_POOL)[:200])
+    password = rng.choice(common_passwords(LEAKED_PASSWORD_POOL)[:200])
     emails = [_email("common-a"), _email("common-b")]
     for email in emails:
         response = client.post(REGISTER_PATH, json={"email": email, "password": password})
         if not findings.expect(
             response.status_code == 201,
             f"signing up with a common password got {response.status_code}{fault(response)}",
+            rule="verifies",
         ):
             return
     rows = _breach_users(client)
@@ -164,11 +211,52 @@ def _crack_battery(client: httpx.Client, findings: Findings) -> None:
         f"the breach's row for a new account fell to a wordlist ({password!r}): "
         "the hash is still fast and unsalted",
         "a new account's row did not fall to crack_unsalted",
+        rule="salted",
     )
     findings.expect(
         not equal_hash_groups(stored),
         "two accounts with the same password have the same hash: add a random salt",
+        rule="salted",
     )
+
+
+def _legacy_battery(client: httpx.Client, findings: Findings, rng: random.Random) -> None:
+    """Both legacy schemes of the shop (MD5 and SHA-256, generated passwords): a wrong
+    password is refused, the right one logs in, the row is upgraded, and logs in again."""
+    for scheme, label in (("md5", "MD5"), ("sha256", "SHA-256")):
+        email = _email(f"legacy-{scheme}")
+        password = "".join(rng.choices(string.ascii_letters + string.digits, k=rng.randint(10, 24)))
+        client.post("/api/_lab/legacy-user",
+                    json={"email": email, "password": password, "scheme": scheme})  # fmt: skip
+        wrong = _login(client, email, password[:-1] + ("x" if password[-1] != "x" else "y"))
+        findings.expect(
+            wrong.status_code == 401,
+            f"a wrong password for a legacy {label} row got {_said(wrong)}{fault(wrong)}",
+            rule="verifies",
+        )
+        first = _login(client, email, password)
+        if not findings.expect(
+            first.status_code == 200,
+            f"a legacy {label} account could not log in ({_said(first)}){fault(first)}: "
+            f"verify_password must still accept unsalted {label} hex digests",
+            f"a legacy {label} account still logs in",
+            rule="legacy-login",
+        ):
+            continue
+        upgraded = identify_hash(_breach_users(client).get(email, ""))
+        findings.expect(
+            hash_meets_owasp(upgraded),
+            f"after login the legacy {label} row is still {upgraded.scheme}: rehash it "
+            "(needs_rehash)",
+            f"its {label} row was upgraded to {upgraded.scheme} at login",
+            rule="upgrade-at-login",
+        )
+        again = _login(client, email, password)
+        findings.expect(
+            again.status_code == 200,
+            f"after the upgrade the {label} account cannot log in ({_said(again)})",
+            rule="upgrade-at-login",
+        )
 
 
 def _seeded_logins(client: httpx.Client, findings: Findings) -> None:
@@ -183,36 +271,53 @@ def _seeded_logins(client: httpx.Client, findings: Findings) -> None:
         f"seeded accounts cannot log in: {'; '.join(refused)} — verify_password must still "
         "accept their legacy MD5 rows",
         "the seeded staff still log in",
+        rule="legacy-login",
     )
 
 
-def _replay_fast_hash(patched: Target, findings: Findings) -> None:
+def _replay_fast_hash(patched: Target, findings: Findings, rng: random.Random) -> None:
     """01's hashing battery as it is (salted, slow, long passwords, legacy upgrade at login),
-    01's crack on new rows, and the seeded accounts' logins."""
+    01's crack on new rows, both legacy schemes of the shop, and the seeded accounts."""
+    with fresh_client(patched) as client, retag(findings, _FAST_HASH_IDS, "verifies"):
+        replay_battery(_hashing_battery, client, findings, rng)
     with fresh_client(patched) as client:
-        _hashing_battery(client, findings)
-    with fresh_client(patched) as client:
-        _crack_battery(client, findings)
+        _crack_battery(client, findings, rng)
+        _legacy_battery(client, findings, rng)
         _seeded_logins(client, findings)
 
 
 # -- login-enumeration (01) ------------------------------------------------------------------
+def _masked(response: httpx.Response, *emails: str) -> tuple[int, str]:
+    """The answer with the emails it echoes blanked: a 422 that repeats its input differs
+    for every email, which tells nothing about who has an account."""
+    text = response.text
+    for email in emails:
+        text = text.replace(email, "<email>")
+    return response.status_code, text
+
+
 def _locate_enumeration(target: Target, method: str, path: str) -> Verdict:
-    """An unknown email and a known one with a wrong password: do the answers differ?"""
+    """At a route that authenticates (alice's real password in, a wrong one refused): do an
+    unknown email and alice with a wrong password get different answers?"""
     if (refused := _lab_route(path)) is not None:
         return refused
+    nobody = _email("nobody")
     with fresh_client(target) as client:
-        unknown = _send(client, method, path, {"email": _email("nobody"), "password": WRONG})
-        known = _send(client, method, path, {"email": "alice@example.com", "password": WRONG})
-    if unknown.status_code < 400 or known.status_code < 400:
+        staff = {a["email"]: a["password"] for a in client.get(ACCOUNTS).json()}
+        alice = "alice@example.com"
+        right = _send(client, method, path, {"email": alice, "password": staff.get(alice, "")})
+        unknown = _send(client, method, path, {"email": nobody, "password": WRONG})
+        known = _send(client, method, path, {"email": alice, "password": WRONG})
+    if not right.is_success or unknown.status_code < 400 or known.status_code < 400:
         return Verdict(
             False,
-            f"{method} {path} does not refuse a wrong password (unknown email → "
-            f"{unknown.status_code}, alice → {known.status_code}): it is not a login",
+            f"{method} {path} does not authenticate (alice's real password → "
+            f"{right.status_code}, a wrong one → {known.status_code}, unknown email → "
+            f"{unknown.status_code}): it is not a login",
             ("a sign-up saying 'Email already registered' is not this row: the OWASP "
              "Authentication Cheat Sheet accepts it behind a rate limit",),
         )  # fmt: skip
-    if (unknown.status_code, unknown.content) == (known.status_code, known.content):
+    if _masked(unknown, nobody) == _masked(known, alice):
         return Verdict(
             False,
             f"{method} {path} answers the same to an unknown email and to a wrong password "
@@ -225,39 +330,77 @@ def _locate_enumeration(target: Target, method: str, path: str) -> Verdict:
     )
 
 
-def _timing(patched: Target, findings: Findings) -> None:
-    """01's timing comparison (same rounds interleaved, same medians and tolerance), spread
-    over fresh addresses and accounts: 01 sends 24 failures from one client against one
-    account, which a rate-limited shop refuses after 5."""
-    samples: dict[str, list[float]] = {"unknown user": [], "wrong password": []}
+ENUMERATION_RULES = (
+    Rule(
+        "logs-in",
+        "Log in the right password with 200 {'email', 'role'} — legacy rows and rows already "
+        "upgraded to argon2id alike — and refuse every wrong one with 401.",
+    ),
+    Rule(
+        "same-answer",
+        "Answer an unknown email and a wrong password identically: the same 401 status and "
+        "the same JSON body ({'error': 'Invalid email or password'}), whatever the email.",
+    ),
+    Rule(
+        "same-work",
+        "Make an unknown email cost one password verification too: verify against a dummy "
+        "hash made once with row 2's hash_password (argon2id, m=19456 KiB, t=2, like the "
+        "upgraded rows), so the median times stay within 2x.",
+    ),
+)
+
+
+def _unknown_emails(rng: random.Random) -> list[str]:
+    """Emails nobody has, in the shapes a mailing list holds (generated)."""
+    name = "".join(rng.choices(string.ascii_lowercase, k=rng.randint(4, 10)))
+    return [f"{name}@{CUSTOMER_DOMAIN}", f"{name}.{rng.randint(1, 99)}@example.com",
+            _email("nobody")]  # fmt: skip
+
+
+def _timing(patched: Target, findings: Findings, scheme: str | None) -> None:
+    """01's timing comparison, measured where a busy machine cannot blur it: the server's CPU
+    time of each login call (``/api/_lab/login-costs``), unknown users against wrong
+    passwords, interleaved, spread over fresh addresses and accounts (01 sends 24 failures
+    from one client against one account, which a rate-limited shop refuses after 5)."""
+    sent: dict[str, str] = {}
     for _ in range(TIMING_GROUPS):
         with fresh_client(patched) as client:
-            account = _new_account(client, findings)
+            account = _new_account(client, findings, scheme)
             if account is None:
                 return
-            client.get(ACCOUNTS)  # open the connection before the clock runs
-            attempts = {"unknown user": (_email("nobody"), WRONG),
-                        "wrong password": (account[0], WRONG)}  # fmt: skip
-            for label, times in time_logins(
-                client, attempts, rounds=TIMING_ROUNDS_PER_GROUP
-            ).items():
-                samples[label].extend(times)
+            for _ in range(TIMING_ROUNDS_PER_GROUP):
+                for label, email in (("unknown user", _email("nobody")),
+                                     ("wrong password", account[0])):  # fmt: skip
+                    _login(client, email, WRONG)
+                    sent.setdefault(email, label)
+    with fresh_client(patched) as client:
+        costs = client.get(COSTS).json()
+    samples: dict[str, list[float]] = {"unknown user": [], "wrong password": []}
+    for cost in costs:
+        label = sent.get(str(cost.get("email")))
+        if label is not None:
+            samples[label].append(float(cost["cpuMs"]))
+    if not findings.expect(
+        all(samples.values()), "the shop recorded no login costs", rule="same-work"
+    ):
+        return
     known, unknown = median(samples["wrong password"]), median(samples["unknown user"])
     ratio = max(known, unknown) / max(min(known, unknown), 0.001)
     findings.expect(
         abs(known - unknown) <= TIMING_FLOOR_MS or ratio <= TIMING_MAX_RATIO,
-        f"median login time: unknown user {unknown:.1f} ms vs wrong password {known:.1f} ms "
-        f"({ratio:.1f}x) — verify a dummy hash for unknown users",
-        f"median times {unknown:.1f} ms vs {known:.1f} ms ({ratio:.1f}x, at most "
-        f"{TIMING_MAX_RATIO:g}x allowed)",
+        f"median server CPU per login: unknown user {unknown:.1f} ms vs wrong password "
+        f"{known:.1f} ms ({ratio:.1f}x) — verify a dummy hash for unknown users",
+        f"median server CPU per login {unknown:.1f} ms vs {known:.1f} ms ({ratio:.1f}x, at "
+        f"most {TIMING_MAX_RATIO:g}x allowed)",
+        rule="same-work",
     )
 
 
-def _replay_enumeration(patched: Target, findings: Findings) -> None:
-    """01's enumeration battery, adapted: the same identical-401 comparison (01's
-    ``_comparable``), and 01's timing test only once the shop stores slow hashes (with fast
-    ones both failures cost nothing, and a correct dummy-hash login is *slower* for unknown
-    users until the hashing row is fixed too), spread over fresh addresses and accounts.
+def _replay_enumeration(patched: Target, findings: Findings, rng: random.Random) -> None:
+    """01's enumeration battery, adapted: the same identical-401 comparison (status and
+    body) over generated unknown emails and wrong passwords, and 01's timing test
+    against accounts whose rows cost a real verification — the shop's own new rows once they
+    are slow hashes, else rows already upgraded to argon2id — spread over fresh addresses.
 
     Sign-up's "Email already registered" is accepted, as in 01 (OWASP Authentication Cheat
     Sheet: acceptable when sign-up is rate limited).
@@ -265,38 +408,50 @@ def _replay_enumeration(patched: Target, findings: Findings) -> None:
     email, password = _email("victim"), _passphrase()
     with fresh_client(patched) as client:
         created = client.post(REGISTER_PATH, json={"email": email, "password": password})
+        upgraded = _new_account(client, findings, "argon2id")
         if not findings.expect(
-            created.status_code == 201,
+            created.status_code == 201 and upgraded is not None,
             f"could not register a test account ({created.status_code}){fault(created)}",
+            rule="logs-in",
         ):
             return
-        ok = _login(client, email, password)
-        if not findings.expect(
-            ok.status_code == 200,
-            f"the right password was refused ({_said(ok)}){fault(ok)}",
-            "the right password still logs in",
-        ):
-            return
-        first, second = _login(client, _email("nobody"), WRONG), _login(client, email, WRONG)
+        assert upgraded is not None
+        for who, secret in ((email, password), upgraded):
+            ok = _login(client, who, secret)
+            if not findings.expect(
+                ok.status_code == 200,
+                f"the right password was refused ({_said(ok)}){fault(ok)}",
+                rule="logs-in",
+            ):
+                return
+        findings.saw("the right password logs in (a new row and an upgraded argon2id row)")
+        wrongs = [_login(client, who, guess) for who, guess in (
+            (email, password + rng.choice("!x1")), (upgraded[0], WRONG))]  # fmt: skip
         stored = _breach_users(client).get(email, "")
+    with fresh_client(patched) as client:  # another address: no quota shared with the above
+        misses = [_login(client, who, WRONG) for who in _unknown_emails(rng)]
     findings.expect(
-        first.status_code == 401 and _comparable(first) == _comparable(second),
-        f"unknown user -> {_said(first)}{fault(first)}; wrong password -> {_said(second)}: "
-        "the responses must be identical 401s",
-        "unknown user and wrong password get identical 401 responses",
+        all(r.status_code == 401 for r in wrongs),
+        f"a wrong password got {', '.join(_said(r) for r in wrongs)}",
+        rule="logs-in",
     )
-    if hash_meets_owasp(identify_hash(stored)):
-        _timing(patched, findings)
-    else:
-        findings.saw(
-            "timing not compared: passwords are still stored with a fast hash "
-            "(fast-password-hash); once they are not, unknown users must cost a hash too"
-        )
+    answers = {(r.status_code, r.content) for r in misses + wrongs}
+    findings.expect(
+        len(answers) == 1 and misses[0].status_code == 401,
+        f"unknown user -> {_said(misses[0])}{fault(misses[0])}; wrong password -> "
+        f"{_said(wrongs[0])}: the responses must be identical 401s",
+        "unknown users and wrong passwords get identical 401 responses",
+        rule="same-answer",
+    )
+    slow = hash_meets_owasp(identify_hash(stored))
+    _timing(patched, findings, None if slow else "argon2id")
 
 
 # -- no-auth-rate-limit (11) -----------------------------------------------------------------
 def _locate_no_limit(target: Target, method: str, path: str) -> Verdict:
-    """11's brute force (labkit.attacks.bruteforce) of dana's password, sent to the route."""
+    """11's brute force (labkit.attacks.bruteforce) of dana's password, sent to the route —
+    confirmed only where the route authenticates (it refuses a wrong password and lets the
+    found one in) and never said 429."""
     if (refused := _lab_route(path)) is not None:
         return refused
 
@@ -306,13 +461,20 @@ def _locate_no_limit(target: Target, method: str, path: str) -> Verdict:
 
     words = common_passwords(WEAK_POOL[1])
     with fresh_client(target, event_hooks={"request": [to_the_mark]}) as client:
+        decoy = f"not-{secrets.token_urlsafe(12)}"
+        baseline = brute_force(client, WEAK_CUSTOMER, [decoy])
         result = brute_force(client, WEAK_CUSTOMER, words)
     tried = ", ".join(f"{code}×{n}" for code, n in sorted(result.statuses.items()))
+    if baseline.password is not None:
+        return Verdict(
+            False,
+            f"{method} {path} answers 200 to any password: it does not authenticate, so "
+            "guessing there proves nothing — mark the route that logs customers in",
+        )
     if result.password is not None:
         return Verdict(
             True,
-            f"{WEAK_CUSTOMER}'s password {result.password!r} found after {result.attempts} "
-            "guesses, none refused",
+            f"{WEAK_CUSTOMER}'s password found after {result.attempts} guesses, none refused",
             (f"statuses: {tried}: nobody counted the failures",),
         )
     if result.blocked:
@@ -338,7 +500,7 @@ def _guesses(password: str) -> list[str]:
 def _legitimate(patched: Target, findings: Findings) -> bool:
     """11's legitimate battery: a customer who mistypes twice still logs in."""
     with fresh_client(patched) as client:
-        account = _new_account(client, findings)
+        account = _new_account(client, findings, CHEAP)
         if account is None:
             return False
         email, password = account
@@ -355,7 +517,7 @@ def _legitimate(patched: Target, findings: Findings) -> bool:
 def _one_address(patched: Target, findings: Findings) -> None:
     """Brute force from one address (11's attack function), then the refusal itself."""
     with fresh_client(patched) as client:
-        account = _new_account(client, findings)
+        account = _new_account(client, findings, CHEAP)
         if account is None:
             return
         result = brute_force(client, account[0], _guesses(account[1]))
@@ -377,7 +539,7 @@ def _one_address(patched: Target, findings: Findings) -> None:
 def _many_addresses(patched: Target, findings: Findings) -> None:
     """11's distributed guessing, from real addresses: only a per-account key stops it."""
     with fresh_client(patched) as client:
-        account = _new_account(client, findings)
+        account = _new_account(client, findings, CHEAP)
     if account is None:
         return
     responses = []
@@ -395,7 +557,8 @@ def _many_addresses(patched: Target, findings: Findings) -> None:
 def _case_changed(patched: Target, findings: Findings) -> None:
     """11's case battery, each spelling from its own address: still one account."""
     with fresh_client(patched) as client:
-        account, other = _new_account(client, findings), _new_account(client, findings)
+        account = _new_account(client, findings, CHEAP)
+        other = _new_account(client, findings, CHEAP)
     if account is None or other is None:
         return
     spellings = case_variants(account[0])
@@ -425,7 +588,7 @@ def _stuffing(patched: Target, findings: Findings) -> None:
     accounts = []
     with fresh_client(patched) as client:
         for _ in range(BUDGET + EXTRA):
-            account = _new_account(client, findings)
+            account = _new_account(client, findings, CHEAP)
             if account is None:
                 return
             accounts.append(account)
@@ -443,7 +606,7 @@ def _stuffing(patched: Target, findings: Findings) -> None:
 def _forged_forwarded_for(patched: Target, findings: Findings) -> None:
     """11's X-Forwarded-For rotation: the shop counts the socket's address, whatever it says."""
     with fresh_client(patched) as client:
-        account = _new_account(client, findings)
+        account = _new_account(client, findings, CHEAP)
         if account is None:
             return
         result = brute_force(client, account[0], _guesses(account[1]), rotate_ip=True)
@@ -473,7 +636,7 @@ def _mass_sign_up(patched: Target, findings: Findings) -> None:
 def _not_locked_out(patched: Target, findings: Findings) -> None:
     """After all that, another customer and the seeded staff still log in."""
     with fresh_client(patched) as client:
-        account = _new_account(client, findings)
+        account = _new_account(client, findings, CHEAP)
         staff = client.get(ACCOUNTS).json()
     if account is None:
         return
@@ -487,14 +650,45 @@ def _not_locked_out(patched: Target, findings: Findings) -> None:
     findings.saw("another customer and the seeded staff are not locked out by the attacker")
 
 
-def _replay_no_limit(patched: Target, findings: Findings) -> None:
+LIMIT_RULES = (
+    Rule(
+        "per-ip",
+        "Return a key for the client address (ip): one address trying many accounts "
+        f"(credential stuffing) is refused with 429 after {LOGIN.quota} failures, and "
+        f"sign-ups from one address past the {REGISTER.quota}th.",
+    ),
+    Rule(
+        "per-account",
+        f"Return a key for the account: guessing one account is refused after {LOGIN.quota} "
+        "failures, from one address or from many (a botnet), whatever X-Forwarded-For says.",
+    ),
+    Rule(
+        "case-folded",
+        "Key the account by its email trimmed and case-folded: Dana@Shop.Example and "
+        "dana@shop.example share one quota.",
+    ),
+    Rule(
+        "no-lockout",
+        "Keep customers in: one who mistypes twice still logs in, and an attacker's failures "
+        "lock out no other customer or staff member (no global key).",
+    ),
+)
+_LIMIT_IDS = frozenset(r.id for r in LIMIT_RULES)
+
+
+def _replay_no_limit(patched: Target, findings: Findings, rng: random.Random) -> None:
     """11's batteries, adapted: the shop believes no X-Forwarded-For (it has no proxy in front
     of it), so "many clients" are real loopback addresses instead of 11's forwarded ones."""
-    if not _legitimate(patched, findings):
-        return
-    for battery in (_one_address, _many_addresses, _case_changed, _stuffing,
-                    _forged_forwarded_for, _mass_sign_up, _not_locked_out):  # fmt: skip
-        battery(patched, findings)
+    with retag(findings, _LIMIT_IDS, "no-lockout"):
+        if not _legitimate(patched, findings):
+            return
+    batteries = [(_one_address, "per-account"), (_many_addresses, "per-account"),
+                 (_case_changed, "case-folded"), (_stuffing, "per-ip"),
+                 (_forged_forwarded_for, "per-account"), (_mass_sign_up, "per-ip"),
+                 (_not_locked_out, "no-lockout")]  # fmt: skip
+    for battery, rule in batteries:
+        with retag(findings, _LIMIT_IDS, rule):
+            battery(patched, findings)
 
 
 ANTI_PATTERNS: tuple[AntiPattern, ...] = (
@@ -506,6 +700,7 @@ ANTI_PATTERNS: tuple[AntiPattern, ...] = (
         fixes=("hash_password", "verify_password", "needs_rehash"),
         locate=_locate_fast_hash,
         replay=_replay_fast_hash,
+        rules=FAST_HASH_RULES,
         title="Store passwords with argon2id (or bcrypt), and upgrade the legacy rows",
         hints=(
             "Sign up with a password from labkit.wordlists.common_passwords(), then look for "
@@ -526,6 +721,7 @@ ANTI_PATTERNS: tuple[AntiPattern, ...] = (
         fixes=("login",),
         locate=_locate_enumeration,
         replay=_replay_enumeration,
+        rules=ENUMERATION_RULES,
         title="One answer for unknown users and wrong passwords",
         hints=(
             "Log in as an email nobody has, then as alice with a wrong password: compare.",
@@ -546,6 +742,7 @@ ANTI_PATTERNS: tuple[AntiPattern, ...] = (
         fixes=("login_keys",),
         locate=_locate_no_limit,
         replay=_replay_no_limit,
+        rules=LIMIT_RULES,
         title="Limit failed logins and sign-ups per client address and per account",
         hints=(
             f"One customer, {WEAK_CUSTOMER}, chose one of the 100 most common passwords.",

@@ -12,14 +12,18 @@ Three rows of the seed's summary, each judged over HTTP only:
   :func:`~labkit.attacks.injection.replay`) — 07's ``_injection_battery`` also attacks
   07's login and insert, and reads 07's dump route, so only its lookup half applies here.
 - ``eternal-api-key`` (05-api-keys): *locate* uses the partner key from last year's
-  integration log at the marked route; *replay* runs 05's revocation, scope and rotation
-  batteries unchanged (the shop honours 05's routes).
+  integration log at the marked route; *replay* runs 05's revocation, expiry, scope and
+  rotation probes on the shop's partner API (05's routes), with generated lifetimes.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
+import random
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -29,8 +33,8 @@ from labkit.attacks.crypto import recover_with_known_plaintext
 from labkit.attacks.injection import PAYLOADS, lookup, replay_all
 from labkit.exercises.capstone.antipattern import AntiPattern, fault
 from labkit.exercises.check import Findings, Target, Verdict
-from labkit.exercises.labs import apikeys as lab05
-from labkit.exercises.labs.encryption import _b64, _flip, _refused
+from labkit.exercises.rules import Rule
+from labkit.patterns.apikeys import KEY_PREFIX
 from labkit.sandbox.apps.shop.data import luhn_valid
 
 __all__ = ["ANTI_PATTERNS", "KNOWN_CARD"]
@@ -45,6 +49,11 @@ KEYRING, ROTATE = "/api/_lab/cards/keyring", "/api/_lab/cards/rotate"
 ALICE = "alice@example.com"
 #: The card the attacker saves: its number is the known plaintext.
 KNOWN_CARD = "4242424242424242"
+#: 05's partner API, as the shop serves it.
+API_KEY_HEADER, REPORTS = "X-API-Key", "/api/v1/reports"
+KEYS, CLOCK = "/api/keys", "/api/_lab/clock"
+READ, WRITE = "reports:read", "reports:write"
+DAY = 86400.0
 LOOKUP_PAYLOADS = tuple(p for p in PAYLOADS if p.route == "lookup")
 LISTED = 4
 MAX_COLUMNS = 20
@@ -52,6 +61,31 @@ MAX_COLUMNS = 20
 
 class AppBroken(Exception):
     """The shop cannot do what the check needs to start (log in, save a card)."""
+
+
+def _b64(text: Any) -> bytes | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _flip(stored: dict[str, Any], field: str, index: int) -> dict[str, Any] | None:
+    """``stored`` with one bit of ``field`` (base64) flipped at byte ``index``."""
+    raw = _b64(stored.get(field))
+    if not raw:
+        return None
+    changed = bytearray(raw)
+    changed[index % len(changed)] ^= 0x01
+    return {**stored, field: base64.b64encode(bytes(changed)).decode()}
+
+
+def _card_number(rng: random.Random) -> str:
+    """A Luhn-valid 16-digit test card (generated): the attacker's known plaintext."""
+    body = "4" + "".join(rng.choices("0123456789", k=14))
+    return next(body + d for d in "0123456789" if luhn_valid(body + d))
 
 
 def _login(client: httpx.Client, who: str) -> dict[str, str]:
@@ -101,23 +135,30 @@ def _safe(locate: Callable[[Target, str, str], Verdict]) -> Callable[[Target, st
     return run
 
 
-def _run(battery: Callable[[httpx.Client, Findings], None], target: Target, f: Findings) -> None:
+def _run(
+    battery: Callable[[httpx.Client, Findings, random.Random], None],
+    target: Target,
+    f: Findings,
+    rng: random.Random,
+) -> None:
     with target.client() as client:
         try:
-            battery(client, f)
+            battery(client, f, rng)
         except AppBroken as exc:
             f.fail(str(exc))
 
 
 # -- homemade-crypto -------------------------------------------------------------------------
-def recover_card(victim: dict[str, Any], known: dict[str, Any]) -> str | None:
+def recover_card(
+    victim: dict[str, Any], known: dict[str, Any], number: str = KNOWN_CARD
+) -> str | None:
     """The victim's card number from two stored forms and :data:`KNOWN_CARD`, if the same
     keystream encrypted both (as a stream cipher without a nonce, or GCM with a fixed one)."""
     target, sample = _b64(victim.get("ciphertext")), _b64(known.get("ciphertext"))
     if not target or not sample:
         return None
     for tag in (0, 16):  # a bare stream cipher; GCM's 16-byte tag at the end
-        plain = recover_with_known_plaintext(target, sample, KNOWN_CARD.encode(), tag=tag)
+        plain = recover_with_known_plaintext(target, sample, number.encode(), tag=tag)
         text = plain.decode("ascii", "replace")
         if 12 <= len(text) <= 19 and luhn_valid(text):
             return text
@@ -171,29 +212,73 @@ def locate_homemade_crypto(target: Target, method: str, path: str) -> Verdict:
     )
 
 
+CRYPTO_RULES = (
+    Rule(
+        "cards-work",
+        "Cards read back: encrypt_record returns {'keyId', 'nonce', 'ciphertext'} (base64 "
+        "text), a saved card lists masked to its last four digits, and alice's card on file "
+        "still reads.",
+    ),
+    Rule(
+        "encrypted",
+        "Encrypt with a library AEAD (AES-256-GCM or ChaCha20-Poly1305) under a fresh random "
+        "96-bit nonce every time: no number in clear, the same number saved twice gives two "
+        "different ciphertexts, and a card you know decrypts no other card.",
+    ),
+    Rule(
+        "tamper-evident",
+        "Return None (never raise) when the stored ciphertext or nonce was changed: a flipped "
+        "bit anywhere is refused.",
+    ),
+    Rule(
+        "bound-to-record",
+        "Bind each ciphertext to its record id (associated data): alice's ciphertext copied "
+        "into bob's card row does not decrypt there.",
+    ),
+    Rule(
+        "key-rotation",
+        "Store the key id as 'keyId' and decrypt with keyring[stored['keyId']]: after a key "
+        "rotation older cards still read and new cards use the new primary key.",
+    ),
+)
+
+
+def _refused(f: Findings, response: httpx.Response, problem: str, seen: str, rule: str) -> None:
+    """A 200 is a failure of ``rule``; any refusal is fine (a 5xx is a crash the runner
+    names on its own)."""
+    if response.status_code == 200:
+        f.fail(f"{problem}: the shop answered 200", rule=rule)
+    else:
+        f.saw(seen)
+
+
 def _save(client: httpx.Client, auth: dict[str, str], number: str, f: Findings) -> int | None:
     response = client.post(CARDS, json={"number": number, "holder": "Bob Okafor"}, headers=auth)
     if not f.expect(
         response.status_code == 201 and isinstance(response.json().get("id"), int),
         f"saving a card got {response.status_code}{fault(response)}",
+        rule="cards-work",
     ):
         return None
     return int(response.json()["id"])
 
 
-def _card_battery(client: httpx.Client, f: Findings) -> None:
-    """09's tamper, swap and rotation batteries, on the shop's cards (see the module doc)."""
+def _card_battery(client: httpx.Client, f: Findings, rng: random.Random) -> None:
+    """09's tamper, swap and rotation batteries, on the shop's cards (see the module doc),
+    with a generated known card and generated bit positions."""
+    known = _card_number(rng)
     bob = _login(client, "bob")
-    own = _save(client, bob, "4242 4242 4242 4242", f)
+    own = _save(client, bob, " ".join(known[i : i + 4] for i in range(0, 16, 4)), f)
     if own is None:
         return
     listed = client.get(CARDS, headers=bob)
     mine = {c.get("id"): c for c in listed.json().get("cards", [])} if listed.is_success else {}
     if not f.expect(
-        mine.get(own, {}).get("last4") == KNOWN_CARD[-4:],
+        mine.get(own, {}).get("last4") == known[-4:],
         f"listing your cards got {listed.status_code}{fault(listed)}: a saved card must read "
         "back (decrypt_record returns the plaintext bytes)",
         "a saved card lists masked to its last four digits",
+        rule="cards-work",
     ):
         return
     breach = _breach(client)
@@ -202,6 +287,7 @@ def _card_battery(client: httpx.Client, f: Findings) -> None:
         last4.isdigit() and len(last4) == 4,
         f"alice's card on file no longer reads (last4 {last4!r})",
         "alice's card on file still reads",
+        rule="cards-work",
     )
     stored = _cards(breach)[own]["stored"]
     sealed = _b64(stored.get("ciphertext"))
@@ -209,43 +295,56 @@ def _card_battery(client: httpx.Client, f: Findings) -> None:
         sealed is not None,
         "the stored card needs a base64 'ciphertext' field (09's contract: keyId, nonce, "
         "ciphertext)",
+        rule="cards-work",
     ):
         return
     f.expect(
-        KNOWN_CARD not in json.dumps(stored) and KNOWN_CARD.encode() not in (sealed or b""),
+        known not in json.dumps(stored) and known.encode() not in (sealed or b""),
         "the card number is stored in clear text",
+        rule="encrypted",
     )
-    number = recover_card(victim["stored"], stored)
+    number = recover_card(victim["stored"], stored, known)
     f.expect(
         number is None,
         f"your known card's ciphertext decrypted alice's card from the breach "
         f"(…{number and number[-4:]}): the same keystream encrypts every card — use a "
         "fresh random nonce per encryption",
         "known plaintext + the breach: alice's card stays unreadable",
+        rule="encrypted",
     )
-    twin = _save(client, bob, KNOWN_CARD, f)
+    twin = _save(client, bob, known, f)
     if twin is None:
         return
     twin_stored = _cards(_breach(client))[twin]["stored"]
     f.expect(
-        twin_stored.get("ciphertext") != stored.get("ciphertext"),
-        "the same number saved twice gave the same ciphertext: a fresh nonce every time",
+        twin_stored.get("ciphertext") != stored.get("ciphertext")
+        and twin_stored.get("nonce") != stored.get("nonce"),
+        "the same number saved twice gave the same ciphertext or nonce: a fresh random "
+        "nonce every time",
         "the same number encrypts differently every time",
+        rule="encrypted",
     )
-    _tampering(client, bob, own, stored, f)
+    _tampering(client, bob, own, stored, known, f, rng)
     _swapping(client, bob, twin, twin_stored, victim["stored"], last4, f)
-    _rotating(client, bob, own, stored, f)
+    _rotating(client, bob, own, stored, known, f)
 
 
 def _tampering(
-    client: httpx.Client, bob: dict[str, str], own: int, stored: dict[str, Any], f: Findings
+    client: httpx.Client,
+    bob: dict[str, str],
+    own: int,
+    stored: dict[str, Any],
+    known: str,
+    f: Findings,
+    rng: random.Random,
 ) -> None:
     length = len(_b64(stored.get("ciphertext")) or b"")
+    middle = rng.randrange(1, max(2, length - 1))
     tampered = {
         "a flipped bit in the first ciphertext byte": _flip(stored, "ciphertext", 0),
-        "a flipped bit in the middle": _flip(stored, "ciphertext", length // 2),
+        f"a flipped bit in ciphertext byte {middle}": _flip(stored, "ciphertext", middle),
         "a flipped bit in the last byte": _flip(stored, "ciphertext", -1),
-        "a flipped bit in the nonce": _flip(stored, "nonce", 0),
+        "a flipped bit in the nonce": _flip(stored, "nonce", rng.randrange(0, 12)),
     }
     for label, changed in tampered.items():
         if changed is None:
@@ -254,15 +353,16 @@ def _tampering(
         _refused(
             f,
             client.get(f"{CARDS}/{own}", headers=bob),
-            "",
             f"{label} went unnoticed — use an AEAD (AES-GCM)",
             f"{label}: rejected",
+            "tamper-evident",
         )
     client.put(f"/api/_lab/cards/{own}", json=stored)
     back = client.get(f"{CARDS}/{own}", headers=bob)
     f.expect(
-        back.status_code == 200 and back.json().get("last4") == KNOWN_CARD[-4:],
+        back.status_code == 200 and back.json().get("last4") == known[-4:],
         f"the untouched ciphertext no longer reads ({back.status_code}{fault(back)})",
+        rule="cards-work",
     )
 
 
@@ -282,15 +382,21 @@ def _swapping(
         leaked = f" — it shows alice's •••• {shown}" if last4 and shown == last4 else ""
         f.fail(
             f"alice's ciphertext copied into bob's card row decrypted there{leaked}: bind each "
-            "ciphertext to its record id with AAD"
+            "ciphertext to its record id with AAD",
+            rule="bound-to-record",
         )
     else:
-        _refused(f, moved, "", "", "alice's ciphertext copied into bob's card row: rejected")
+        f.saw("alice's ciphertext copied into bob's card row: rejected")
     client.put(f"/api/_lab/cards/{row}", json=own)
 
 
 def _rotating(
-    client: httpx.Client, bob: dict[str, str], own: int, stored: dict[str, Any], f: Findings
+    client: httpx.Client,
+    bob: dict[str, str],
+    own: int,
+    stored: dict[str, Any],
+    known: str,
+    f: Findings,
 ) -> None:
     primary = client.get(KEYRING).json()["primary"]
     f.expect(
@@ -298,27 +404,31 @@ def _rotating(
         f"the stored card names key {stored.get('keyId')!r}, not the key it was encrypted "
         f"with ({primary!r}): store key_id as 'keyId'",
         "the stored card names its key id",
+        rule="key-rotation",
     )
     new_key = client.post(ROTATE).json()["primary"]
     old = client.get(f"{CARDS}/{own}", headers=bob)
     f.expect(
-        old.status_code == 200 and old.json().get("last4") == KNOWN_CARD[-4:],
+        old.status_code == 200 and old.json().get("last4") == known[-4:],
         f"after a key rotation, a card saved under the old key got {old.status_code}"
         f"{fault(old)}: decrypt with the key the card names (keyring[stored['keyId']])",
         "after a key rotation, older cards still read",
+        rule="key-rotation",
     )
-    fresh = _save(client, bob, KNOWN_CARD, f)
+    fresh = _save(client, bob, known, f)
     if fresh is not None:
         key_id = _cards(_breach(client))[fresh]["stored"].get("keyId")
         f.expect(
             key_id == new_key,
             f"a card saved after the rotation names key {key_id!r}, not the new primary",
             "new cards use the new primary key",
+            rule="key-rotation",
         )
 
 
-def replay_homemade_crypto(patched: Target, findings: Findings) -> None:
-    _run(_card_battery, patched, findings)
+def replay_homemade_crypto(patched: Target, findings: Findings, rng: random.Random) -> None:
+    with findings.rule("cards-work"):
+        _run(_card_battery, patched, findings, rng)
 
 
 # -- trusting-input --------------------------------------------------------------------------
@@ -372,38 +482,84 @@ def locate_trusting_input(target: Target, method: str, path: str) -> Verdict:
     )
 
 
-def _lookup_battery(client: httpx.Client, f: Findings) -> None:
-    """07's lookup payloads (judged by 07's ``replay``), then legitimate lookups."""
+INPUT_RULES = (
+    Rule(
+        "exact-match",
+        "Find exactly the users whose email equals the input (=, never LIKE): alice's email "
+        "finds alice only, and '%' or '_' are characters of an email that match nobody.",
+    ),
+    Rule(
+        "parameterized",
+        "Send the email as a parameter (db.execute(sql, (email,))): none of 07's lookup "
+        "payloads (quotes, UNION SELECT, tautologies, comments) finds or changes anything, "
+        "and no input — a NUL byte included — makes the lookup fail.",
+    ),
+    Rule(
+        "quotes-are-data",
+        "Treat an apostrophe as data: an email like o'brien@example.com is answered 200 and "
+        "finds that customer once registered.",
+    ),
+)
+
+
+def _register(client: httpx.Client, email: str) -> bool:
+    response = client.post(
+        "/api/auth/register", json={"email": email, "password": secrets.token_urlsafe(16)}
+    )
+    return response.status_code == 201
+
+
+def _lookup_battery(client: httpx.Client, f: Findings, rng: random.Random) -> None:
+    """07's lookup payloads (judged by 07's ``replay``), then legitimate lookups, generated
+    quoted emails and wildcard probes."""
     client.headers.update(_login(client, "bob"))
     exact = lookup(client, ALICE)
     if not f.expect(
         exact.status_code == 200,
         f"looking up {ALICE} got {exact.status_code}{fault(exact)}",
+        rule="exact-match",
     ):
         return  # a lookup that always fails would "refuse" every payload too
     found = [o for o in replay_all(client, LOOKUP_PAYLOADS) if o.found]
     for outcome in found[:LISTED]:
-        f.fail(f"GET {USERS}: {outcome.payload.id} ({outcome.payload.goal}): {outcome.evidence}")
+        f.fail(
+            f"GET {USERS}: {outcome.payload.id} ({outcome.payload.goal}): {outcome.evidence}",
+            rule="parameterized",
+        )
     if len(found) > LISTED:
-        f.fail(f"GET {USERS}: ...and {len(found) - LISTED} more payloads")
+        f.fail(f"GET {USERS}: ...and {len(found) - LISTED} more payloads", rule="parameterized")
     if not found:
         f.saw(f"all {len(LOOKUP_PAYLOADS)} lookup payloads of 07 found nothing")
     f.expect(
         any(u["email"] == ALICE for u in _breach(client).get("users", [])),
         "the users table lost its rows during the payloads",
+        rule="parameterized",
+    )
+    nul = lookup(client, f"x{rng.randint(1, 999)}\x00@example.com")
+    f.expect(
+        nul.status_code == 200 and nul.json().get("users") == [],
+        f"an email with a NUL byte got {nul.status_code}{fault(nul)}: SQL text built from "
+        "input (even escaped) fails where a parameter does not",
+        "an email with a NUL byte: 200, nobody",
+        rule="parameterized",
     )
     emails = [u.get("email") for u in exact.json().get("users", [])]
     f.expect(
         emails == [ALICE],
         f"looking up {ALICE} found {emails}: the friend lookup must find exactly that user",
         "an exact email finds exactly that user",
+        rule="exact-match",
     )
     wildcards = []
-    for probe in ("%", "_lice@example.com", "%@example.com"):
+    name = ALICE.split("@")[0]
+    spot = rng.randrange(len(name))
+    for probe in ("%", name[:spot] + "_" + name[spot + 1 :] + "@example.com",
+                  f"%{ALICE[-rng.randint(4, 11):]}", name[: spot + 1] + "%"):  # fmt: skip
         response = lookup(client, probe)
         rows = response.json().get("users") if response.status_code == 200 else None
         if rows is None:
-            f.fail(f"looking up {probe!r} got {response.status_code}{fault(response)}")
+            f.fail(f"looking up {probe!r} got {response.status_code}{fault(response)}",
+                   rule="exact-match")  # fmt: skip
         elif rows:
             wildcards.append(f"{probe!r} found {len(rows)}")
     f.expect(
@@ -411,17 +567,31 @@ def _lookup_battery(client: httpx.Client, f: Findings) -> None:
         f"{', '.join(wildcards)}: '%' and '_' are characters of an email, not wildcards "
         "(use =, not LIKE)",
         "'%' and '_' are literal characters: they match nobody",
+        rule="exact-match",
     )
-    quote = lookup(client, "o'brien@example.com")
+    quoted = f"o'{rng.choice(['brien', 'neil', 'hara'])}-{secrets.token_hex(3)}@example.com"
+    quote = lookup(client, quoted)
     f.expect(
         quote.status_code == 200,
         f"an email with an apostrophe got {quote.status_code}{fault(quote)}: a quote is data",
         "an email with an apostrophe is just an email (200)",
+        rule="quotes-are-data",
     )
+    if _register(client, quoted):
+        again = lookup(client, quoted)
+        rows = again.json().get("users", []) if again.status_code == 200 else []
+        f.expect(
+            [u.get("email") for u in rows] == [quoted],
+            f"after {quoted} registered, looking it up found "
+            f"{[u.get('email') for u in rows]} ({again.status_code}{fault(again)})",
+            "a registered email with an apostrophe finds exactly that customer",
+            rule="quotes-are-data",
+        )
 
 
-def replay_trusting_input(patched: Target, findings: Findings) -> None:
-    _run(_lookup_battery, patched, findings)
+def replay_trusting_input(patched: Target, findings: Findings, rng: random.Random) -> None:
+    with findings.rule("parameterized"):
+        _run(_lookup_battery, patched, findings, rng)
 
 
 # -- eternal-api-key -------------------------------------------------------------------------
@@ -437,10 +607,10 @@ def locate_eternal_api_key(target: Target, method: str, path: str) -> Verdict:
         key = _leaked_key(client)
         body = {"title": "audit probe"} if method in {"POST", "PUT", "PATCH"} else None
         without = client.request(method, path, json=body)
-        keyed = client.request(method, path, json=body, headers={lab05.HEADER: key})
+        keyed = client.request(method, path, json=body, headers={API_KEY_HEADER: key})
         digest = hashlib.sha256(key.encode()).hexdigest()
         row = next((k for k in _breach(client)["api_keys"] if k["key_hash"] == digest), {})
-        now = client.get(lab05.CLOCK).json()["now"]
+        now = client.get(CLOCK).json()["now"]
     if not keyed.is_success:
         return Verdict(
             False,
@@ -451,8 +621,8 @@ def locate_eternal_api_key(target: Target, method: str, path: str) -> Verdict:
         return Verdict(
             False, f"{mark} answers {without.status_code} without any key: no key is needed there"
         )
-    age = (now - row["created_at"]) / lab05.DAY if row else 0
-    expired = (now - row["expires_at"]) / lab05.DAY if row and row.get("expires_at") else 0
+    age = (now - row["created_at"]) / DAY if row else 0
+    expired = (now - row["expires_at"]) / DAY if row and row.get("expires_at") else 0
     return Verdict(
         True,
         f"the key from last year's integration log still works at {mark} ({keyed.status_code})",
@@ -460,17 +630,154 @@ def locate_eternal_api_key(target: Target, method: str, path: str) -> Verdict:
     )
 
 
-def replay_eternal_api_key(patched: Target, findings: Findings) -> None:
-    """05's batteries, unchanged: the shop serves 05's routes."""
-    batteries = {
-        "revocation and expiry": lab05._revocation_battery,
-        "scopes": lab05._scope_battery,
-        "rotation": lab05._rotation_battery,
+KEY_RULES = (
+    Rule(
+        "key-works",
+        "Let a live key with the route's scope through (200 reading, 201 writing); no key "
+        "gets 401 {'error': 'API key required'}, an unknown key 401 {'error': 'Invalid API "
+        "key'}.",
+    ),
+    Rule(
+        "key-expiry",
+        "Refuse a key from its expires_at on (now >= expires_at) with 401 {'error': "
+        "'Invalid API key'}, like last year's partner key.",
+    ),
+    Rule(
+        "key-revocation",
+        "Refuse a revoked key (revoked_at set) from the moment it is revoked, with the same 401.",
+    ),
+    Rule(
+        "key-scopes",
+        "Refuse a live key without the route's scope with 403 {'error': 'Insufficient "
+        "permissions'}.",
+    ),
+    Rule(
+        "key-rotation",
+        "Let two live keys of one client work side by side during a rotation; revoking the "
+        "old one leaves the new one working.",
+    ),
+)
+
+
+def _new_key(
+    client: httpx.Client, auth: dict[str, str], scopes: list[str], **extra: Any
+) -> tuple[str, int]:
+    response = client.post(KEYS, headers=auth, json={"scopes": scopes, **extra})
+    if response.status_code != 201:
+        raise AppBroken(f"creating a key got {response.status_code}{fault(response)}")
+    body = response.json()
+    return str(body["key"]), int(body["id"])
+
+
+def _read(client: httpx.Client, key: str | None) -> httpx.Response:
+    return client.get(REPORTS, headers={API_KEY_HEADER: key} if key is not None else {})
+
+
+def _write(client: httpx.Client, key: str) -> httpx.Response:
+    return client.post(REPORTS, headers={API_KEY_HEADER: key}, json={"title": "by the check"})
+
+
+def _said(response: httpx.Response) -> str:
+    return f"{response.status_code} {response.text[:60]!r}{fault(response)}"
+
+
+def _body(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _key_battery(client: httpx.Client, f: Findings, rng: random.Random) -> None:
+    """05's revocation, expiry, scope and rotation batteries, on the shop's partner API,
+    with generated lifetimes and clock jumps."""
+    alice, carol = _login(client, "alice"), _login(client, "carol")
+    invalid = {"error": "Invalid API key"}
+    nothing = _read(client, None)
+    f.expect(
+        nothing.status_code == 401 and _body(nothing) == {"error": "API key required"},
+        f"no key at all got {_said(nothing)}",
+        'no key: 401 "API key required"',
+        rule="key-works",
+    )
+    garbage = _read(client, KEY_PREFIX + secrets.token_hex(18))
+    f.expect(
+        garbage.status_code == 401 and _body(garbage) == invalid,
+        f"an unknown key got {_said(garbage)}",
+        'an unknown key: 401 "Invalid API key"',
+        rule="key-works",
+    )
+    stale = _read(client, _leaked_key(client))
+    f.expect(
+        stale.status_code == 401 and _body(stale) == invalid,
+        f"last year's expired partner key got {_said(stale)}: check expires_at",
+        "last year's expired key: 401",
+        rule="key-expiry",
+    )
+    keys = {
+        "read-only": (_new_key(client, carol, [READ])[0], 200, 403),
+        "write-only": (_new_key(client, alice, [WRITE])[0], 403, 201),
+        "read+write": (_new_key(client, alice, [READ, WRITE])[0], 200, 201),
     }
-    with patched.client() as client:
-        for name, battery in batteries.items():
-            with findings.section(name):
-                lab05._run(battery, client, findings)
+    for label, (key, read_want, write_want) in keys.items():
+        for response, want, verb in (
+            (_read(client, key), read_want, "read"),
+            (_write(client, key), write_want, "write"),
+        ):
+            denied = want == 403
+            good = response.status_code == want and (
+                not denied or _body(response) == {"error": "Insufficient permissions"}
+            )
+            f.expect(
+                good,
+                f"a {label} key may {'not ' if denied else ''}{verb}: got {_said(response)}, "
+                f"expected {want}",
+                rule="key-scopes" if denied else "key-works",
+            )
+    f.saw("read-only, write-only and read+write keys do exactly their scopes (403 else)")
+    days = rng.randint(1, 30)  # the long-lived key lives 90 days
+    short, _ = _new_key(client, alice, [READ], expiresInDays=days, name="short-lived")
+    lasting, _ = _new_key(client, alice, [READ], expiresInDays=90, name="long-lived")
+    first = _read(client, short)
+    f.expect(first.status_code == 200, f"a {days}-day key was refused on day one "
+             f"({_said(first)})", rule="key-works")  # fmt: skip
+    client.post(CLOCK, json={"advanceDays": days - 0.5})
+    before = _read(client, short)
+    f.expect(before.status_code == 200, f"a {days}-day key was refused half a day before it "
+             f"expires ({_said(before)})", rule="key-expiry")  # fmt: skip
+    client.post(CLOCK, json={"advanceDays": round(rng.uniform(0.6, 3), 2)})
+    late = _read(client, short)
+    f.expect(
+        late.status_code == 401 and _body(late) == invalid,
+        f"a {days}-day key still works after {days} days ({_said(late)}): compare expires_at "
+        "with now",
+        f"a {days}-day key gets 401 once it expired",
+        rule="key-expiry",
+    )
+    kept_long = _read(client, lasting)
+    f.expect(kept_long.status_code == 200, f"a 90-day key stopped working early "
+             f"({_said(kept_long)})", rule="key-expiry")  # fmt: skip
+    old, old_id = _new_key(client, alice, [READ], name="rotating")
+    new, _ = _new_key(client, alice, [READ], name="rotating-next")
+    both = (_read(client, old).status_code, _read(client, new).status_code)
+    f.expect(both == (200, 200), f"during a rotation the two live keys got {both}",
+             "two live keys of one client both work", rule="key-rotation")  # fmt: skip
+    client.delete(f"{KEYS}/{old_id}", headers=alice)
+    revoked, kept = _read(client, old), _read(client, new)
+    f.expect(
+        revoked.status_code == 401 and _body(revoked) == invalid,
+        f"a revoked key got {_said(revoked)}: check revoked_at",
+        "a revoked key gets 401 at once",
+        rule="key-revocation",
+    )
+    f.expect(kept.status_code == 200, f"revoking the old key stopped the new one "
+             f"({_said(kept)})", "the new key keeps working", rule="key-rotation")  # fmt: skip
+
+
+def replay_eternal_api_key(patched: Target, findings: Findings, rng: random.Random) -> None:
+    """05's batteries, adapted to the shop's partner API (its routes are 05's)."""
+    with findings.rule("key-works"):
+        _run(_key_battery, patched, findings, rng)
 
 
 ANTI_PATTERNS: tuple[AntiPattern, ...] = (
@@ -482,6 +789,7 @@ ANTI_PATTERNS: tuple[AntiPattern, ...] = (
         fixes=("encrypt_record", "decrypt_record"),
         locate=locate_homemade_crypto,
         replay=replay_homemade_crypto,
+        rules=CRYPTO_RULES,
         title="Saved cards: AES-256-GCM from a library, not a home-made cipher",
         hints=(
             "Where does the shop encrypt something you choose? Save a card whose number you "
@@ -507,6 +815,7 @@ ANTI_PATTERNS: tuple[AntiPattern, ...] = (
         fixes=("find_users",),
         locate=locate_trusting_input,
         replay=replay_trusting_input,
+        rules=INPUT_RULES,
         title="The friend lookup: a parameterized query",
         hints=(
             "Which route takes an email in its query string? Log in first: "
@@ -531,6 +840,7 @@ ANTI_PATTERNS: tuple[AntiPattern, ...] = (
         fixes=("authenticate",),
         locate=locate_eternal_api_key,
         replay=replay_eternal_api_key,
+        rules=KEY_RULES,
         title="The partner API: keys expire, revoked keys stop, scopes hold",
         hints=(
             "A partner's integration log from last year sits on a shared drive: "

@@ -17,6 +17,7 @@ from labkit.exercises.capstone import accounts, data, edge, tokens
 from labkit.exercises.capstone.antipattern import AntiPattern, parse_route
 from labkit.exercises.check import CheckContext, Findings, Verdict
 from labkit.exercises.registry import LabDefinition
+from labkit.exercises.rules import Rule
 
 __all__ = ["ANTI_PATTERNS", "LAB", "ORDER"]
 
@@ -93,18 +94,33 @@ def audit(ctx: CheckContext) -> Verdict:
 def _fix_check(ap: AntiPattern) -> None:
     def run(ctx: CheckContext) -> Verdict:
         findings = Findings()
-        ap.replay(ctx.require_patched(), findings)
+        ap.replay(ctx.require_patched(), findings, ctx.rng)
         return findings.verdict(
             f"{ap.avoid} → {ap.instead}: the {ap.lab} battery is refused, legitimate use works",
             f"the shop still shows '{ap.avoid}'",
         )
 
     run.__name__ = f"fix_{ap.id.replace('-', '_')}"
-    LAB.check(f"fix-{ap.id}", title=ap.title, kind="fix", fixes=ap.fixes, hints=ap.fix_hints)(run)
+    LAB.check(
+        f"fix-{ap.id}",
+        title=ap.title,
+        kind="fix",
+        fixes=ap.fixes,
+        hints=ap.fix_hints,
+        rules=ap.rules,
+    )(run)
 
 
 for _ap in ANTI_PATTERNS:
     _fix_check(_ap)
+
+
+#: verify's rules: one per row — every rule of that row's fix check, all in one shop. A
+#: problem names the row, then the row's own rule: "[cors-wildcard] [exact-origins] ...".
+VERIFY_RULES = tuple(
+    Rule(ap.id, f"{ap.avoid} → {ap.instead}: every rule of fix-{ap.id} holds in the one shop.")
+    for ap in ANTI_PATTERNS
+)
 
 
 @LAB.check(
@@ -113,6 +129,7 @@ for _ap in ANTI_PATTERNS:
     kind="fix",
     fixes=ALL_FIXES,
     points=3,
+    rules=VERIFY_RULES,
     hints=(
         "Pass every function you wrote: lab.check('verify', **FIXES).",
         "Each section names the row that still fails; its fix-<id> check has its own hints.",
@@ -122,13 +139,15 @@ def verify(ctx: CheckContext) -> Verdict:
     findings = Findings()
     patched = ctx.require_patched()
     for ap in ANTI_PATTERNS:
-        before = len(findings.problems)
-        with findings.section(f"{ap.id} ({ap.lab})"):
+        row = Findings()
+        with row.section(f"{ap.id} ({ap.lab})"):
             try:
-                ap.replay(patched, findings)
+                ap.replay(patched, row, ctx.rng)
             except Exception as exc:  # one broken battery must not hide the others
-                findings.fail(f"the battery could not finish ({type(exc).__name__}: {exc})")
-        findings.problems[before:] = [f"{ap.id}: {p}" for p in findings.problems[before:]]
+                row.fail(f"the battery could not finish ({type(exc).__name__}: {exc})")
+        for problem in row.problems:
+            findings.fail(problem, rule=ap.id)
+        findings.observations += row.observations[-1:]  # the row's one-line summary
     if len(ANTI_PATTERNS) < len(ORDER):
         findings.fail(f"only {len(ANTI_PATTERNS)} of {len(ORDER)} anti-patterns have a battery")
     return findings.verdict(

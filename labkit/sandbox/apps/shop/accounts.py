@@ -28,7 +28,10 @@ seeded staff only (their passwords are on ``/api/_lab/accounts``).
 
 Lab-only: ``GET /api/_lab/dump`` (the users table as 01 showed it), ``POST
 /api/_lab/legacy-user`` (an account from before the migration, as in 01) and ``POST
-/api/_lab/users`` (a fresh customer and its password, for checks, as in 11). None is limited.
+/api/_lab/users`` (a fresh customer and its password, for checks, as in 11; ``{"scheme":
+"argon2id"}`` stores it upgraded) and ``GET /api/_lab/login-costs`` (the server's CPU and
+wall time of each recent ``login`` call, as in 01: a timing probe a busy machine cannot
+blur). None is limited.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from __future__ import annotations
 import math
 import secrets
 import time
+from collections import deque
 from functools import partial
 from typing import Any
 
@@ -77,6 +81,7 @@ LEAKED_PASSWORD_POOL = 2000  # the other customers pick from the 2,000 most comm
 #: Registrations counted per key (the keys of ``login_keys``), refused past the quota.
 REGISTER = Policy("register", 10, 15 * 60)
 LOGIN_REFUSED = {"error": "Too many login attempts. Try again later."}
+LOGIN_COSTS_KEPT = 512
 REGISTER_REFUSED = {"error": "Too many sign-ups. Try again later."}
 
 SLOTS: dict[str, FixSlot] = {
@@ -88,7 +93,9 @@ SLOTS: dict[str, FixSlot] = {
     "login": FixSlot(
         "login", tuple, "login(email: str, password: str, find_user) -> tuple[int, dict]"
     ),
-    "login_keys": FixSlot("login_keys", list, "login_keys(ip: str, email: str) -> list[str]"),
+    "login_keys": FixSlot(
+        "login_keys", (list, tuple), "login_keys(ip: str, email: str) -> list[str]"
+    ),
 }
 SECURE: dict[str, Any] = {
     "hash_password": secure_passwords.hash_password,
@@ -109,6 +116,10 @@ VULNERABLE: dict[str, Any] = {
 class Credentials(BaseModel):
     email: str
     password: str
+
+
+class NewUser(BaseModel):
+    scheme: str | None = None
 
 
 class Throttle:
@@ -190,6 +201,14 @@ def install(shop: Shop) -> None:
         store.add_user(body.email, "customer", parts["hash_password"](body.password))
         return {"email": body.email}
 
+    costs: deque[dict[str, Any]] = deque(maxlen=LOGIN_COSTS_KEPT)
+
+    @shop.app.get("/api/_lab/login-costs", include_in_schema=False)
+    def login_costs() -> list[dict[str, Any]]:
+        """What each recent ``login`` call cost the server: CPU time of the whole process
+        (hash work, whichever thread does it) and wall time, oldest first (as 01)."""
+        return list(costs)
+
     @shop.app.post("/api/auth/login", response_model=None)
     def login(body: Credentials, request: Request) -> Any:
         """Log in; failed attempts count against every key of ``login_keys``."""
@@ -197,7 +216,10 @@ def install(shop: Shop) -> None:
         wait = throttle.wait(LOGIN, keys)
         if wait is not None:
             return _refused(LOGIN_REFUSED, wait)
+        cpu, wall = time.process_time(), time.perf_counter()
         status, payload = login_with(body.email, body.password, store.find_user)
+        costs.append({"email": body.email, "cpuMs": (time.process_time() - cpu) * 1000,
+                      "wallMs": (time.perf_counter() - wall) * 1000})  # fmt: skip
         user = store.find_user(body.email) if int(status) == 200 else None
         if user is None:
             throttle.count(LOGIN, keys)
@@ -212,9 +234,19 @@ def install(shop: Shop) -> None:
     add_breach_routes(shop.app, store)  # 01's /api/_lab/dump and /api/_lab/legacy-user
 
     @shop.app.post("/api/_lab/users", status_code=201, include_in_schema=False)
-    def new_user() -> dict[str, str]:
-        """A fresh customer and its password (stored with the shop's hash_password)."""
+    def new_user(body: NewUser | None = None) -> dict[str, str]:
+        """A fresh customer and its password, stored with the shop's hash_password — or,
+        with ``{"scheme": "argon2id"}``, as a row already upgraded: the learner's own
+        hash_password once it is fixed, else argon2id (OWASP's m=19456 KiB, t=2), so a
+        login costs a real hash verification; ``{"scheme": "md5"}``: a legacy MD5 row."""
         email = f"user-{secrets.token_hex(5)}@{CUSTOMER_DOMAIN}"
         password = generate_password()
-        store.add_user(email, "customer", parts["hash_password"](password))
+        scheme = body.scheme if body is not None else None
+        fixed = shop.secure or "hash_password" in shop.fixed
+        hasher = parts["hash_password"]
+        if scheme == "argon2id" and not fixed:
+            hasher = secure_passwords.hash_password
+        elif scheme == "md5":  # a legacy row: cheap to make and to check (rate-limit probes)
+            hasher = weak_passwords.hash_password_md5
+        store.add_user(email, "customer", hasher(password))
         return {"email": email, "password": password}

@@ -7,7 +7,7 @@ earlier lab whose plug-in functions (same names, same signatures) fix it:
   card for the logged-in user (201 ``{"id", "holder", "last4", "masked"}``, 400
   ``{"errors"}`` for a number that is not one); ``GET /api/cards`` → ``{"cards": [...]}``
   and ``GET /api/cards/{id}`` (owner only: 403/404) show it masked to its last four
-  digits, which the shop decrypts to know. A stored card that is not authentic answers 500
+  digits, which the shop decrypts to know. A stored card that is not authentic answers 409
   ``{"error": "Card failed integrity check"}`` (as 09 does). The number is encrypted with
   ``encrypt_record(plaintext, record_id, key_id, key)`` and read with
   ``decrypt_record(stored, record_id, keyring)``, ``record_id`` being ``"card:<id>"``;
@@ -84,6 +84,7 @@ from labkit.vulnerable import validation as weak_sql
 __all__ = [
     "CARDS",
     "INTEGRITY_ERROR",
+    "INTEGRITY_STATUS",
     "LEAKED_PARTNER",
     "SECURE",
     "SLOTS",
@@ -95,6 +96,8 @@ __all__ = [
 
 CARDS = "/api/cards"
 INTEGRITY_ERROR = "Card failed integrity check"
+#: A stored card that is not authentic: 409 (as 09), not 5xx — a 5xx is a crash.
+INTEGRITY_STATUS = 409
 #: The partner whose key sits in last year's integration log (expired 35 days ago).
 LEAKED_PARTNER = "acme-marketplace"
 #: Machine clients that hold keys when the shop opens (05's dataclass: name, owner, scopes,
@@ -320,7 +323,7 @@ def _install_cards(shop: Shop) -> None:
             return JSONResponse({"error": "Insufficient permissions"}, status_code=403)
         shown = vault.view(rows[0])
         if shown is None:
-            return JSONResponse({"error": INTEGRITY_ERROR}, status_code=500)
+            return JSONResponse({"error": INTEGRITY_ERROR}, status_code=INTEGRITY_STATUS)
         return shown
 
     @app.put("/api/_lab/cards/{card_id}", include_in_schema=False, response_model=None)

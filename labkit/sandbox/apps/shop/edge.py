@@ -12,7 +12,8 @@ Three rows of the seed's "Common Anti-Patterns Summary" live here:
   Slots ``effective_scheme(scheme, peer, forwarded_proto, trusted_proxies) -> str`` and
   ``security_headers(scheme) -> dict[str, str]`` (09's); the redirect decision is 09's:
   a request whose effective scheme is not ``https`` is sent, with 308, to the same path
-  and query on the configured HTTPS origin.
+  and query on the configured HTTPS origin. Several ``X-Forwarded-Proto`` header lines
+  reach ``effective_scheme`` as one comma-separated value (RFC 9110 §5.3), in order.
 - ``no-length-limits`` (lab 07): reviews of any size, of any shape, are stored.
   Slots ``validate_review(data) -> (clean_dict, None) | (None, errors)`` (07's
   ``validate_user`` shape) and ``body_too_large(content_length, received) -> bool`` (07's;
@@ -194,7 +195,7 @@ class HttpsPolicy:
                 parts["effective_scheme"],
                 own_scheme,
                 peer,
-                request.headers.get("x-forwarded-proto"),
+                ", ".join(request.headers.getlist("x-forwarded-proto")) or None,
                 TRUSTED_PROXIES,
             )
             headers = await run_in_threadpool(parts["security_headers"], scheme)

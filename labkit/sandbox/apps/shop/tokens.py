@@ -26,7 +26,10 @@ Orders: ``POST /api/orders {item, quantity}``, ``GET /api/orders``, ``GET /api/o
 (owner or admin), ``GET /api/admin/orders`` (admin). Lab-only: ``/api/_lab/source``,
 ``/api/_lab/vault`` (what the secrets manager holds), ``POST /api/_lab/provider/pay
 {orderId}`` (the provider signs a genuine event), ``POST /api/_lab/boot {env}`` (would the
-shop start with this environment?), ``/api/_lab/token-log`` (an expired admin token).
+shop start with this environment?), ``/api/_lab/token-log`` (an expired admin token),
+``POST /api/_lab/sign {claims, header}`` (a token signed with the shop's own access key:
+another audience's or issuer's token).
+The refresh cookie may have any name: the shop reads the one ``refresh_cookie`` sets.
 """
 
 from __future__ import annotations
@@ -162,6 +165,11 @@ class PayRequest(BaseModel):
     orderId: int
 
 
+class SignRequest(BaseModel):
+    claims: dict[str, Any]
+    header: dict[str, Any] = Field(default_factory=dict)
+
+
 class BootRequest(BaseModel):
     env: dict[str, str]
 
@@ -257,6 +265,12 @@ def install(shop: Shop) -> None:
         response.headers.append("set-cookie", parts["refresh_cookie"](pair["refreshToken"]))
         return response
 
+    def cookie_name() -> str:
+        """The name of the learner's refresh cookie (any name: ``refreshToken``,
+        ``__Secure-refresh``...), read from the ``Set-Cookie`` value it makes."""
+        made = parts["refresh_cookie"]("probe")
+        return made.split(";", 1)[0].partition("=")[0].strip()
+
     def login_response(user: UserRecord) -> JSONResponse:
         return with_tokens(issue(user))
 
@@ -275,7 +289,7 @@ def install(shop: Shop) -> None:
     @app.post(REFRESH, response_model=None)
     def refresh(request: Request, body: RefreshBody | None = None) -> Any:
         if shop.uses("refresh_cookie"):
-            token = request.cookies.get("refreshToken")
+            token = request.cookies.get(cookie_name())
         else:
             token = body.refreshToken if body else None
         if not token:
@@ -303,6 +317,14 @@ def install(shop: Shop) -> None:
         admin = next(u for u in store.all_users() if u.role == "admin")
         return [{"kind": "expired", "request": f"GET {ADMIN_ORDERS}",
                  "authorization": f"Bearer {keys.expired_admin(admin)}"}]  # fmt: skip
+
+    @app.post("/api/_lab/sign", include_in_schema=False)
+    def sign(body: SignRequest) -> dict[str, str]:
+        """A token signed with the shop's own access key (ES256 once fixed): what another
+        audience or issuer of the same key holder would receive (checks probe iss/aud)."""
+        alg = "ES256" if keys.asymmetric else "HS256"
+        header = {**body.header, "alg": alg}
+        return {"token": jwt.encode(body.claims, keys.shop["access"], alg, headers=header)}
 
     _install_orders(shop, user)
     _install_payments(shop)
