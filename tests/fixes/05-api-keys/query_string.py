@@ -108,6 +108,17 @@ def redacts_every_value() -> Fixes:
     return _fixes(redact_url=redact_url)
 
 
+@wrong("query-string", breaks="no-crash")
+def assumes_a_query() -> Fixes:
+    """Splits on '?' and takes [1]: a request without a query string crashes the logger."""
+
+    def redact_url(url: str) -> str:
+        path, query = url.split("?")
+        return path + "?" + _named_only("?" + query, SECRET, case=True).lstrip("?")
+
+    return _fixes(redact_url=redact_url)
+
+
 def _valid(match: re.Match[str]) -> bool:
     number, digits = zlib.crc32(match.group(1).encode()), ""
     for _ in range(6):
