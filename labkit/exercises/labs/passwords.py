@@ -19,7 +19,7 @@ from labkit.attacks.cracking import HashInfo, guess_rate, identify_hash
 from labkit.exercises.check import CheckContext, Findings, Verdict
 from labkit.exercises.registry import LabDefinition
 from labkit.exercises.rules import Rule, merge_rules
-from labkit.wordlists import common_passwords
+from labkit.wordlists import common_passwords, seed_passwords
 
 __all__ = ["LAB", "OWASP_ARGON2ID", "hash_meets_owasp"]
 
@@ -445,6 +445,20 @@ POLICY_RULES = (
     ),
 )
 POLICY_MIN, POLICY_MAX = 12, 128
+UNPRINTABLE = (
+    "mastur",
+    "master",
+    "bait",
+    "lick",
+    "suck",
+    "anal",
+    "nude",
+    "naked",
+    "pizd",
+    "pidor",
+    "huy",
+    "blya",
+)
 #: Single code points (no combining marks, no variation selectors), several UTF-8 bytes each.
 WIDE_CHARACTERS = "éüßøçñжщλπ中文字日本語한국🔐🌈🦄🍕🎸🚀🌊🔥🎈🧩📚🐙"
 ASCII_POOL = string.ascii_letters + string.digits + "!#%&*+-=?@^_~"
@@ -489,7 +503,9 @@ def _policy_probes(
 ) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
     """(rule, label, password) to refuse and to accept, generated."""
     blocklist = set(common_passwords())
-    long_common = [p for p in common_passwords() if len(p) >= POLICY_MIN]
+    # drawn from the whole list (minus words not fit to print in feedback)
+    shown = [p for p in seed_passwords(len(blocklist)) if not any(w in p for w in UNPRINTABLE)]
+    long_common = [p for p in shown if len(p) >= POLICY_MIN]
     lettered = [p for p in long_common if any(c.isalpha() for c in p)]
     short = _composed(rng, POLICY_MIN - 1, wide=True)
     refuse = [
