@@ -1,7 +1,8 @@
 """``labkit grade``: grade a folder of submissions with checks the learner cannot touch.
 
-Only answer cells are taken from a submission and spliced into the canonical release; the
-grader serves the vulnerable targets and runs every check from its own import; the notebook's
+Only answer cells and the learner's own code cells are taken from a submission and spliced
+into the canonical release; the grader serves the vulnerable targets and runs every check from
+its own import, recording a verdict only while a canonical check cell runs; the notebook's
 outputs are never read. See DESIGN "Grading" and INSTRUCTORS.md.
 """
 
