@@ -59,7 +59,7 @@ def labs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Lab]]:
 def test_fix_case(case: FixCase, labs: dict[str, Lab]) -> None:
     lab = labs[case.lab]
     for check_id in case.checks:
-        result = lab.check(check_id, **case.make())
+        result = lab.check(check_id, **case.fixes(lab))
         shown = repr(result)
         assert len(shown) <= 3000, f"{check_id}: message of {len(shown):,} characters"
         if case.wrong:

@@ -13,13 +13,16 @@ functions that return the keyword arguments of ``lab.check`` (the fix functions,
     @right("hashing")
     def bcrypt_cost_12() -> Fixes: ...
 
-``also=("verify",)`` runs the same fixes through more checks (each must fail, or pass).
+``also=("verify",)`` runs the same fixes through more checks (each must fail, or pass). A
+case that needs the running lab (08 commits to the lab's repository) takes it as its one
+parameter: ``def case(lab: Lab) -> Fixes``.
 Build wrong fixes adversarially: for each rule, how would a hurried developer get it wrong?
 """
 
 from __future__ import annotations
 
 import importlib.util
+import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +40,7 @@ class FixCase:
 
     check: str
     name: str
-    make: Callable[[], Fixes]
+    make: Callable[..., Fixes]
     breaks: str | None = None  # the rule id a wrong fix breaks; None for a correct one
     also: tuple[str, ...] = ()
     lab: str = ""
@@ -54,15 +57,20 @@ class FixCase:
     def doc(self) -> str:
         return (self.make.__doc__ or "").strip()
 
+    def fixes(self, lab: Any) -> Fixes:
+        """The keyword arguments of ``lab.check``, made for ``lab``."""
+        wants_lab = len(inspect.signature(self.make).parameters) == 1
+        return self.make(lab) if wants_lab else self.make()
+
 
 def wrong(
     check: str, *, breaks: str, also: tuple[str, ...] = ()
-) -> Callable[[Callable[[], Fixes]], FixCase]:
+) -> Callable[[Callable[..., Fixes]], FixCase]:
     """A fix that ``check`` must fail, with ``[breaks]`` (a rule id) in its message."""
     return lambda make: FixCase(check, make.__name__, make, breaks, also)
 
 
-def right(check: str, *, also: tuple[str, ...] = ()) -> Callable[[Callable[[], Fixes]], FixCase]:
+def right(check: str, *, also: tuple[str, ...] = ()) -> Callable[[Callable[..., Fixes]], FixCase]:
     """A correct fix, unlike the reference, that ``check`` must pass."""
     return lambda make: FixCase(check, make.__name__, make, None, also)
 

@@ -1,11 +1,10 @@
 """08 scan-clean: commits that leave a secret (or a fallback) in the code, and clean ones.
 
-Each case makes a commit in the repository of the 08 lab the corpus test opened (the lab's
+Each case takes the lab it runs against, makes a commit in that lab's repository (the lab's
 own files, rewritten from scratch every time) and hands in its id, as the learner does.
 """
 
 import base64
-import gc
 import subprocess
 from pathlib import Path
 
@@ -38,13 +37,9 @@ CLEAN_EXPORT = EXPORT_HEAD + 'EXPORT_API_KEY = os.environ["EXPORT_API_KEY"]\n' +
 EXAMPLE = "APP_ENV=production\nJWT_SECRET=\nEXPORT_API_KEY=\nDATABASE_URL=\n"
 
 
-def _repo() -> Path:
-    """The source repository of the running 08 lab (the corpus test opened exactly one)."""
-    labs = [o for o in gc.get_objects() if isinstance(o, Lab) and o.id == "08-secrets"]
-    running = [lab for lab in labs if lab.sandbox.running]
-    if len(running) != 1:
-        raise RuntimeError(f"expected one running 08-secrets lab, found {len(running)}")
-    return Path(running[0].client.get("/api/_lab/repo").json()["path"])
+def _repo(lab: Lab) -> Path:
+    """The source repository of the 08 lab the corpus test runs the case against."""
+    return Path(lab.client.get("/api/_lab/repo").json()["path"])
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -54,9 +49,9 @@ def _git(repo: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
-def _commit(files: dict[str, str | None], message: str) -> Fixes:
+def _commit(lab: Lab, files: dict[str, str | None], message: str) -> Fixes:
     """Write ``files`` (None deletes), commit everything, hand in the commit id."""
-    repo = _repo()
+    repo = _repo(lab)
     for name, text in files.items():
         path = repo / name
         if text is None:
@@ -69,9 +64,9 @@ def _commit(files: dict[str, str | None], message: str) -> Fixes:
     return {"answer": _git(repo, "rev-parse", "HEAD")}
 
 
-def _old_export_key() -> str:
+def _old_export_key(lab: Lab) -> str:
     """The key the first version of app/export.py hard-coded (still in history)."""
-    log = _git(_repo(), "log", "-p", "--all", "--no-color", "--", "app/export.py")
+    log = _git(_repo(lab), "log", "-p", "--all", "--no-color", "--", "app/export.py")
     line = next(line for line in log.splitlines() if line.startswith('+EXPORT_API_KEY = "'))
     return line.split('"')[1]
 
@@ -87,67 +82,67 @@ def _clean(**changes: str | None) -> dict[str, str | None]:
 
 
 @wrong("scan-clean", breaks="no-secret-in-code")
-def key_in_base64() -> Fixes:
+def key_in_base64(lab: Lab) -> Fixes:
     """The old key, base64-encoded "so scanners do not flag it"."""
-    encoded = base64.b64encode(_old_export_key().encode()).decode()
+    encoded = base64.b64encode(_old_export_key(lab).encode()).decode()
     line = f'EXPORT_API_KEY = base64.b64decode("{encoded}").decode()\n'
     export = EXPORT_HEAD + "import base64\n\n" + line + EXPORT_CHECK
-    return _commit(_clean(**{"app/export.py": export}), "encode the export key")
+    return _commit(lab, _clean(**{"app/export.py": export}), "encode the export key")
 
 
 @wrong("scan-clean", breaks="no-secret-in-code")
-def key_in_pieces() -> Fixes:
+def key_in_pieces(lab: Lab) -> Fixes:
     """The old key split into short literals joined at import ("no long string to match")."""
-    key = _old_export_key()
+    key = _old_export_key(lab)
     pieces = " + ".join(f'"{key[i : i + 6]}"' for i in range(0, len(key), 6))
     export = EXPORT_HEAD + f"EXPORT_API_KEY = os.environ.get('X') or ({pieces})\n" + EXPORT_CHECK
-    return _commit(_clean(**{"app/export.py": export}), "split the export key")
+    return _commit(lab, _clean(**{"app/export.py": export}), "split the export key")
 
 
 @wrong("scan-clean", breaks="no-fallback")
-def generated_fallback() -> Fixes:
+def generated_fallback(lab: Lab) -> Fixes:
     """JWT_SECRET falls back to a random value when unset: no literal, and no fail-fast."""
     config = CLEAN_CONFIG.replace(
         'JWT_SECRET = os.environ["JWT_SECRET"]',
         'import secrets\nJWT_SECRET = os.environ.get("JWT_SECRET", secrets.token_hex(32))',
     )
-    return _commit(_clean(**{"app/config.py": config}), "a random secret if none is set")
+    return _commit(lab, _clean(**{"app/config.py": config}), "a random secret if none is set")
 
 
 @wrong("scan-clean", breaks="no-fallback")
-def fallback_after_or() -> Fixes:
+def fallback_after_or(lab: Lab) -> Fixes:
     """os.getenv(...) or "change-me": a placeholder the scanner skips, but still a default."""
     config = CLEAN_CONFIG.replace(
         'JWT_SECRET = os.environ["JWT_SECRET"]',
         'JWT_SECRET = os.getenv("JWT_SECRET") or "change-me"',
     )
-    return _commit(_clean(**{"app/config.py": config}), "default for local runs")
+    return _commit(lab, _clean(**{"app/config.py": config}), "default for local runs")
 
 
 @wrong("scan-clean", breaks="names-kept")
-def export_module_deleted() -> Fixes:
+def export_module_deleted(lab: Lab) -> Fixes:
     """Deletes app/export.py instead of fixing it: the reporting job loses its endpoint."""
-    return _commit(_clean(**{"app/export.py": None}), "remove the export endpoint")
+    return _commit(lab, _clean(**{"app/export.py": None}), "remove the export endpoint")
 
 
 @wrong("scan-clean", breaks="debug-off-in-code")
-def debug_still_defaults_on() -> Fixes:
+def debug_still_defaults_on(lab: Lab) -> Fixes:
     """Secrets from the environment, but the DEBUG line of the old config stays."""
     config = CLEAN_CONFIG.replace(
         'DEBUG = os.environ.get("DEBUG", "false").lower() == "true"',
         'DEBUG = os.environ.get("DEBUG", "true").lower() != "false"',
     )
-    return _commit(_clean(**{"app/config.py": config}), "secrets from the environment")
+    return _commit(lab, _clean(**{"app/config.py": config}), "secrets from the environment")
 
 
 @wrong("scan-clean", breaks="env-example")
-def no_env_example() -> Fixes:
+def no_env_example(lab: Lab) -> Fixes:
     """Clean code, but nothing tells the next developer which variables to set."""
-    return _commit(_clean(**{".env.example": None}), "secrets from the environment")
+    return _commit(lab, _clean(**{".env.example": None}), "secrets from the environment")
 
 
 @right("scan-clean")
-def require_helper() -> Fixes:
+def require_helper(lab: Lab) -> Fixes:
     """A require() helper that refuses a missing variable; DEBUG as an opt-in word list."""
     config = CONFIG_HEAD + (
         "def require(name: str) -> str:\n"
@@ -171,12 +166,13 @@ def require_helper() -> Fixes:
         "DATABASE_URL=postgresql://notes:<password>@db.internal:5432/notes\n"
     )
     return _commit(
+        lab,
         _clean(**{"app/config.py": config, "app/export.py": export, ".env.example": example}),
         "settings from the environment, with a require() helper",
     )
 
 
 @right("scan-clean")
-def environ_only() -> Fixes:
+def environ_only(lab: Lab) -> Fixes:
     """os.environ[...] for every secret, DEBUG off unless "true", a .env.example."""
-    return _commit(_clean(), "Secrets come from the environment only")
+    return _commit(lab, _clean(), "Secrets come from the environment only")
