@@ -601,8 +601,8 @@ def _fix_verdict(ctx: CheckContext, *steps: Step, passed: str, failed: str) -> V
     patched = ctx.require_patched()
     with patched.client() as client:
         fault = _fault(client)
-    if fault:
-        return Verdict(False, "your cors_settings could not be used", (fault,))
+    if fault:  # the runner names the cause once, under [no-crash]
+        return Verdict(False, "your cors_settings could not be used")
     findings = Findings()
     for step in steps:
         step(patched, ctx.rng, findings)

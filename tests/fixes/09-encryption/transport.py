@@ -89,6 +89,20 @@ def always_https() -> Fixes:
     return _fixes(lambda scheme, peer, forwarded_proto, trusted_proxies: "https")
 
 
+@wrong("transport", breaks="no-crash")
+def forgets_the_missing_header() -> Fixes:
+    """forwarded_proto.split(',') without checking for None: every request without the
+    header crashes the app."""
+
+    def effective_scheme(
+        scheme: str, peer: str, forwarded_proto: str | None, trusted_proxies: Collection[str]
+    ) -> str:
+        claimed = forwarded_proto.split(",")[-1].strip()  # type: ignore[union-attr]
+        return claimed if peer in trusted_proxies else scheme
+
+    return _fixes(effective_scheme)
+
+
 @wrong("transport", breaks="proxy-https", also=("verify",))
 def never_believes_the_proxy() -> Fixes:
     """The header is ignored altogether: behind the load balancer every request loops."""

@@ -215,3 +215,14 @@ def starlette_defaults() -> Fixes:
 def cookies_off_in_the_browser() -> Fixes:
     """Credentials off: the browser withholds the frontend's own account."""
     return {"cors_settings": lambda trusted: _settings(trusted, allow_credentials=False)}
+
+
+@wrong("origin-battery", breaks="no-crash")
+def unbalanced_regex() -> Fixes:
+    """A hand-typed allow_origin_regex with an unbalanced parenthesis: CORSMiddleware cannot
+    compile it, so the app cannot start its policy (every request answers 500)."""
+    return {
+        "cors_settings": lambda trusted: _settings(
+            trusted, allow_origin_regex=r"https://(app|admin\.example\.com"
+        )
+    }
