@@ -717,8 +717,8 @@ lab.check("fix-symmetric-jwt", issue_tokens=issue_tokens, verify_token=verify_to
 # Input Validation Cheat Sheet: an allowlist schema for every input — type, length, range — here
 # a pydantic model (the seed's `z.string().min(1).max(...)`); and a cap on the body itself
 # before parsing, counted as bytes arrive: 413 (RFC 9110 §15.5.14), since a chunked upload
-# declares no length (RFC 9112 §6.1). Any cap from 16 KiB to 1 MiB will do: the longest valid
-# review, 2,000 emoji escaped as JSON, is about 24 KB.
+# declares no length (RFC 9112 §6.1). Any cap from 32 KiB to 1 MiB will do: the longest valid
+# review, 2,000 emoji escaped as JSON, is about 24 KB (so 07's smallest cap, 16 KiB, is not).
 
 # %%
 review = {"productId": 1, "rating": 5, "text": "A" * 1_000_000}

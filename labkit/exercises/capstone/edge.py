@@ -811,7 +811,8 @@ ANTI_PATTERNS: tuple[AntiPattern, ...] = (
             "validate_review: 07's validate_user with another schema — a pydantic model "
             "(strict, extra='forbid'): productId int >= 1, rating int 1..5, text trimmed, "
             "1..2000 characters; return (model.model_dump(), None) or (None, errors).",
-            "body_too_large: your 07 function, unchanged (64 KiB is plenty for a review).",
+            "body_too_large: your 07 function, with a cap from 32 KiB to 1 MiB (64 KiB is "
+            "plenty; 07's 16 KiB is too small for 2,000 emoji escaped as JSON).",
             "Errors: {'formErrors': [...], 'fieldErrors': {'text': [...]}} — name the field.",
         ),
     ),
