@@ -34,8 +34,6 @@ LAB = LabDefinition("10-cors", "10 · CORS", "labkit.sandbox.apps.cors")
 
 APP_ORIGIN = "https://app.example.com"
 ACCOUNT, VICTIM, LOGIN = "/api/account", "/api/_lab/victim", "/api/auth/login"
-#: Methods the API never needs cross-origin; a preflight for them must fail.
-UNNEEDED_METHODS = ("DELETE", "PATCH")
 #: Browsers cap the preflight cache (Firefox 24 h, Chromium 2 h); longer is a mistake.
 MAX_AGE_LIMIT_S = 86400
 #: The https origins the browser can be made to visit (the spoofed attacker pages).
@@ -337,7 +335,6 @@ BROWSER_RULES = (ONLY_TRUSTED, FRONTEND_WORKS)
 #: Labels a team adds to an allowlist "for a while" (the seed's own list has admin.).
 COMMON_LABELS = ("www", "admin", "api", "staging", "dev", "beta")
 DEV_PORTS = (3000, 4200, 5173, 8000, 8080)
-SIMPLE_METHODS = frozenset({"GET", "HEAD", "PUT"})
 #: Headers the frontend never sends but a lax allowlist often lets through.
 TEMPTING_HEADERS = ("x-requested-with", "x-api-key", "x-csrf-token", "x-http-method-override")
 

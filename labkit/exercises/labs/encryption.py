@@ -33,7 +33,6 @@ LAB = LabDefinition("09-encryption", "09 · Encryption", "labkit.sandbox.apps.en
 
 CA, DUMP, RECORDS = "/api/_lab/ca.pem", "/api/_lab/dump", "/api/records"
 STATUS, ADMIN, PROFILE = "/api/status", "/api/admin/users", "/api/profile"
-INTEGRITY_ERROR = "Record failed integrity check"
 HSTS_MAX_AGE = 31_536_000
 PROXY_ADDRESS = "127.0.0.2"  # the lab's load balancer (the app trusts only this peer)
 NONCE_PROBES = 10_000
