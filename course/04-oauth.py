@@ -309,7 +309,10 @@ lab.check("nonce-replay", replayed)
 # `False` — including a verifier for a code that had no challenge (RFC 9700 §4.8, the PKCE
 # downgrade). The check starts with the RFC's own test vector (Appendix B): verifier
 # `dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk`, challenge
-# `E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM`.
+# `E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM`. A `verify_pkce` that raises (on a `None`, say)
+# is not a refusal: the server answers 500 and the check fails.
+#
+# <!-- labkit:rules pkce -->
 
 # %% labkit={"answer": "pkce"}
 import hmac
@@ -339,7 +342,11 @@ lab.check("pkce", verify_pkce=verify_pkce)
 #
 # Write `validate_redirect_uri(registered, requested) -> bool`. RFC 9700 §2.1: "exact string
 # matching". The server already answers a refused URI with a 400 page and never redirects to it
-# (RFC 6749 §4.1.2.1) — your function decides which URIs are refused.
+# (RFC 6749 §4.1.2.1) — your function decides which URIs are refused. The check generates
+# look-alikes of the registered URI on every run: sub-paths, `..`, extra queries, fragments,
+# userinfo, other ports, schemes and letter cases.
+#
+# <!-- labkit:rules redirect-uri-exact -->
 
 # %% labkit={"answer": "redirect-uri-exact"}
 def validate_redirect_uri(registered: str, requested: str) -> bool:
@@ -361,7 +368,10 @@ lab.check("redirect-uri-exact", validate_redirect_uri=validate_redirect_uri)
 # in the authorization request), `user`, `issued_at` (`time.time()` when issued), and the PKCE
 # fields. Return the record only if the code was issued to this `client_id`, the token request
 # repeats the same `redirect_uri` (RFC 6749 §4.1.3), and it is at most 600 seconds old
-# (RFC 6749 §4.1.2); otherwise `None`.
+# (RFC 6749 §4.1.2); otherwise `None`. (A shorter lifetime is fine: 10 minutes is the
+# maximum.)
+#
+# <!-- labkit:rules codes -->
 
 # %% labkit={"answer": "codes"}
 CODE_TTL_S = 600
@@ -388,6 +398,8 @@ lab.check("codes", redeem_code=redeem_code)
 #
 # Write `flow_allowed(flow) -> bool`; `flow` is `"authorization_code"`, `"implicit"` (a
 # `response_type=token` request) or `"password"` (a `grant_type=password` token request).
+#
+# <!-- labkit:rules flows -->
 
 # %% labkit={"answer": "flows"}
 def flow_allowed(flow: str) -> bool:
@@ -407,6 +419,8 @@ lab.check("flows", flow_allowed=flow_allowed)
 # progress — a callback nobody asked for. `returned` is the callback's `state`, or `None`.
 # (Authlib's `parse_authorization_code_response(uri, state)` skips the comparison when `state`
 # is empty — exactly the bug to avoid.)
+#
+# <!-- labkit:rules state -->
 
 # %% labkit={"answer": "state"}
 def check_state(expected, returned) -> bool:
@@ -425,6 +439,8 @@ lab.check("state", check_state=check_state)
 #
 # Write `check_nonce(expected, claims) -> bool`: `expected` is the nonce this session sent (or
 # `None`), `claims` the ID token's verified claims. The token's `nonce` must be there and equal.
+#
+# <!-- labkit:rules nonce -->
 
 # %% labkit={"answer": "nonce"}
 def check_nonce(expected, claims: dict) -> bool:
@@ -443,11 +459,13 @@ lab.check("nonce", check_nonce=check_nonce)
 # ## Verify — replay every attack
 #
 # Your six functions together are the fixed server and client. The check replays the whole
-# battery against them — interception without a verifier, a wrong verifier, `plain`, a missing
-# method, no PKCE, the RFC 9700 §4.8 downgrade, all seven redirect URI tricks, an unknown client,
-# a reused, foreign, mis-addressed and 11-minute-old code, the implicit and password grants,
-# three login CSRF variants and four ID token replays — while a real user logs in to the client
-# and a correct token request still gets its tokens.
+# battery against them — interception without a verifier, wrong and near-miss verifiers,
+# `plain`, a missing method, no PKCE, the RFC 9700 §4.8 downgrade, malformed verifiers, fifteen
+# generated look-alikes of the redirect URI, reused, foreign, mis-addressed and expired codes,
+# the implicit and password grants, seven login CSRF variants and five ID token replays — while
+# a real user logs in to the client and a correct token request still gets its tokens. Every rule of the six fixes applies:
+#
+# <!-- labkit:rules verify -->
 
 # %% labkit={"check": "verify"}
 lab.check(

@@ -9,12 +9,13 @@ investigator would read its database; the victim is the lab's simulated browser 
 from __future__ import annotations
 
 import hashlib
+import random
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import httpx
 import jwt
@@ -22,6 +23,7 @@ import jwt
 from labkit.attacks import oauth as attack
 from labkit.exercises.check import CheckContext, Findings, Target, Verdict
 from labkit.exercises.registry import LabDefinition
+from labkit.exercises.rules import Rule, merge_rules
 
 __all__ = ["LAB", "RFC7636_CHALLENGE", "RFC7636_VERIFIER"]
 
@@ -45,11 +47,18 @@ class Pair:
     redirect_uri: str
     evil_id: str
     evil_secret: str
+    target: Target
+    rng: random.Random
+
+    def http(self) -> httpx.Client:
+        """A fresh browser (own cookie jar, redirects not followed) made by the target, so a
+        server error of the server *or* the client web app is seen as a crash."""
+        return self.target.client(follow_redirects=False)
 
 
-def _pair(target: Target) -> Pair:
+def _pair(target: Target, rng: random.Random | None = None) -> Pair:
     urls = target.urls
-    with httpx.Client(trust_env=False, timeout=30.0) as http:
+    with target.client() as http:
         clients = http.get(urls["main"] + "/api/_lab/clients").json()
     (client_id, webapp), *_ = [(k, v) for k, v in clients.items() if v.get("public")]
     (evil_id, evil), *_ = [(k, v) for k, v in clients.items() if "client_secret" in v]
@@ -61,6 +70,8 @@ def _pair(target: Target) -> Pair:
         webapp["redirect_uris"][0],
         evil_id,
         evil["client_secret"],
+        target,
+        rng or random.Random(),  # noqa: S311 - probe inputs, replayable
     )
 
 
@@ -73,7 +84,7 @@ def _sha(value: str) -> str:
 
 
 def _log(pair: Pair) -> dict[str, list[dict[str, Any]]]:
-    with httpx.Client(trust_env=False, timeout=30.0) as http:
+    with pair.http() as http:
         return http.get(pair.server + "/api/_lab/log").json()
 
 
@@ -100,7 +111,7 @@ def _where(response: httpx.Response) -> str:
 
 def _account(pair: Pair, tag: str) -> tuple[str, str]:
     email, password = f"{tag}-{secrets.token_hex(4)}@checks.example", secrets.token_urlsafe(18)
-    with httpx.Client(trust_env=False, timeout=30.0) as http:
+    with pair.http() as http:
         http.post(pair.server + "/api/_lab/accounts", json={"email": email, "password": password})
     return email, password
 
@@ -115,7 +126,7 @@ def _session(pair: Pair, tag: str) -> Iterator[tuple[httpx.Client, str]]:
 
 def _signed_in(pair: Pair, tag: str) -> tuple[httpx.Client, str]:
     email, password = _account(pair, tag)
-    http = attack.browser()
+    http = pair.http()
     attack.sign_in(http, pair.server, email, password)
     return http, email
 
@@ -159,7 +170,7 @@ def _fresh_code(pair: Pair, http: httpx.Client, nonce: str | None = None) -> tup
 def _redeem(pair: Pair, code: str, **kwargs: Any) -> httpx.Response:
     kwargs.setdefault("client_id", pair.client_id)
     kwargs.setdefault("redirect_uri", pair.redirect_uri)
-    with httpx.Client(trust_env=False, timeout=30.0) as http:
+    with pair.http() as http:
         return attack.redeem(http, pair.server, code, **kwargs)
 
 
@@ -176,7 +187,11 @@ def _client_me(http: httpx.Client, pair: Pair) -> str | None:
 
 
 # -- legitimate flows -----------------------------------------------------------------------
-def _legit_battery(pair: Pair, findings: Findings) -> None:
+def _legit_battery(pair: Pair, findings: Findings, rule: str | None = None) -> None:
+    """A user logs in to the client web app; a correct token request gets working tokens.
+
+    Problems name ``rule`` (the rule of the check that runs this), else the rule of what
+    failed: the client login, or a fresh code's redemption."""
     with _session(pair, "user") as (http, email):
         trip = attack.follow(http, pair.client + "/login")
         status = trip.response.status_code if trip.response is not None else None
@@ -185,6 +200,7 @@ def _legit_battery(pair: Pair, findings: Findings) -> None:
             f"a user could not log in to the client web app (last status {status}"
             f"{_fault(trip.response) if trip.response is not None else ''})",
             "a user logs in to the client web app (code flow, S256 PKCE, state, nonce)",
+            rule=rule or "client-login",
         )
         code, verifier = _fresh_code(pair, http, nonce="n-" + secrets.token_hex(8))
         tokens = _redeem(pair, code, code_verifier=verifier)
@@ -192,10 +208,11 @@ def _legit_battery(pair: Pair, findings: Findings) -> None:
             _issued(tokens),
             f"a correct token request was refused ({tokens.status_code}{_fault(tokens)})",
             "a correct token request gets tokens",
+            rule=rule or "fresh-code-redeems",
         ):
             return
         body = tokens.json()
-        with httpx.Client(trust_env=False, timeout=30.0) as plain:
+        with pair.http() as plain:
             info = plain.get(
                 pair.server + "/userinfo",
                 headers={"Authorization": f"Bearer {body['access_token']}"},
@@ -205,12 +222,17 @@ def _legit_battery(pair: Pair, findings: Findings) -> None:
             info.status_code == 200 and info.json().get("email") == email,
             f"/userinfo refused a fresh access token ({info.status_code})",
             "the access token works at /userinfo",
+            rule=rule or "fresh-code-redeems",
         )
         kid = jwt.get_unverified_header(body["id_token"]).get("kid")
         claims = jwt.decode(
             body["id_token"], keys[kid].key, algorithms=["ES256", "RS256"], audience=pair.client_id
         )
-        findings.expect(claims.get("email") == email, "the ID token names the wrong user")
+        findings.expect(
+            claims.get("email") == email,
+            "the ID token names the wrong user",
+            rule=rule or "fresh-code-redeems",
+        )
 
 
 # -- attacks --------------------------------------------------------------------------------
@@ -462,7 +484,7 @@ def nonce_replay(ctx: CheckContext) -> Verdict:
     if not isinstance(token, str) or token.count(".") != 2:
         return Verdict(False, f"expected an ID token (a JWT str), got {type(token).__name__}")
     pair = _pair(ctx.target)
-    with attack.browser() as http:
+    with pair.http() as http:
         http.get(pair.client + "/callback", params={"id_token": token})
         who = _client_me(http, pair)
     findings = Findings()
@@ -474,84 +496,308 @@ def nonce_replay(ctx: CheckContext) -> Verdict:
     return findings.verdict("the client accepted a replayed ID token", "the replay failed")
 
 
+# -- rules: what each fix must do, said once ------------------------------------------------
+S256_REDEEMS = Rule(
+    "s256-redeems",
+    "Redeem a code whose S256 challenge matches: BASE64URL(SHA256(verifier)) without `=` "
+    "padding equals the challenge (RFC 7636 Appendix B: verifier "
+    "`dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk`, challenge "
+    "`E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM`).",
+)
+S256_ONLY = Rule(
+    "s256-only",
+    "Accept only `code_challenge_method` `S256`: refuse `plain`, and a code whose request named "
+    "no method (that means plain, RFC 7636 §4.3).",
+)
+PKCE_REQUIRED = Rule(
+    "pkce-required",
+    "Refuse a code redeemed without a `code_verifier`, and a code that had no challenge, "
+    "with or without a verifier (RFC 9700 §4.8, the PKCE downgrade).",
+)
+VERIFIER_MATCHES = Rule(
+    "verifier-matches",
+    "Refuse every verifier whose S256 hash is not the challenge: a wrong one, one a character "
+    "off, and the challenge itself.",
+)
+VERIFIER_FORMAT = Rule(
+    "verifier-format",
+    "Refuse a verifier that is not 43–128 unreserved characters (`A-Z a-z 0-9 - . _ ~`, "
+    "RFC 7636 §4.1), even when its hash matches.",
+)
+PKCE_RULES = (S256_REDEEMS, S256_ONLY, PKCE_REQUIRED, VERIFIER_MATCHES, VERIFIER_FORMAT)
+
+NO_PREFIX = Rule(
+    "no-prefix-match",
+    "Never match a prefix or a pattern: a sub-path, `/..`, or anything appended to the "
+    "registered URI is refused (no `startswith`, no regex).",
+)
+WHOLE_STRING = Rule(
+    "whole-string",
+    "Compare the whole URI character for character: an added or changed query, a fragment, a "
+    "trailing `/`, percent-encoding or another letter case is refused.",
+)
+SAME_ORIGIN = Rule(
+    "same-origin",
+    "Refuse another scheme, host or port, and userinfo (`user@host`), even when the path is "
+    "the same.",
+)
+REGISTERED_WORKS = Rule(
+    "registered-works", "The registered redirect URI itself, exactly, still gets its code."
+)
+REDIRECT_RULES = (NO_PREFIX, WHOLE_STRING, SAME_ORIGIN, REGISTERED_WORKS)
+
+SINGLE_USE = Rule(
+    "single-use",
+    "A code redeems once: take it out of the store with `codes.pop(code)`, so a second "
+    "redemption gets nothing.",
+)
+BOUND_CLIENT = Rule("bound-to-client", "A code redeems only for the `client_id` it was issued to.")
+BOUND_REDIRECT = Rule(
+    "bound-to-redirect-uri",
+    "The token request must repeat the authorization request's `redirect_uri` exactly: "
+    "another one, a changed one or none at all is refused.",
+)
+EXPIRES = Rule("expires", "A code older than 600 seconds (10 minutes) is refused.")
+FRESH_CODE = Rule(
+    "fresh-code-redeems",
+    "A fresh code, redeemed by its own client with its `redirect_uri` and verifier, gets tokens.",
+)
+CODE_RULES = (SINGLE_USE, BOUND_CLIENT, BOUND_REDIRECT, EXPIRES, FRESH_CODE)
+
+NO_IMPLICIT = Rule(
+    "no-implicit",
+    'Refuse the implicit flow (`"implicit"`, `response_type=token`): no access token in any URL.',
+)
+NO_PASSWORD = Rule(
+    "no-password-grant",
+    'Refuse the password grant (`"password"`) itself, whatever the password: 400 '
+    "`unsupported_grant_type`.",
+)
+CODE_FLOW = Rule("code-flow", 'Allow the authorization code flow (`"authorization_code"`).')
+FLOW_RULES = (NO_IMPLICIT, NO_PASSWORD, CODE_FLOW)
+
+CLIENT_LOGIN = Rule(
+    "client-login",
+    "A user who logs in through the client web app ends up signed in there as themselves.",
+)
+UNSOLICITED = Rule(
+    "unsolicited-refused",
+    "Refuse a callback when this browser has no login in progress (`expected` is `None`), "
+    "whatever `state` it carries.",
+)
+STATE_MATCHES = Rule(
+    "state-matches",
+    "Accept only the exact `state` this browser's login sent: a missing, empty, foreign or "
+    "almost-equal one is refused.",
+)
+STATE_RULES = (UNSOLICITED, STATE_MATCHES, CLIENT_LOGIN)
+
+NONCE_REQUIRED = Rule(
+    "nonce-required",
+    "Refuse an ID token without a `nonce`, and any ID token when this browser sent no nonce "
+    "(no login in progress).",
+)
+NONCE_MATCHES = Rule(
+    "nonce-matches",
+    "Accept only the exact nonce this browser's login sent: another login's nonce, or one "
+    "almost equal, is refused.",
+)
+NONCE_RULES = (NONCE_REQUIRED, NONCE_MATCHES, CLIENT_LOGIN)
+
+UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+
+
+def _verifier(rng: random.Random, length: int, alphabet: str = UNRESERVED) -> str:
+    """A code_verifier of ``length`` characters drawn from ``alphabet`` by the probe's rng."""
+    return "".join(rng.choice(alphabet) for _ in range(length))
+
+
+def _near_miss(value: str, rng: random.Random) -> str:
+    """``value`` one character off: changed, dropped, or its case flipped."""
+    index = rng.randrange(len(value))
+    kind = rng.choice(("change", "drop", "case")) if any(c.isalpha() for c in value) else "drop"
+    if kind == "case":
+        letters = [i for i, c in enumerate(value) if c.isalpha()]
+        index = rng.choice(letters)
+        return value[:index] + value[index].swapcase() + value[index + 1 :]
+    if kind == "drop":
+        return value[:index] + value[index + 1 :]
+    other = rng.choice([c for c in UNRESERVED if c != value[index]])
+    return value[:index] + other + value[index + 1 :]
+
+
 # -- fixes: the server ----------------------------------------------------------------------
 def _pkce_battery(pair: Pair, findings: Findings) -> None:
+    rng = pair.rng
     with _session(pair, "pkce") as (http, _):
-        code = _code(pair, http, challenge=RFC7636_CHALLENGE)
-        rfc = _redeem(pair, code or "", code_verifier=RFC7636_VERIFIER)
-        findings.expect(
-            code is not None and _issued(rfc),
-            f"the RFC 7636 Appendix B verifier did not redeem its S256 code ({rfc.status_code}"
-            f"{_fault(rfc)})",
-            "RFC 7636 Appendix B: dBjftJeZ4CVP... redeems the code for E9Melhoa2Owv...",
-        )
-        verifier = secrets.token_urlsafe(48)
-        other = secrets.token_urlsafe(48)
-        challenge = attack.s256(verifier)
-        # label: (code_challenge, code_challenge_method, code_verifier sent at /token)
-        attempts: dict[str, tuple[str | None, str | None, str | None]] = {
-            "an S256 code redeemed with no code_verifier (interception)": (challenge, "S256", None),
-            "an S256 code redeemed with the wrong code_verifier": (challenge, "S256", other),
-            "a plain code redeemed with the challenge seen in the request": (
-                verifier, "plain", verifier),
-            "a code whose request named no method (plain, RFC 7636 §4.3)": (
-                verifier, None, verifier),
-            "a code requested without PKCE, redeemed without a verifier": (None, None, None),
-            "a code requested without PKCE, redeemed with a verifier (RFC 9700 §4.8)": (
-                None, None, verifier),
-        }  # fmt: skip
-        for label, (challenge, method, sent) in attempts.items():
+
+        def attempt(challenge: str | None, method: str | None, sent: str | None) -> bool | None:
+            """Did a code with this challenge redeem with ``sent``? None: refused at /authorize."""
             code = _code(pair, http, challenge=challenge, method=method)
             if code is None:
-                findings.saw(f"refused at /authorize: {label}")
-                continue
-            response = _redeem(pair, code, code_verifier=sent)
+                return None
+            return _issued(_redeem(pair, code, code_verifier=sent))
+
+        valid = _verifier(rng, rng.randint(43, 128))
+        good = {
+            "RFC 7636 Appendix B (dBjftJeZ4CVP... for E9Melhoa2Owv...)": (
+                RFC7636_VERIFIER, RFC7636_CHALLENGE),
+            f"a {len(valid)}-character verifier ({valid[:12]}...)": (valid, attack.s256(valid)),
+        }  # fmt: skip
+        for label, (verifier, challenge) in good.items():
             findings.expect(
-                not _issued(response),
-                f"tokens issued for {label}{_fault(response)}",
-                f"refused: {label}",
+                bool(attempt(challenge, "S256", verifier)),
+                f"the right S256 verifier did not redeem its code: {label}",
+                f"redeemed with the right S256 verifier: {label}",
+                rule=S256_REDEEMS.id,
             )
+        verifier = _verifier(rng, rng.randint(43, 128))
+        challenge = attack.s256(verifier)
+        short = _verifier(rng, rng.randint(8, 42))
+        long = _verifier(rng, rng.randint(129, 200))
+        odd = _verifier(rng, rng.randint(43, 100), UNRESERVED + "+/=!$ ")
+        while not set(odd) - set(UNRESERVED):
+            odd = _verifier(rng, len(odd), UNRESERVED + "+/=!$ ")
+        # rule: label -> (code_challenge, code_challenge_method, code_verifier sent at /token)
+        attempts: dict[str, dict[str, tuple[str | None, str | None, str | None]]] = {
+            PKCE_REQUIRED.id: {
+                "an S256 code redeemed with no code_verifier (interception)": (
+                    challenge, "S256", None),
+                "a code requested without PKCE, redeemed without a verifier": (None, None, None),
+                "a code requested without PKCE, redeemed with a verifier (RFC 9700 §4.8)": (
+                    None, None, verifier),
+            },
+            VERIFIER_MATCHES.id: {
+                "an S256 code redeemed with another verifier": (
+                    challenge, "S256", _verifier(rng, len(verifier))),
+                "an S256 code redeemed with its verifier one character off": (
+                    challenge, "S256", _near_miss(verifier, rng)),
+                "an S256 code redeemed with its challenge as the verifier": (
+                    challenge, "S256", challenge),
+            },
+            S256_ONLY.id: {
+                "a plain code redeemed with the challenge seen in the request": (
+                    verifier, "plain", verifier),
+                "a code whose request named no method (plain, RFC 7636 §4.3)": (
+                    verifier, None, verifier),
+            },
+            VERIFIER_FORMAT.id: {
+                f"an S256 code for a {len(short)}-character verifier": (
+                    attack.s256(short), "S256", short),
+                f"an S256 code for a {len(long)}-character verifier": (
+                    attack.s256(long), "S256", long),
+                f"an S256 code for a verifier with reserved characters ({odd[:16]}...)": (
+                    attack.s256(odd), "S256", odd),
+            },
+        }  # fmt: skip
+        for rule, cases in attempts.items():
+            for label, (challenge_sent, method, sent) in cases.items():
+                issued = attempt(challenge_sent, method, sent)
+                if issued is None:
+                    findings.saw(f"refused at /authorize: {label}")
+                    continue
+                findings.expect(
+                    not issued, f"tokens issued for {label}", f"refused: {label}", rule=rule
+                )
+
+
+def _word(rng: random.Random) -> str:
+    return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 9)))
+
+
+def _redirect_tricks(pair: Pair) -> dict[str, dict[str, str]]:
+    """Variants of the registered redirect URI, generated per run, by the rule they break."""
+    rng = pair.rng
+    registered = pair.redirect_uri
+    reg, evil = urlsplit(registered), urlsplit(pair.attacker)
+    path = reg.path or "/"
+    letters = [i for i, c in enumerate(path) if c.isalpha()]
+    at = rng.choice(letters) if letters else 0
+    cased = path[:at] + path[at:].swapcase()[:1] + path[at + 1 :] if letters else path.upper()
+    encoded = path[:at] + f"%{ord(path[at]):02X}" + path[at + 1 :] if letters else path + "%2F"
+    other_port = rng.choice([p for p in range(8000, 9000) if p != reg.port])
+    host = reg.hostname or "localhost"
+    swapped = "localhost" if host != "localhost" else "127.0.0.1"
+    prefix = {
+        "a sub-path": f"{registered}/{_word(rng)}",
+        "a '..' path": f"{registered}/../{_word(rng)}",
+        "characters appended": registered + rng.choice((".", "-", "_", "~")) + _word(rng),
+        "another path that starts the same": registered + _word(rng),
+    }
+    if "." in reg.netloc:  # a regex's '.' matches any character
+        dot = reg.netloc.index(".")
+        wild = reg.netloc[:dot] + rng.choice("xz-") + reg.netloc[dot + 1 :]
+        prefix["a '.' of the host replaced (regex wildcard)"] = urlunsplit(
+            reg._replace(netloc=wild)
+        )
+    whole = {
+        "an extra query": f"{registered}?{_word(rng)}={pair.attacker}",
+        "a fragment": f"{registered}#{_word(rng)}",
+        "a trailing '/'": registered + "/",
+        "another letter case": urlunsplit(reg._replace(path=cased)),
+        "a percent-encoded letter": urlunsplit(reg._replace(path=encoded)),
+    }
+    origin = {
+        "userinfo before the attacker's host": urlunsplit(
+            reg._replace(netloc=f"{reg.netloc}@{evil.netloc}")
+        ),
+        "userinfo before the real host": urlunsplit(
+            reg._replace(netloc=f"{_word(rng)}@{reg.netloc}")
+        ),
+        "another port": urlunsplit(reg._replace(netloc=f"{host}:{other_port}")),
+        "the attacker's origin, same path": urlunsplit(evil._replace(path=reg.path)),
+        "https instead of http": urlunsplit(
+            reg._replace(scheme="https" if reg.scheme == "http" else "http")
+        ),
+        "the other loopback name": urlunsplit(
+            reg._replace(netloc=f"{swapped}:{reg.port}" if reg.port else swapped)
+        ),
+    }
+    return {NO_PREFIX.id: prefix, WHOLE_STRING.id: whole, SAME_ORIGIN.id: origin}
 
 
 def _redirect_battery(pair: Pair, findings: Findings) -> None:
     with _session(pair, "redirect") as (http, _):
-        tricks = attack.redirect_uri_tricks(pair.redirect_uri, pair.attacker)
-        tricks["unregistered site"] = pair.attacker + "/cb"
         base = {"response_type": "code", "scope": SCOPE, "state": "s-" + secrets.token_hex(8)}
         base["code_challenge"], base["code_challenge_method"] = attack.s256("v" * 43), "S256"
-        for name, uri in tricks.items():
-            response = http.get(
+
+        def authorize(uri: str) -> httpx.Response:
+            return http.get(
                 attack.authorize_url(
                     pair.server, client_id=pair.client_id, redirect_uri=uri, **base
                 )
             )
-            findings.expect(
-                response.status_code == 400 and "location" not in response.headers,
-                f"redirect_uri trick '{name}' ({uri}) got {response.status_code}"
-                f"{_where(response)}{_fault(response)}",
-                f"'{name}': 400 error page, no redirect",
-            )
-        unknown = http.get(
-            attack.authorize_url(
-                pair.server, client_id="no-such-client", redirect_uri=pair.attacker + "/cb", **base
-            )
-        )
-        findings.expect(
-            unknown.status_code == 400 and "location" not in unknown.headers,
-            f"an unknown client_id got {unknown.status_code} (must be a 400 page, no redirect)",
-            "unknown client_id: 400 error page, no redirect",
-        )
-        exact = http.get(
-            attack.authorize_url(
-                pair.server, client_id=pair.client_id, redirect_uri=pair.redirect_uri, **base
-            )
-        )
+
+        for rule, tricks in _redirect_tricks(pair).items():
+            for name, uri in tricks.items():
+                response = authorize(uri)
+                findings.expect(
+                    response.status_code == 400 and "location" not in response.headers,
+                    f"redirect_uri with {name} ({uri}) got {response.status_code}"
+                    f"{_where(response)}",
+                    f"{name}: 400 error page, no redirect",
+                    rule=rule,
+                )
+        exact = authorize(pair.redirect_uri)
         location = exact.headers.get("location", "")
         findings.expect(
             exact.is_redirect and location.startswith(pair.redirect_uri + "?"),
-            f"the exact registered redirect_uri was refused ({exact.status_code}{_fault(exact)})",
+            f"the exact registered redirect_uri was refused ({exact.status_code})",
             "the exact registered redirect_uri gets its code",
+            rule=REGISTERED_WORKS.id,
         )
+
+
+def _redirect_variants(pair: Pair) -> dict[str, str | None]:
+    rng, registered = pair.rng, pair.redirect_uri
+    reg = urlsplit(registered)
+    return {
+        "another redirect_uri (the attacker's)": pair.attacker + reg.path,
+        "an extra query on it": f"{registered}?{_word(rng)}={_word(rng)}",
+        "a trailing '/'": registered + "/",
+        "a sub-path": f"{registered}/{_word(rng)}",
+        "no redirect_uri at all": None,
+    }
 
 
 def _codes_battery(pair: Pair, findings: Findings) -> None:
@@ -563,156 +809,222 @@ def _codes_battery(pair: Pair, findings: Findings) -> None:
             f"a fresh code with the right client, redirect_uri and verifier was refused "
             f"({first.status_code} {first.text[:100]})",
             "a fresh code redeems once",
+            rule=FRESH_CODE.id,
         ):
             return
-        again = _redeem(pair, code, code_verifier=verifier)
-        findings.expect(
-            not _issued(again),
-            f"the same code redeemed a second time{_fault(again)}",
-            "a second redemption of the same code is refused",
-        )
+        for attempt in ("a second", "a third"):
+            again = _redeem(pair, code, code_verifier=verifier)
+            findings.expect(
+                not _issued(again),
+                f"the same code redeemed {attempt} time",
+                f"{attempt} redemption of the same code is refused",
+                rule=SINGLE_USE.id,
+            )
         if not _issued(again):
-            with httpx.Client(trust_env=False, timeout=30.0) as plain:
+            with pair.http() as plain:
                 bearer = {"Authorization": f"Bearer {first.json()['access_token']}"}
                 revoked = plain.get(pair.server + "/userinfo", headers=bearer).status_code == 401
             if revoked:
                 findings.saw(
                     "and the tokens of its first redemption were revoked (RFC 6749 §4.1.2)"
                 )
-        cases: dict[str, dict[str, Any]] = {
-            f"redeemed by another client ({pair.evil_id}, with its own secret)": {
-                "client_id": pair.evil_id, "client_secret": pair.evil_secret},
-            "redeemed with another redirect_uri": {
-                "redirect_uri": pair.redirect_uri + "?next=" + pair.attacker},
-            "redeemed without the redirect_uri it was issued for": {"redirect_uri": None},
+        cases: dict[str, tuple[str, dict[str, Any]]] = {
+            f"redeemed by another client ({pair.evil_id}, with its own secret)": (
+                BOUND_CLIENT.id, {"client_id": pair.evil_id, "client_secret": pair.evil_secret}),
         }  # fmt: skip
-        for label, overrides in cases.items():
+        for label, uri in _redirect_variants(pair).items():
+            cases[f"redeemed with {label}"] = (BOUND_REDIRECT.id, {"redirect_uri": uri})
+        for label, (rule, overrides) in cases.items():
             code, verifier = _fresh_code(pair, http)
             response = _redeem(pair, code, code_verifier=verifier, **overrides)
             findings.expect(
                 not _issued(response),
-                f"a code {label} got tokens{_fault(response)}",
-                f"refused: {label}",
+                f"a code {label} got tokens",
+                f"refused: a code {label}",
+                rule=rule,
             )
         code, verifier = _fresh_code(pair, http)
-        with httpx.Client(trust_env=False, timeout=30.0) as plain:
-            plain.post(
-                pair.server + "/api/_lab/age-code", json={"code": code, "seconds": CODE_TOO_OLD_S}
-            )
+        age = round(pair.rng.uniform(CODE_TOO_OLD_S, 2 * CODE_TOO_OLD_S))
+        with pair.http() as plain:
+            plain.post(pair.server + "/api/_lab/age-code", json={"code": code, "seconds": age})
         old = _redeem(pair, code, code_verifier=verifier)
         findings.expect(
             not _issued(old),
-            f"an 11-minute-old code got tokens (at most 10 minutes, RFC 6749 §4.1.2){_fault(old)}",
-            "refused: an 11-minute-old code",
+            f"a code {age} seconds old got tokens (at most 600, RFC 6749 §4.1.2)",
+            f"refused: a code {age} seconds old",
+            rule=EXPIRES.id,
         )
 
 
 def _flows_battery(pair: Pair, findings: Findings) -> None:
     with _session(pair, "flows") as (http, email):
+        code = _code(pair, http, challenge=attack.s256(_verifier(pair.rng, 64)))
+        findings.expect(
+            code is not None,
+            "the authorization code flow is refused (response_type=code gets no code)",
+            "the authorization code flow is on",
+            rule=CODE_FLOW.id,
+        )
         implicit = http.get(
             attack.authorize_url(
                 pair.server,
                 response_type="token",
                 client_id=pair.client_id,
                 redirect_uri=pair.redirect_uri,
-                state="s",
+                state=_word(pair.rng),
             )
         )
         location = implicit.headers.get("location", "")
         findings.expect(
             "access_token" not in location and "access_token" not in implicit.text,
-            f"response_type=token put an access token in the URL{_fault(implicit)}",
+            "response_type=token put an access token in the URL",
             "the implicit grant is refused (no token in any URL)",
+            rule=NO_IMPLICIT.id,
         )
-        password = http.post(
-            pair.server + "/token",
-            data={
-                "grant_type": "password",
-                "username": email,
-                "password": "x",
-                "client_id": pair.client_id,
-            },
-        )
-        # the wrong password keeps this probe harmless; the grant type must be refused itself
-        error = password.json().get("error") if password.content else None
+    email, password = _account(pair, "password")
+    for label, tried in (("a wrong password", password + "x"), ("the right password", password)):
+        with pair.http() as plain:
+            response = plain.post(
+                pair.server + "/token",
+                data={
+                    "grant_type": "password",
+                    "username": email,
+                    "password": tried,
+                    "client_id": pair.client_id,
+                },
+            )
+        error = response.json().get("error") if response.content else None
         findings.expect(
-            password.status_code == 400 and error == "unsupported_grant_type",
-            f"grant_type=password answered {password.status_code} {error!r}{_fault(password)}: "
+            response.status_code == 400 and error == "unsupported_grant_type",
+            f"grant_type=password with {label} answered {response.status_code} {error!r}: "
             "the grant itself must be refused (unsupported_grant_type)",
-            "the password grant is refused (unsupported_grant_type)",
+            f"the password grant with {label} is refused (unsupported_grant_type)",
+            rule=NO_PASSWORD.id,
         )
 
 
 # -- fixes: the client ----------------------------------------------------------------------
-def _forged_callback(pair: Pair) -> str:
-    """The attacker's own callback URL: their code and state, never delivered."""
-    http, _ = _signed_in(pair, "attacker")
-    with closing(http):
-        trip = attack.follow(http, pair.client + "/login", stop_at=pair.redirect_uri)
-    if trip.stopped_at is None:
-        raise Broken("the client's login did not reach its callback")
-    return trip.stopped_at
-
-
-def _without(url: str, name: str) -> str:
+def _with_param(url: str, name: str, value: str | None) -> str:
     parts = urlsplit(url)
     params = attack.query_params(url)
     params.pop(name, None)
-    return urlunsplit(parts._replace(query="&".join(f"{k}={v}" for k, v in params.items())))
+    if value is not None:
+        params[name] = value
+    return urlunsplit(parts._replace(query=urlencode(params)))
+
+
+def _login_started(pair: Pair, http: httpx.Client) -> dict[str, str]:
+    """Start a login in ``http``'s browser; the authorization request's parameters."""
+    response = http.get(pair.client + "/login")
+    return attack.query_params(response.headers.get("location", ""))
 
 
 def _state_battery(pair: Pair, findings: Findings) -> None:
-    forged = _forged_callback(pair)
-    cases = {
-        "the attacker's callback, no login in progress": (forged, False),
-        "the attacker's callback without state, no login in progress": (
-            _without(forged, "state"), False),
-        "the attacker's callback while the victim's own login is in progress": (forged, True),
-    }  # fmt: skip
-    for label, (url, pending) in cases.items():
-        victim, _ = _signed_in(pair, "victim")
-        with closing(victim):
-            if pending:
-                victim.get(pair.client + "/login")  # her own login started, not finished
-            response = victim.get(url)
-            who = _client_me(victim, pair)
-        findings.expect(
-            who is None,
-            f"login CSRF: {label} logged the victim in as {who}{_fault(response)}",
-            f"refused: {label}",
-        )
+    """Deliver the attacker's own code to a victim's browser with a bad ``state``.
+
+    With a login in progress the code is made for that login's PKCE challenge and nonce (so
+    only ``state`` can stop it); without one, a code the client redeems is burnt, so the
+    attacker learns the client went past the state check even when PKCE stopped the rest."""
+    rng = pair.rng
+    cases: list[tuple[str, str, bool, Callable[[str, str], str | None]]] = [
+        (UNSOLICITED.id, "the attacker's callback, no login in progress", False,
+         lambda own, _: own),
+        (UNSOLICITED.id, "the attacker's callback without state, no login in progress", False,
+         lambda own, _: None),
+        (UNSOLICITED.id, "the attacker's callback with an empty state, no login in progress",
+         False, lambda own, _: ""),
+        (STATE_MATCHES.id, "the attacker's callback with its own state during a login", True,
+         lambda own, _: own),
+        (STATE_MATCHES.id, "the attacker's callback without state during a login", True,
+         lambda own, _: None),
+        (STATE_MATCHES.id, "the attacker's callback with an empty state during a login", True,
+         lambda own, _: ""),
+        (STATE_MATCHES.id, "the attacker's callback with the login's state one character off",
+         True, lambda own, pending: _near_miss(pending, rng)),
+    ]  # fmt: skip
+    with _session(pair, "attacker") as (attacker, _):
+        for rule, label, pending, state_of in cases:
+            with pair.http() as victim:
+                verifier = _verifier(rng, 64)
+                request = {"code_challenge": attack.s256(verifier), "nonce": _word(rng)}
+                if pending:
+                    request = _login_started(pair, victim)
+                code = _code(
+                    pair, attacker, challenge=request.get("code_challenge"),
+                    nonce=request.get("nonce"),
+                )  # fmt: skip
+                if code is None:
+                    raise Broken("the server issued no code for a correct authorization request")
+                state = state_of(secrets.token_urlsafe(16), request.get("state", ""))
+                params = {"code": code} | ({} if state is None else {"state": state})
+                victim.get(pair.redirect_uri + "?" + urlencode(params))
+                who = _client_me(victim, pair)
+            burnt = not pending and not _issued(_redeem(pair, code, code_verifier=verifier))
+            findings.expect(
+                who is None and not burnt,
+                f"login CSRF: {label} logged the victim in as {who}"
+                if who
+                else f"{label} went past the state check (the client redeemed the code)",
+                f"refused: {label}",
+                rule=rule,
+            )
 
 
-def _victim_id_token(pair: Pair, nonce: str | None) -> str:
-    http, _ = _signed_in(pair, "victim")
-    with closing(http):
-        code, verifier = _fresh_code(pair, http, nonce=nonce)
+def _id_token(pair: Pair, http: httpx.Client, nonce: str | None) -> str:
+    """A fresh ID token of ``http``'s user, for this client, with ``nonce`` (None: none)."""
+    code, verifier = _fresh_code(pair, http, nonce=nonce)
     tokens = _redeem(pair, code, code_verifier=verifier)
     if not _issued(tokens):
-        raise Broken(f"could not get an ID token to replay: {tokens.text[:100]}{_fault(tokens)}")
+        raise Broken(f"could not get an ID token to replay: {tokens.text[:100]}")
     return str(tokens.json()["id_token"])
 
 
 def _nonce_battery(pair: Pair, findings: Findings) -> None:
-    with_nonce = _victim_id_token(pair, "n-" + secrets.token_hex(8))
-    without_nonce = _victim_id_token(pair, None)
-    cases = {
-        "a replayed ID token, no login in progress": (with_nonce, False),
-        "a replayed ID token while a login is in progress": (with_nonce, True),
-        "an ID token without a nonce, no login in progress": (without_nonce, False),
-        "an ID token without a nonce while a login is in progress": (without_nonce, True),
-    }
-    for label, (token, pending) in cases.items():
-        with attack.browser() as http:
-            if pending:
-                http.get(pair.client + "/login")
-            response = http.get(pair.client + "/callback", params={"id_token": token})
-            who = _client_me(http, pair)
-        findings.expect(
-            who is None,
-            f"{label} logged the attacker in as {who}{_fault(response)}",
-            f"refused: {label}",
-        )
+    rng = pair.rng
+    with _session(pair, "victim") as (victim, _):
+        with_nonce = _id_token(pair, victim, "n-" + secrets.token_hex(8))
+        without_nonce = _id_token(pair, victim, None)
+        cases = {
+            "a replayed ID token, no login in progress": (NONCE_REQUIRED.id, with_nonce, False),
+            "a replayed ID token while a login is in progress": (
+                NONCE_MATCHES.id, with_nonce, True),
+            "an ID token without a nonce, no login in progress": (
+                NONCE_REQUIRED.id, without_nonce, False),
+            "an ID token without a nonce while a login is in progress": (
+                NONCE_REQUIRED.id, without_nonce, True),
+        }  # fmt: skip
+        for label, (rule, token, pending) in cases.items():
+            with pair.http() as http:
+                # during a login the callback carries that login's own state: only the
+                # nonce stands between the replayed token and a session
+                state = _login_started(pair, http).get("state") if pending else None
+                params = {"id_token": token} | ({"state": state} if state else {})
+                http.get(pair.client + "/callback", params=params)
+                who = _client_me(http, pair)
+            findings.expect(
+                who is None,
+                f"{label} logged the attacker in as {who}",
+                f"refused: {label}",
+                rule=rule,
+            )
+        near_misses = {
+            "its last character changed": lambda n: n[:-1] + ("A" if n[-1] != "A" else "B"),
+            "one character off": lambda n: _near_miss(n, rng),
+        }
+        for how, miss in near_misses.items():
+            with pair.http() as http:
+                login = _login_started(pair, http)
+                nonce = login.get("nonce") or "n-" + secrets.token_hex(8)
+                token = _id_token(pair, victim, miss(nonce))
+                params = {"id_token": token, "state": login.get("state", "")}
+                http.get(pair.client + "/callback", params=params)
+                who = _client_me(http, pair)
+            findings.expect(
+                who is None,
+                f"an ID token with the login's nonce, {how}, logged the attacker in as {who}",
+                f"refused: an ID token with the login's nonce, {how}",
+                rule=NONCE_MATCHES.id,
+            )
 
 
 # -- fix checks -----------------------------------------------------------------------------
@@ -721,21 +1033,26 @@ def _run(
     batteries: dict[str, Callable[[Pair, Findings], None]],
     passed: str,
     failed: str,
+    legit: Rule | None = None,
 ) -> Verdict:
-    pair = _pair(ctx.require_patched())
+    """Run ``batteries`` and the legitimate flows; a legitimate failure names ``legit``."""
+    pair = _pair(ctx.require_patched(), ctx.rng)
     findings = Findings()
     for name, battery in batteries.items():
-        before = len(findings.problems)
+        # several batteries: each one's probes summed up in one line when it passes
+        mine = findings if len(batteries) == 1 else Findings()
         try:
-            battery(pair, findings)
+            battery(pair, mine)
         except Broken as exc:
-            findings.fail(f"{name}: {exc}")
-        if len(batteries) > 1 and len(findings.problems) == before:
-            findings.saw(f"{name}: every attack refused")
+            mine.fail(f"{name}: {exc}", rule=legit.id if legit else None)
+        if mine is not findings:
+            findings.problems.extend(mine.problems)
+            if not mine.problems:
+                findings.saw(f"{name}: every attack refused ({len(mine.observations)} probes)")
     try:
-        _legit_battery(pair, findings)
+        _legit_battery(pair, findings, legit.id if legit else None)
     except Broken as exc:
-        findings.fail(f"legitimate flow: {exc}")
+        findings.fail(f"legitimate flow: {exc}", rule=legit.id if legit else None)
     return findings.verdict(passed, failed)
 
 
@@ -744,6 +1061,7 @@ def _run(
     title="Require PKCE with S256 at the token endpoint",
     kind="fix",
     fixes=("verify_pkce",),
+    rules=PKCE_RULES,
     hints=(
         "No challenge, no verifier, or a method other than 'S256': return False.",
         "S256: BASE64URL(SHA256(ASCII(verifier))) without '=' padding must equal the challenge "
@@ -754,7 +1072,11 @@ def _run(
 )
 def pkce(ctx: CheckContext) -> Verdict:
     return _run(
-        ctx, {"PKCE": _pkce_battery}, "only S256 PKCE redeems a code", "PKCE is not enforced"
+        ctx,
+        {"PKCE": _pkce_battery},
+        "only S256 PKCE redeems a code",
+        "PKCE is not enforced",
+        S256_REDEEMS,
     )
 
 
@@ -763,6 +1085,7 @@ def pkce(ctx: CheckContext) -> Verdict:
     title="Match redirect URIs exactly",
     kind="fix",
     fixes=("validate_redirect_uri",),
+    rules=REDIRECT_RULES,
     hints=(
         "RFC 9700 §4.1.3: compare the whole string, exactly.",
         "No lower(), no startswith, no urlsplit-and-compare-some-parts.",
@@ -774,6 +1097,7 @@ def redirect_uri_exact(ctx: CheckContext) -> Verdict:
         {"redirect URIs": _redirect_battery},
         "only the registered redirect URI gets a code",
         "a tricked redirect_uri still gets through",
+        REGISTERED_WORKS,
     )
 
 
@@ -782,6 +1106,7 @@ def redirect_uri_exact(ctx: CheckContext) -> Verdict:
     title="Codes: single use, at most 10 minutes, bound to client and redirect URI",
     kind="fix",
     fixes=("redeem_code",),
+    rules=CODE_RULES,
     hints=(
         "codes.pop(code) takes the record out atomically: a second redemption finds None.",
         "Compare record['client_id'] with client_id and record['redirect_uri'] with "
@@ -791,7 +1116,11 @@ def redirect_uri_exact(ctx: CheckContext) -> Verdict:
 )
 def codes(ctx: CheckContext) -> Verdict:
     return _run(
-        ctx, {"codes": _codes_battery}, "codes are single-use and bound", "codes are still loose"
+        ctx,
+        {"codes": _codes_battery},
+        "codes are single-use and bound",
+        "codes are still loose",
+        FRESH_CODE,
     )
 
 
@@ -800,6 +1129,7 @@ def codes(ctx: CheckContext) -> Verdict:
     title="Refuse the implicit and password grants",
     kind="fix",
     fixes=("flow_allowed",),
+    rules=FLOW_RULES,
     hints=(
         "Only one flow is left in OAuth 2.1 for a user at a browser: 'authorization_code'.",
         "RFC 9700 §2.1.2 (implicit) and §2.4 (password): MUST NOT be used.",
@@ -807,7 +1137,11 @@ def codes(ctx: CheckContext) -> Verdict:
 )
 def flows(ctx: CheckContext) -> Verdict:
     return _run(
-        ctx, {"flows": _flows_battery}, "only the code flow is offered", "an old grant is on"
+        ctx,
+        {"flows": _flows_battery},
+        "only the code flow is offered",
+        "an old grant is on",
+        CODE_FLOW,
     )
 
 
@@ -816,6 +1150,7 @@ def flows(ctx: CheckContext) -> Verdict:
     title="Client: compare state with the session's, once",
     kind="fix",
     fixes=("check_state",),
+    rules=STATE_RULES,
     hints=(
         "No login in progress (expected is None) means an unsolicited callback: False.",
         "A missing returned state: False.",
@@ -823,7 +1158,13 @@ def flows(ctx: CheckContext) -> Verdict:
     ),
 )
 def state(ctx: CheckContext) -> Verdict:
-    return _run(ctx, {"state": _state_battery}, "login CSRF is stopped", "login CSRF still works")
+    return _run(
+        ctx,
+        {"state": _state_battery},
+        "login CSRF is stopped",
+        "login CSRF still works",
+        CLIENT_LOGIN,
+    )
 
 
 @LAB.check(
@@ -831,6 +1172,7 @@ def state(ctx: CheckContext) -> Verdict:
     title="Client: check the ID token's nonce",
     kind="fix",
     fixes=("check_nonce",),
+    rules=NONCE_RULES,
     hints=(
         "The ID token's claims['nonce'] must equal the nonce this session sent.",
         "No nonce expected, or none in the token: False.",
@@ -838,7 +1180,13 @@ def state(ctx: CheckContext) -> Verdict:
     ),
 )
 def nonce(ctx: CheckContext) -> Verdict:
-    return _run(ctx, {"nonce": _nonce_battery}, "replayed ID tokens are refused", "replay works")
+    return _run(
+        ctx,
+        {"nonce": _nonce_battery},
+        "replayed ID tokens are refused",
+        "replay works",
+        CLIENT_LOGIN,
+    )
 
 
 BATTERIES: dict[str, Callable[[Pair, Findings], None]] = {
@@ -864,6 +1212,7 @@ BATTERIES: dict[str, Callable[[Pair, Findings], None]] = {
         "check_nonce",
     ),
     points=2,
+    rules=merge_rules(PKCE_RULES, REDIRECT_RULES, CODE_RULES, FLOW_RULES, STATE_RULES, NONCE_RULES),
     hints=(
         "Pass all six functions: the server's four and the client's two.",
         "Each battery names what failed; fix that function and run the cell again.",
