@@ -205,3 +205,14 @@ def test_a_fix_that_never_answers_is_named_as_the_cause() -> None:
     assert not result.passed
     assert result.summary == "your fix did not answer: the app was busy"
     assert "a loop that never ends" in result.details[0]
+
+
+def test_many_kinds_of_crash_leave_room_for_the_rules() -> None:
+    def crashes_differently(n: int) -> bool:
+        raise ValueError(f"bad {n} " + "x" * 500)
+
+    result = _run(crashes_differently, seed=9)
+    crash_lines = [d for d in result.details if d.startswith("[no-crash]")]
+    assert len(crash_lines) == 4 and crash_lines[-1].endswith("more kinds of crash")
+    assert all(len(line) < 400 for line in crash_lines)
+    assert any(d.startswith("[even]") for d in result.details), result.details

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from labkit.exercises.check import CheckContext, CheckResult, Target, Verdict, concise
+from labkit.exercises.check import CheckContext, CheckResult, Target, Verdict, concise, shorten
 from labkit.exercises.registry import LabDefinition
 
 __all__ = ["run_check"]
@@ -100,6 +100,11 @@ def run_check(
     return CheckResult(lab.id, check_id, verdict.passed, verdict.summary, verdict.details)
 
 
+#: Crash causes named in full; the rest are counted, so the rules the check found broken
+#: still fit in the message.
+MAX_CRASH_LINES = 3
+
+
 def _crashed(verdict: Verdict, crashes: list[str]) -> Verdict:
     """A fix whose app answered 5xx fails, and the crash is named first (once per cause)."""
     causes: dict[str, list[str]] = {}
@@ -107,9 +112,13 @@ def _crashed(verdict: Verdict, crashes: list[str]) -> Verdict:
         where, _, why = crash.partition(" -> ")
         causes.setdefault(why, []).append(where)
     lines = []
-    for why, wheres in causes.items():
+    for why, wheres in list(causes.items())[:MAX_CRASH_LINES]:
         said = why if not why.isdigit() else f"the app answered {why}"
         more = f" (and {len(wheres) - 1} more requests)" if len(wheres) > 1 else ""
-        lines.append(f"[no-crash] {said} — at {wheres[0]}{more}; a crash is not a refusal")
+        lines.append(
+            f"[no-crash] {shorten(said, 200)} — at {wheres[0]}{more}; a crash is not a refusal"
+        )
+    if len(causes) > MAX_CRASH_LINES:
+        lines.append(f"[no-crash] ... and {len(causes) - MAX_CRASH_LINES} more kinds of crash")
     summary = "your code crashed the app" if verdict.passed else verdict.summary
     return Verdict(False, summary, concise([*lines, *verdict.details]))
