@@ -26,6 +26,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -45,6 +46,7 @@ LOGIN_REFUSED = {"error": "Too many login attempts. Try again later."}
 #: A fix must refuse by this attempt: the quota, plus one.
 BUDGET = LOGIN.quota + 1
 EXTRA = 3  # attempts sent beyond the budget, to see whether any of them gets in
+BURST_TRIES = 4  # boundary bursts before judging one a busy machine stretched past a window
 _ITEM = re.compile(r'\s*(?:"(?P<string>[^"\\]*)"|(?P<token>[A-Za-z*][\w:/!#$%&\'*+.^`|~-]*))')
 _PARAM = re.compile(r";\s*(?P<key>[a-z*][a-z0-9_.*-]*)(?:=(?P<value>\"[^\"]*\"|[^;,\s]+))?")
 
@@ -660,8 +662,8 @@ def _peak_spans(spans: list[list[float]], window: float) -> int:
     return best
 
 
-def _window_battery(run: Run) -> None:
-    findings = run.findings
+def _burst(run: Run) -> tuple[list[tuple[float, int]], dict[str, Any]]:
+    """One boundary burst with a fresh API client: the client's events and the server's log."""
     with run.target.client() as client:
         api_key = client.post("/api/_lab/api-clients").json()["apiKey"]
         events = boundary_burst(
@@ -672,6 +674,25 @@ def _window_battery(run: Run) -> None:
             headers={"X-API-Key": api_key},
         )
         log = client.get("/api/_lab/burst-log", params={"api_key": api_key}).json()
+    return events, log
+
+
+def _conclusive(log: dict[str, Any]) -> bool:
+    """Did the server decide the whole burst — the batch at half the window through the last
+    request after the boundary — within one window? Only then would a fixed window have shown
+    its double quota; a busy machine can stretch a burst past that (then try again)."""
+    decisions = log.get("decisions", [])
+    if len(decisions) < BURST.quota + 1:
+        return False
+    return decisions[-1][1] - decisions[1][0] < BURST.window
+
+
+def _window_battery(run: Run) -> None:
+    findings = run.findings
+    for _ in range(BURST_TRIES):
+        events, log = _burst(run)
+        if _conclusive(log):
+            break
     first_window = [status for _, status in events[: BURST.quota]]
     findings.expect(
         all(status == 200 for status in first_window),

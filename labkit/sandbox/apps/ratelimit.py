@@ -245,8 +245,8 @@ class Registry:
     """What replicas of one shop share besides the storage: its API clients and burst log."""
 
     api_clients: dict[str, str] = field(default_factory=dict)  # API key -> client id
-    #: client id -> (server time before, after) the limiter let each burst request through
-    burst_log: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    #: client id -> (server time before, after, allowed) of the limiter's burst decisions
+    burst_log: dict[str, list[tuple[float, float, bool]]] = field(default_factory=dict)
 
 
 class Limits:
@@ -337,17 +337,19 @@ def _install_limits(app: Any, limits: Limits) -> None:
             checks = [(SITE, f"ip:{ip}")]
         before = time.time()
         decision = await run_in_threadpool(limits.consume, checks)
+        decided = (before, time.time())  # the limiter decided in between
         if decision.allowed:
-            counted = (before, time.time())  # the limiter let it through in between
             decisions = [decision]
             request.scope["labkit.decisions"] = decisions
             response = await call_next(request)
             decision = _binding(decisions)
-            if path == BURST_PATH and response.status_code == 200 and client:
-                limits.burst_log.setdefault(client, []).append(counted)
+            allowed = response.status_code == 200
         else:
             body = LOGIN_REFUSED if path == LOGIN_PATH else REFUSED
             response = JSONResponse(body, status_code=429)
+            allowed = False
+        if path == BURST_PATH and client:
+            limits.burst_log.setdefault(client, []).append((*decided, allowed))
         headers = await run_in_threadpool(limits.headers, decision)
         for name, value in headers.items():
             response.headers[name] = value
@@ -400,15 +402,18 @@ def _build(shop: Shop, state: LabState, limits: Limits | None, title: str) -> An
 
     @app.get("/api/_lab/burst-log", include_in_schema=False)
     def burst_log(api_key: str) -> dict[str, Any]:
-        """When the server let each burst request through: ``allowed`` (server time just
-        after the limiter said yes) and ``spans`` ([before, after] the limiter's decision)."""
+        """The limiter's burst decisions on the server's clock: ``decisions`` ([before, after,
+        allowed] per request, in order), ``spans`` ([before, after] of the allowed ones) and
+        ``allowed`` (the time just after each yes)."""
         client = limits.api_clients.get(api_key) if limits is not None else None
-        spans = limits.burst_log.get(client, []) if limits is not None and client else []
+        log = limits.burst_log.get(client, []) if limits is not None and client else []
+        spans = [[before, after] for before, after, allowed in log if allowed]
         return {
             "window": BURST.window,
             "quota": BURST.quota,
             "allowed": [after for _, after in spans],
-            "spans": [list(span) for span in spans],
+            "spans": spans,
+            "decisions": [list(entry) for entry in log],
         }
 
     @app.post("/api/_lab/users", status_code=201, include_in_schema=False)
