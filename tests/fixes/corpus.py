@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-__all__ = ["FixCase", "Fixes", "load_cases", "right", "wrong"]
+__all__ = ["FixCase", "Fixes", "load_cases", "right", "sibling", "wrong"]
 
 Fixes = dict[str, Any]
 CORPUS = Path(__file__).parent
@@ -75,6 +77,20 @@ def right(check: str, *, also: tuple[str, ...] = ()) -> Callable[[Callable[..., 
     return lambda make: FixCase(check, make.__name__, make, None, also)
 
 
+def sibling(file: str, name: str) -> ModuleType:
+    """The module ``name``.py beside ``file``, loaded once (a lab folder is not a package):
+    ``P = sibling(__file__, "_parts")`` shares a lab's correct parts among its case files."""
+    path = Path(file).with_name(f"{name}.py")
+    key = f"fix_corpus.{path.parent.name}.{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {path}")
+        sys.modules[key] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[key])
+    return sys.modules[key]
+
+
 def _module_cases(path: Path) -> Iterator[FixCase]:
     lab = path.parent.name
     spec = importlib.util.spec_from_file_location(f"fix_corpus.{lab}.{path.stem}", path)
@@ -91,6 +107,6 @@ def load_cases(root: Path = CORPUS) -> list[FixCase]:
     """Every case of the corpus, by lab, file and definition order."""
     cases: list[FixCase] = []
     for path in sorted(root.glob("[0-9][0-9]-*/*.py")):
-        if path.name != "__init__.py":
+        if not path.name.startswith("_"):
             cases.extend(_module_cases(path))
     return cases
