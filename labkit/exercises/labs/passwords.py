@@ -78,9 +78,13 @@ def _dump(client: httpx.Client) -> dict[str, str]:
     title="Crack the leaked MD5 and SHA-256 hashes",
     kind="attack",
     hints=(
-        "leak = lab.client.get('/api/_lab/dump').json()['users'] is what the breach exposed.",
-        "labkit.attacks.cracking.crack_unsalted({email: hash}) tries the shipped wordlist.",
-        "Hand in a dict {email: password}; the check logs in with each pair.",
+        "An unsalted hash of a word is the same for everybody: hash each candidate word once "
+        "and look for the result among ALL the leaked hashes (32 hex digits: MD5, 64: SHA-256).",
+        "hashlib.md5(word.encode()).hexdigest() and hashlib.sha256(...).hexdigest() for every "
+        "word of labkit.wordlists.common_passwords(); a dict {digest: word} makes each lookup "
+        "instant. Hand in {email: password}: the check logs in with each pair.",
+        "Stuck? labkit.attacks.cracking.crack_unsalted(leak) is the ready-made loop "
+        "(crack = cracking.crack_unsalted).",
     ),
     answer_help="a dict {email: password} of accounts you cracked",
 )
@@ -125,9 +129,13 @@ def crack_leak(ctx: CheckContext) -> Verdict:
     title="Find which leaked emails have an account, from the login messages",
     kind="attack",
     hints=(
-        "candidates = lab.client.get('/api/_lab/candidates').json()",
-        "labkit.attacks.timing.probe_logins(lab.client, candidates) returns each (status, body).",
-        "The error message differs for accounts that exist. Hand in the list of those emails.",
+        "A login with a wrong password answers differently for an account that exists: "
+        "compare each candidate's answer with the one for an email you made up.",
+        "client.post('/api/auth/login', json={'email': email, 'password': 'wrong'}) for each "
+        "email; response.status_code and response.json()['error'] are the answer. Hand in the "
+        "list of the emails answered unlike the made-up one.",
+        "Stuck? labkit.attacks.timing.probe_logins(client, emails) sends them all and returns "
+        "{email: (status, body)}.",
     ),
     answer_help="a list of the candidate emails that have an account",
 )
@@ -149,14 +157,89 @@ def enumerate_users(ctx: CheckContext) -> Verdict:
     )
 
 
+#: A timing oracle is clear when the slower median is at least this many times the faster.
+ORACLE_MIN_RATIO = 2.0
+ORACLE_MIN_SAMPLES = 5
+
+
+@LAB.check(
+    "timing-oracle",
+    title="Tell who has an account by the clock alone",
+    kind="attack",
+    hints=(
+        "A failed login for a real account runs bcrypt (slow); for an unknown email it "
+        "returns at once. Time both, many times, interleaved.",
+        "start = time.perf_counter(); client.post('/api/auth/login', json=...); "
+        "(time.perf_counter() - start) * 1000 is one sample in ms. Hand in "
+        "{email: [ms, ...]} for an account that exists and one that does not.",
+        "Stuck? labkit.attacks.timing.time_logins(client, {label: (email, password)}, "
+        "rounds=10) measures interleaved rounds; timing.summarize(...) gives the medians.",
+    ),
+    answer_help="a dict {email: [milliseconds, ...]}: an account that exists and one that does not",
+)
+def timing_oracle(ctx: CheckContext) -> Verdict:
+    answer = ctx.answer
+    if not (
+        isinstance(answer, dict)
+        and answer
+        and all(
+            isinstance(email, str)
+            and isinstance(times, (list, tuple))
+            and all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in times)
+            for email, times in answer.items()
+        )
+    ):
+        return Verdict(
+            False, f"expected a dict {{email: [milliseconds, ...]}}, got {_shape(answer)}"
+        )
+    short = [email for email, times in answer.items() if len(times) < ORACLE_MIN_SAMPLES]
+    if len(answer) < 2 or short:
+        return Verdict(
+            False,
+            f"time at least two emails, {ORACLE_MIN_SAMPLES} or more attempts each"
+            + (f" ({', '.join(short)} has fewer)" if short else ""),
+        )
+    with ctx.target.client() as client:
+        existing = set(_dump(client))
+    medians = {email: statistics.median(times) for email, times in answer.items()}
+    real = {e: m for e, m in medians.items() if e in existing}
+    unknown = {e: m for e, m in medians.items() if e not in existing}
+    if not real or not unknown:
+        return Verdict(
+            False,
+            "time an email that has an account AND one that does not "
+            f"({'none' if not real else 'all'} of yours exist)",
+        )
+    slowest_unknown, fastest_real = max(unknown.values()), min(real.values())
+    details = tuple(
+        f"{email}: median {value:.1f} ms ({'exists' if email in existing else 'no account'})"
+        for email, value in medians.items()
+    )
+    if fastest_real < ORACLE_MIN_RATIO * max(slowest_unknown, 0.01):
+        return Verdict(
+            False,
+            "your times do not tell them apart: an account that exists must be at least "
+            f"{ORACLE_MIN_RATIO:g}x slower (bcrypt) than an unknown email",
+            details,
+        )
+    return Verdict(True, "the clock alone tells who has an account", details)
+
+
+def _shape(value: Any) -> str:
+    return "None" if value is None else type(value).__name__
+
+
 @LAB.check(
     "bcrypt-72",
     title="Log in with a different password (bcrypt's 72-byte limit)",
     kind="attack",
     hints=(
-        "Register an account with a password longer than 72 bytes.",
-        "bcrypt only ever sees the first 72 bytes: change what comes after them.",
-        "Hand in (email, password_you_registered, other_password).",
+        "bcrypt only ever sees the first 72 bytes of a password: whatever comes after them "
+        "does not count.",
+        "Register (POST /api/auth/register) with a password of more than 72 bytes "
+        "(len(password.encode())), then log in with password[:72] + 'anything else'.",
+        "Hand in (email, password_you_registered, other_password): both must log in. "
+        "E.g. p = 'Correct-Horse-Battery-1 ' * 4; (email, p, p[:72] + 'X').",
     ),
     answer_help="a tuple (email, password_a, password_b) with a != b, both logging in",
 )
