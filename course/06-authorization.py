@@ -26,7 +26,9 @@
 # your powers after being demoted. Then you will write the authorization layer that stops it.
 
 # %%
+import base64
 import html
+import json
 
 import matplotlib.pyplot as plt
 from IPython.display import HTML
@@ -118,21 +120,47 @@ for route in attacks.ROUTES:
 # %% [markdown]
 # ## Attack 1 — a viewer writes
 #
-# Carol is a viewer: she may read posts and users, nothing more. Log in as her and try every
-# write route: `PUT /api/posts/{id}` (with a JSON body such as `{"title": "..."}`),
-# `DELETE /api/posts/{id}` and `DELETE /api/users/{id}`. Use post 3 (one of Alice's) as the target. Which route
-# forgot to ask for a permission? Put that request in `viewer_request` as a tuple
-# `(method, path)`.
+# Everything below is plain HTTP against `lab.client` (an `httpx.Client` pointed at the lab).
+# Logging in is `POST /api/auth/login {"email", "password"}`, which answers `{"accessToken":
+# ...}`; every other request carries `Authorization: Bearer <token>`. A small helper:
 
 # %%
-carol = attacks.log_in(lab.client, "carol@example.com", lab.users["carol"].password)
-print(lab.client.put("/api/posts/3", json={"title": "carol was here"}, headers=carol).json())
+def bearer(email: str, password: str) -> dict[str, str]:
+    """Log in and return the header that carries the access token."""
+    login = lab.client.post("/api/auth/login", json={"email": email, "password": password})
+    return {"Authorization": f"Bearer {login.json()['accessToken']}"}
+
+
+carol = bearer("carol@example.com", lab.users["carol"].password)
+spare = lab.client.post("/api/_lab/accounts", json={"role": "viewer"}).json()  # a throwaway user
+print("carol's header:", carol["Authorization"][:30] + "...", "| throwaway user id:", spare["id"])
+
+# %% [markdown]
+# Carol is a viewer: she may read posts and users, nothing more. As Carol, try every write
+# route — `PUT /api/posts/{id}` (with a JSON body such as `{"title": "..."}`),
+# `DELETE /api/posts/{id}` and `DELETE /api/users/{id}` — and look at the status codes: a
+# 2xx means she got through. Use post 3 (one of Alice's) as the target post, and **the
+# throwaway user `spare["id"]` as the target user**: never Alice or Bob, whom Attacks 2–4
+# need. (Deleted them anyway, or want a fresh start? `lab = labkit.open_lab("06-authorization")`
+# restarts the lab with its seeded users and posts; then run the cells from the top again.)
+#
+# Which route forgot to ask for a permission? Put that request in `viewer_request` as a tuple
+# `(method, path)`.
 
 # %% labkit={"answer": "viewer-writes"}
 ### BEGIN SOLUTION
-response = lab.client.delete("/api/posts/3", headers=carol)
-print(response.status_code)  # 204: deleted
-viewer_request = ("DELETE", "/api/posts/3")
+attempts = [
+    ("PUT", "/api/posts/3", {"title": "carol was here"}),
+    ("DELETE", f"/api/users/{spare['id']}", None),
+    ("DELETE", "/api/posts/3", None),
+]
+through = []
+for method, path, body in attempts:
+    response = lab.client.request(method, path, json=body, headers=carol)
+    print(method, path, response.status_code)
+    if 200 <= response.status_code < 300:
+        through.append((method, path))
+viewer_request = through[0]
 ### STUB
 viewer_request = None  # TODO: ("METHOD", "/api/...") of a write a viewer got through
 ### END SOLUTION
@@ -154,7 +182,7 @@ lab.check("viewer-writes", viewer_request)
 # title as Bob. Put the request in `idor_request`.
 
 # %%
-bob = attacks.log_in(lab.client, "bob@example.com", lab.users["bob"].password)
+bob = bearer("bob@example.com", lab.users["bob"].password)
 ids = {u["email"]: u["id"] for u in lab.client.get("/api/users", headers=bob).json()}
 for post in lab.client.get("/api/posts", headers=bob).json():
     print(post["id"], post["authorId"], post["title"])
@@ -207,9 +235,11 @@ lab.check("mass-assignment", mass_body)
 #
 # Bob moves to the sales team and Alice demotes him to viewer (the lab-only route
 # `POST /api/_lab/users/{id}/role` plays the admin console). Bob logged in this morning; his
-# access token is valid for 15 minutes and carries `"role": "editor"`. Log in as Bob, keep the
-# token, demote him, then edit one of his posts **with the old token**. Put the old token in
-# `stale_token`.
+# access token is valid for 15 minutes and carries `"role": "editor"` (its middle part is
+# base64url JSON: decode it and see). Log in as Bob, keep the token, demote him, then edit one
+# of his posts **with the old token**: a 200 means the demotion changed nothing. Put the old
+# token in `stale_token`. (Bob stays a viewer afterwards: to run Attacks 2–3 again, restart the
+# lab with `lab = labkit.open_lab("06-authorization")` and run the cells from the top.)
 
 # %% labkit={"answer": "stale-role"}
 ### BEGIN SOLUTION
@@ -218,7 +248,9 @@ login = lab.client.post("/api/auth/login",
 stale_token = login.json()["accessToken"]
 bob_id = ids["bob@example.com"]
 print(lab.client.post(f"/api/_lab/users/{bob_id}/role", json={"role": "viewer"}).json())
-print("the token says:", attacks.token_claims(stale_token)["role"])
+payload = stale_token.split(".")[1]  # header.payload.signature, base64url without padding
+claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+print("the token says:", claims["role"])
 old = {"Authorization": f"Bearer {stale_token}"}
 posts = lab.client.get("/api/posts", headers=old).json()
 still_his = next(p["id"] for p in posts if p["authorId"] == bob_id)
@@ -413,15 +445,21 @@ lab.check("update-schema", PostUpdate=PostUpdate)
 # %% [markdown]
 # ## Verify — replay every attack
 #
-# Your three parts together are the authorization layer. The check replays the whole
-# battery — the full access matrix (viewer writes, IDOR, admin override, 404s), routes needing
-# two permissions, look-alike roles, mass assignment and oversized input, stale roles after
-# demotion — while legitimate authors and admins work. It enforces every rule above.
+# Your three parts together are the authorization layer. The check first replays **your own
+# exploits** from Attacks 1–3 — the request Carol got through, Bob's edit of Alice's post, your
+# mass-assignment body — as fresh accounts on fresh records of an app running your fix, then
+# the whole battery: the full access matrix (viewer writes, IDOR, admin override, 404s),
+# routes needing two permissions, look-alike roles, mass assignment and oversized input, stale
+# roles after demotion (your Attack 4, as an editor and as an admin) — while legitimate authors
+# and admins work. It enforces every rule above.
 #
 # <!-- labkit:rules verify -->
 
+# %%
+my_exploits = {"viewer-writes": viewer_request, "idor": idor_request, "mass-assignment": mass_body}
+
 # %% labkit={"check": "verify"}
-lab.check("verify", authorize=authorize, check_owner=check_owner, PostUpdate=PostUpdate)
+lab.check("verify", my_exploits, authorize=authorize, check_owner=check_owner, PostUpdate=PostUpdate)
 
 # %% [markdown]
 # ## Recap

@@ -255,3 +255,30 @@ def test_verify_needs_all_three_parts(lab: Lab) -> None:
     result = lab.check("verify", authorize=authorize)
     assert not result.passed
     assert result.summary == "this check needs your functions check_owner, PostUpdate"
+
+
+MY_EXPLOITS = {
+    "viewer-writes": ("DELETE", "/api/posts/3"),
+    "idor": ("PUT", "/api/posts/1"),
+    "mass-assignment": {"title": "Why I quit (by Alice)", "authorId": 1},
+}
+
+
+def test_verify_replays_the_learners_own_exploits(lab: Lab) -> None:
+    result = lab.check("verify", MY_EXPLOITS, **REFERENCE)
+    assert result.passed, repr(result)
+    for attack in ("Attack 1 (DELETE /api/posts/{id} as a viewer)", "Attack 2", "Attack 3"):
+        assert mentions(result, f"your exploit from {attack}"), repr(result)
+    assert mentions(result, "is now refused")
+
+
+def everyones_post(user: User, post: Post | None) -> Post:
+    if post is None:
+        raise HTTPException(404, "Not found")
+    return post  # no ownership check: the IDOR of Attack 2 still works
+
+
+def test_verify_names_the_learners_exploit_that_still_works(lab: Lab) -> None:
+    result = lab.check("verify", MY_EXPLOITS, **{**REFERENCE, "check_owner": everyones_post})
+    assert not result.passed
+    assert mentions(result, "[owner-or-admin] your exploit from Attack 2 still works"), repr(result)

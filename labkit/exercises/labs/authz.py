@@ -131,10 +131,14 @@ def _replay_as(ctx: CheckContext, role: str, route: Route, success: str, refused
     title="As a viewer, change or delete something that is not yours",
     kind="attack",
     hints=(
-        "carol = attacks.log_in(lab.client, 'carol@example.com', lab.users['carol'].password)",
-        "Try every write route (PUT /api/posts/{id}, DELETE /api/posts/{id}, "
-        "DELETE /api/users/{id}) with carol's headers: which one forgot authorize?",
-        "Hand in the request that worked as a tuple, e.g. ('DELETE', '/api/posts/4').",
+        "Authentication is not authorization: a route that only checks that the token is "
+        "valid lets every logged-in user through, whatever their role.",
+        "lab.client.request(method, path, headers=carol, json=body) for PUT /api/posts/3 "
+        "(body {'title': ...}), DELETE /api/posts/3 and DELETE /api/users/{spare['id']}; a 2xx "
+        "means carol got through. Hand in that request as (method, path).",
+        "Stuck? labkit.attacks.authz.audit(lab.client) calls every route as every role and "
+        "attacks.differences(result.matrix, policy) lists where the app disagrees; "
+        "e.g. ('DELETE', '/api/posts/3').",
     ),
     answer_help="a tuple (method, path) of a write a viewer got through",
 )
@@ -156,9 +160,13 @@ def viewer_writes(ctx: CheckContext) -> Verdict:
     title="As an editor, edit a post somebody else wrote (IDOR)",
     kind="attack",
     hints=(
-        "Log in as bob (an editor) and list the posts: each has an authorId.",
-        "PUT /api/posts/{id} with {'title': ...} on one of alice's posts.",
-        "Hand in the request as a tuple, e.g. ('PUT', '/api/posts/1').",
+        "The post id in the URL is user input: does the app check that the post is the "
+        "caller's before it writes?",
+        "As bob: GET /api/users gives alice's id, GET /api/posts each post's authorId; then "
+        "lab.client.put(f'/api/posts/{id}', json={'title': ...}, headers=bob) on one of "
+        "alice's. A 200 means bob edited it; hand in ('PUT', path).",
+        "Stuck? labkit.attacks.authz.audit(lab.client) shows the editor's cell on another "
+        "author's post; e.g. ('PUT', '/api/posts/1').",
     ),
     answer_help="a tuple (method, path) an editor used on another author's post",
 )
@@ -182,9 +190,12 @@ def idor(ctx: CheckContext) -> Verdict:
     title="Move a post to another author with a PUT (mass assignment)",
     kind="attack",
     hints=(
-        "The handler writes the request body into the row, like the seed's `data: req.body`.",
-        "Which field of a post says whose it is? Put it in the body of a PUT on bob's own post.",
-        "Hand in the JSON body you sent, e.g. {'title': ..., 'authorId': ...}.",
+        "The handler writes the request body into the row, like the seed's `data: req.body`: "
+        "every field you send is stored, not only title and body.",
+        "Which field of a post says whose it is? Send it in the body of a PUT on bob's own post "
+        "(lab.client.put(..., json=body, headers=bob)) and GET the post again.",
+        "Stuck? The body {'title': ..., 'authorId': <alice's id from GET /api/users>} does "
+        "it; hand in that dict.",
     ),
     answer_help="the JSON body (a dict) of a PUT that changed a post's author",
 )
@@ -222,11 +233,13 @@ def _lost_routes(token_role: str, role_now: str) -> list[Route]:
     title="Keep your old powers after a demotion (a stale role in a valid token)",
     kind="attack",
     hints=(
-        "Log in as bob and keep the token; then have the 'admin' demote him: "
-        "POST /api/_lab/users/{bob's id}/role {'role': 'viewer'}.",
-        "attacks.token_claims(token) shows what the token says; GET /api/users what the "
-        "database says.",
-        "Edit one of bob's posts with the OLD token, then hand in that token (a str).",
+        "A JWT carries the role it was issued with: if the app believes the token, a "
+        "demotion changes nothing until the token expires.",
+        "Log in as bob and keep the token; demote him with POST /api/_lab/users/{bob's id}/role "
+        "{'role': 'viewer'}; PUT one of his posts with the OLD token. The token's middle part "
+        "is base64url JSON: base64.urlsafe_b64decode(part + '=' * (-len(part) % 4)).",
+        "Stuck? labkit.attacks.authz.token_claims(token) decodes the claims for you. Hand in "
+        "the old token (a str).",
     ),
     answer_help="the access token (str) of a user demoted after it was issued",
 )
@@ -771,6 +784,59 @@ def update_schema(ctx: CheckContext) -> Verdict:
     )
 
 
+#: (answer key, attack, role replaying it, the rule it breaks when it still works)
+OWN_EXPLOITS = (
+    ("viewer-writes", "Attack 1", "viewer", "every-permission"),
+    ("idor", "Attack 2", "editor", "owner-or-admin"),
+)
+
+
+def _own_exploits(client: httpx.Client, findings: Findings, exploits: dict[Any, Any]) -> None:
+    """Replay the learner's own requests (plain data from the attack cells) against the fix:
+    each as a fresh account of the attacker's role, on another author's fresh record."""
+    for key, attack, role, rule in OWN_EXPLOITS:
+        route = _route_of(exploits.get(key))
+        if isinstance(route, str):
+            findings.saw(f"{attack}: nothing to replay ({key!r}: {route})")
+            continue
+        me = new_account(client, role)
+        author = new_account_row(client, "admin")
+        cell = probe(client, route, "other", me, int(author["id"]))
+        if cell.fault:
+            findings.fail(f"replaying {attack} ({route.label}) answered {_cell_text(cell)}")
+            continue
+        findings.expect(
+            not (200 <= cell.status < 300) and not cell.problem,
+            f"your exploit from {attack} still works: {route.label} as {_a(role)} on another "
+            f"author's record got {_cell_text(cell)}"
+            + (f" ({cell.problem})" if cell.problem else ""),
+            f"your exploit from {attack} ({route.label} as {_a(role)}) is now refused: "
+            f"{_cell_text(cell)}",
+            rule=rule,
+        )
+    body = exploits.get("mass-assignment")
+    if not isinstance(body, dict) or not body:
+        findings.saw("Attack 3: nothing to replay (mass-assignment: no JSON body)")
+        return
+    editor = new_account(client, "editor")
+    post_id = new_post(client, int(editor["id"]))
+    before = stored(client, "posts", post_id)
+    response = client.put(f"/api/posts/{post_id}", json=body, headers=editor["headers"])
+    after = stored(client, "posts", post_id)
+    if _fault(response):
+        findings.fail(f"your body from Attack 3 answered {response.status_code}{_fault(response)}")
+        return
+    moved = (after or {}).get("authorId") != editor["id"]
+    findings.expect(
+        not moved,
+        f"your exploit from Attack 3 still works: PUT {body!r} on an editor's own post "
+        f"answered {response.status_code} and changed {_change(before, after)}",
+        f"your exploit from Attack 3 (PUT with {sorted(body)}) is now refused: "
+        f"{response.status_code}, the post is still the editor's",
+        rule="no-owner-field",
+    )
+
+
 BATTERIES: dict[str, Battery] = {
     "access matrix (viewer writes, IDOR, admin override, 404s)": _matrix_battery,
     "several permissions and unknown roles": _roles_battery,
@@ -794,6 +860,13 @@ BATTERIES: dict[str, Battery] = {
 def verify(ctx: CheckContext) -> Verdict:
     findings = Findings()
     with ctx.require_patched().client() as client:
+        if isinstance(ctx.answer, dict) and ctx.answer:
+            with findings.section("your own exploits from Attacks 1-3", "each one now refused"):
+                try:
+                    _own_exploits(client, findings, ctx.answer)
+                except httpx.HTTPStatusError as exc:
+                    findings.fail(f"{exc.request.method} {exc.request.url.path} answered "
+                                  f"{exc.response.status_code}{_fault(exc.response)}")  # fmt: skip
         for name, battery in BATTERIES.items():
             with findings.section(name, "every attack refused, legitimate use works"):
                 _run(battery, client, findings, ctx.rng)
