@@ -97,6 +97,7 @@ def _module_cases(path: Path) -> Iterator[FixCase]:
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # pydantic resolves postponed annotations through it
     spec.loader.exec_module(module)
     for value in vars(module).values():
         if isinstance(value, FixCase):
