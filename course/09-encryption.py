@@ -30,12 +30,15 @@
 # %%
 import base64
 import inspect
+import re
 import socket
 import ssl
 
 import httpx
 import matplotlib.pyplot as plt
 from cryptography import x509
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 import labkit
 import labkit.vulnerable.crypto
@@ -217,24 +220,39 @@ for row in dump["files"]:
 # ## Attack 2 — a picture through ECB
 #
 # Files go into a legacy "vault" that encrypts with AES in **ECB** mode: each 16-byte block on
-# its own, with the same key. Equal plaintext blocks give equal ciphertext blocks. Upload a
-# picture (a padlock drawn in code, one byte per pixel, 256 pixels wide) and keep its `file_id`.
+# its own, with the same key. Equal plaintext blocks give equal ciphertext blocks. Here is a
+# picture, a padlock drawn in code: one byte per pixel, 256 pixels wide, large flat areas.
+
+# %%
+picture = attack.sample_bitmap()
+print(len(picture), "bytes =", len(picture) // 256, "rows of 256 pixels")
+
+# %% [markdown]
+# Upload it as dave (`POST /api/files`, the raw bytes as the body; the answer has its `id`),
+# find what the vault stored for it in the dump (`files`, base64 `stored.ciphertext`), cut that
+# ciphertext every 16 bytes and count the pieces that **equal an earlier piece**: `repeated`.
+# No key needed — the repeats alone tell you ECB, and where the picture's flat areas are.
 
 # %% labkit={"answer": "ecb-picture"}
-picture = attack.sample_bitmap()
 ### BEGIN SOLUTION
 file_id = api.post("/api/files", content=picture, headers=dave).json()["id"]
+row = next(f for f in api.get("/api/_lab/dump").json()["files"] if f["id"] == file_id)
+ciphertext = base64.b64decode(row["stored"]["ciphertext"])
+cut = [ciphertext[i : i + 16] for i in range(0, len(ciphertext), 16)]
+repeated = len(cut) - len(set(cut))
 ### STUB
-file_id = None  # TODO: upload `picture` as dave (POST /api/files, raw body) and keep its id
+file_id = None  # TODO: upload `picture` as dave and keep its id
+ciphertext = b""  # TODO: what the vault stored for it (from the dump)
+repeated = None  # TODO: how many 16-byte pieces of `ciphertext` equal an earlier piece
 ### END SOLUTION
+print(f"{repeated} of {len(ciphertext) // 16} ciphertext pieces repeat an earlier one")
 
 # %% [markdown]
 # Now plot what the vault stored, byte for byte, next to the original — and, on the right,
 # each ciphertext block coloured by which other blocks it equals:
 
 # %%
-uploaded = [f for f in api.get("/api/_lab/dump").json()["files"] if f["id"] == file_id]
-ciphertext = base64.b64decode(uploaded[0]["stored"]["ciphertext"]) if uploaded else bytes(len(picture))
+ciphertext = ciphertext or bytes(len(picture))
 fig, axes = plt.subplots(1, 3, figsize=(11, 2.8))
 for ax, image, title in zip(
     axes,
@@ -250,7 +268,7 @@ plt.show()
 print(f"{attack.repeated_block_ratio(ciphertext):.0%} of the ciphertext blocks repeat an earlier block")
 
 # %% labkit={"check": "ecb-picture"}
-lab.check("ecb-picture", file_id)
+lab.check("ecb-picture", (file_id, repeated))
 
 # %% [markdown]
 # ## Attack 3 — the key is in the source code
@@ -258,7 +276,10 @@ lab.check("ecb-picture", file_id)
 # Worse, the vault's key is a constant in the service's code, which is on GitHub (and in every
 # clone, backup and fork, and in git history forever, even after a "fix"). Here it is,
 # `labkit.vulnerable.crypto`, as anyone can read it. Find the key, decrypt **frank's** backup
-# codes file from the dump, and put his recovery code into `frank_code`.
+# codes file from the dump, and put his recovery code into `frank_code`. The vault is AES-ECB
+# with PKCS#7 padding; `cryptography` decrypts it (`Cipher`, `algorithms.AES`, `modes.ECB`,
+# `padding.PKCS7(128)`), and a recovery code looks like `K7QD-2MXA-WP4Z` (base32 letters and
+# digits).
 
 # %%
 source = inspect.getsource(labkit.vulnerable.crypto)
@@ -268,11 +289,14 @@ print(f"{len(keys)} key(s) in the source:", [k.hex()[:16] + "..." for k in keys]
 # %% labkit={"answer": "hardcoded-key"}
 franks = next(f for f in dump["files"] if f["owner"] == "frank@example.com")
 ### BEGIN SOLUTION
-text = attack.decrypt_ecb(keys[0], base64.b64decode(franks["stored"]["ciphertext"])).decode()
+decryptor = Cipher(algorithms.AES(keys[0]), modes.ECB()).decryptor()
+padded = decryptor.update(base64.b64decode(franks["stored"]["ciphertext"])) + decryptor.finalize()
+unpadder = padding.PKCS7(128).unpadder()
+text = (unpadder.update(padded) + unpadder.finalize()).decode()
 print(text)
-frank_code = attack.find_codes(text)[0]
+frank_code = re.findall(r"[A-Z2-7]{4}(?:-[A-Z2-7]{4}){2}", text)[0]
 ### STUB
-frank_code = None  # TODO: attack.decrypt_ecb(key, ciphertext), then attack.find_codes(...)
+frank_code = None  # TODO: decrypt frank's file with the key, then find his code in the text
 ### END SOLUTION
 
 # %% labkit={"check": "hardcoded-key"}
@@ -284,24 +308,37 @@ lab.check("hardcoded-key", frank_code)
 # Notes use AES-256-GCM with a key nobody has leaked — but every note's `nonce` in the dump is
 # the same. GCM encrypts as `C = P ⊕ keystream(key, nonce)`, so under one nonce
 # `C₁ ⊕ C₂ = P₁ ⊕ P₂`: the key cancels out. Save a note whose text you know, long enough to
-# cover erin's, and XOR your way to her recovery code. Put it in `erin_code`.
+# cover erin's, and XOR your way to her recovery code.
+#
+# Write `decrypt_with_known(target, mine, known)`: the plaintext of the ciphertext `target`,
+# given your ciphertext `mine` of the text `known` under the same key and nonce. (Each stored
+# ciphertext ends with GCM's 16-byte tag, which is not keystream.) You will aim it at your
+# own fix later.
 
 # %% labkit={"answer": "nonce-reuse"}
 known = "A" * 300
 mine = api.post("/api/records", json={"data": known}, headers=dave).json()["id"]
 rows = {r["id"]: r for r in api.get("/api/_lab/dump").json()["records"]}
 erins = next(r for r in rows.values() if r["owner"] == "erin@example.com")
-### BEGIN SOLUTION
-recovered = attack.recover_with_known_plaintext(
+
+
+def decrypt_with_known(target: bytes, mine: bytes, known: bytes) -> bytes:
+    ### BEGIN SOLUTION
+    keystream = bytes(c ^ p for c, p in zip(mine, known, strict=False))  # C = P XOR keystream
+    return bytes(c ^ k for c, k in zip(target[:-16], keystream, strict=False))  # tag cut off
+    ### STUB
+    return b""  # TODO: the plaintext of `target`, from your `mine` = encryption of `known`
+    ### END SOLUTION
+
+
+recovered = decrypt_with_known(
     base64.b64decode(erins["stored"]["ciphertext"]),
     base64.b64decode(rows[mine]["stored"]["ciphertext"]),
     known.encode(),
-)
-print(recovered.decode(errors="replace"))
-erin_code = attack.find_codes(recovered.decode(errors="replace"))[0]
-### STUB
-erin_code = None  # TODO: attack.recover_with_known_plaintext(...), then attack.find_codes(...)
-### END SOLUTION
+).decode(errors="replace")
+print(recovered)
+codes = re.findall(r"[A-Z2-7]{4}(?:-[A-Z2-7]{4}){2}", recovered)
+erin_code = codes[0] if codes else None
 
 # %% labkit={"check": "nonce-reuse"}
 lab.check("nonce-reuse", erin_code)
@@ -318,7 +355,11 @@ lab.check("nonce-reuse", erin_code)
 # trusts it on `/api/admin/users`. The cookie is `base64url(IV ‖ AES-CBC(plaintext))`, and the
 # plaintext starts `role=user  ;uid=4` (the role is padded to 6 characters). CBC decrypts the
 # first block as `D(C₁) ⊕ IV`: flip a bit of the IV and the same bit of the plaintext flips —
-# no key needed. Turn `user  ` (at offset 5) into `admin ` and keep the cookie in `forged`.
+# no key needed. XOR-ing a byte with `known ⊕ wanted` turns `known` into `wanted`.
+#
+# Write `flip(raw, offset, known, wanted)`: the bytes `raw` with `known ⊕ wanted` XOR-ed in at
+# `offset`. Then turn `user  ` (at offset 5 of the plaintext) into `admin ` by editing the
+# cookie's IV, and keep the forged cookie (base64url again) in `forged`.
 
 # %%
 cookie = api.get("/api/profile", headers=dave).cookies["profile"]
@@ -327,11 +368,25 @@ print("IV:", base64.urlsafe_b64decode(cookie)[:16].hex(), "| ciphertext:", len(b
 print("as dave:", api.get("/api/admin/users", headers={**dave, "Cookie": f"profile={cookie}"}).json())
 
 # %% labkit={"answer": "bit-flip"}
+def flip(raw: bytes, offset: int, known: bytes, wanted: bytes) -> bytes:
+    ### BEGIN SOLUTION
+    edited = bytearray(raw)
+    for i, (k, w) in enumerate(zip(known, wanted, strict=True)):
+        edited[offset + i] ^= k ^ w
+    return bytes(edited)
+    ### STUB
+    return raw  # TODO: XOR known ^ wanted into raw at offset
+    ### END SOLUTION
+
+
 ### BEGIN SOLUTION
-forged = attack.cbc_flip(cookie, 5, b"user  ", b"admin ")
+raw = base64.urlsafe_b64decode(cookie)  # IV (16 bytes) || ciphertext; P1 = D(C1) XOR IV
+forged = base64.urlsafe_b64encode(flip(raw, 5, b"user  ", b"admin ")).decode()
 ### STUB
-forged = cookie  # TODO: attack.cbc_flip(cookie, offset, known, wanted)
+forged = cookie  # TODO: the cookie with its IV edited (flip its raw bytes, base64url again)
 ### END SOLUTION
+
+# %%
 print(api.get("/api/admin/users", headers={**dave, "Cookie": f"profile={forged}"}).json())
 
 # %% labkit={"check": "bit-flip"}
@@ -426,6 +481,45 @@ lab.check("swap", encrypt_record=encrypt_record, decrypt_record=decrypt_record)
 lab.check("nonces", encrypt_record=encrypt_record)
 
 # %% [markdown]
+# **Your own exploits, against your fix.** Start an app that runs your two functions, and aim
+# your `flip` from Attack 5 and your `decrypt_with_known` from Attack 4 at it. GCM is counter
+# mode too: byte 5 of the cookie's ciphertext *is* byte 5 of the plaintext XOR keystream, so
+# without the tag your flip would make dave admin again. And without a repeated nonce, your
+# known note's keystream is not erin's.
+
+# %%
+try:
+    fixed = lab.patched(encrypt_record=encrypt_record, decrypt_record=decrypt_record).client
+    user = next(a for a in fixed.get("/api/_lab/accounts").json() if a["role"] == "user")
+    token = fixed.post("/api/auth/login", json={"email": user["email"], "password": user["password"]})
+    me = {"Authorization": f"Bearer {token.json()['accessToken']}"}
+    their_cookie = fixed.get("/api/profile", headers=me).cookies["profile"]
+    fixed.cookies.clear()
+    sealed = json.loads(base64.urlsafe_b64decode(their_cookie))  # your stored form, as a cookie
+    body = base64.b64decode(sealed["ciphertext"])
+    sealed["ciphertext"] = base64.b64encode(flip(body, 5, b"user  ", b"admin ")).decode()
+    forged_again = base64.urlsafe_b64encode(json.dumps(sealed).encode()).decode()
+    answer = fixed.get("/api/admin/users", headers={**me, "Cookie": f"profile={forged_again}"})
+    print("your bit-flip from Attack 5:", answer.status_code, answer.json(),
+          "— refused" if answer.status_code != 200 else "— STILL WORKS")  # fmt: skip
+
+    my_note = fixed.post("/api/records", json={"data": known}, headers=me).json()["id"]
+    stolen_rows = {r["id"]: r for r in fixed.get("/api/_lab/dump").json()["records"]}
+    erin_row = next(r for r in stolen_rows.values() if r["owner"] == "erin@example.com")
+    guess = decrypt_with_known(
+        base64.b64decode(erin_row["stored"]["ciphertext"]),
+        base64.b64decode(stolen_rows[my_note]["stored"]["ciphertext"]),
+        known.encode(),
+    ).decode(errors="replace")
+    nonces = [r["stored"]["nonce"] for r in stolen_rows.values()]
+    print(f"your nonce-reuse attack from Attack 4: {len(set(nonces))} distinct nonces for "
+          f"{len(nonces)} notes; erin's note 'decrypts' to {guess[:32]!r}...",
+          "— no code in it" if not re.findall(r"[A-Z2-7]{4}(?:-[A-Z2-7]{4}){2}", guess)
+          else "— her code is STILL readable")  # fmt: skip
+except Exception as exc:  # e.g. your functions are not written yet
+    print("your fix could not be attacked yet:", repr(exc))
+
+# %% [markdown]
 # **Rotation.** The check writes notes, rotates the key (`/api/_lab/rotate`), and reads the old
 # notes back: your `decrypt_record` must pick the key by `keyId`. The app re-encrypts a note
 # under the new key when it reads it (*re-encrypt on read*), and `/api/_lab/reencrypt` does all
@@ -442,17 +536,20 @@ lab.check("rotation", encrypt_record=encrypt_record, decrypt_record=decrypt_reco
 # encrypted — *wrapped* — by a *key-encryption key* (KEK) that never leaves a KMS or HSM, and
 # the wrapped DEK is stored next to the data. Reading means asking the KMS to unwrap the DEK.
 # Rotating the KEK re-wraps a few hundred bytes per record instead of re-encrypting the data,
-# and access to the KMS is logged and revocable. `labkit.patterns.crypto` sketches it:
+# and access to the KMS is logged and revocable. Your own two functions can sketch it — a key
+# is just 32 bytes of plaintext to wrap:
 
 # %%
-from labkit.patterns import crypto as recipes
-
 kek = {"kms-key-1": AESGCM.generate_key(bit_length=256)}  # lives in the KMS
 dek = AESGCM.generate_key(bit_length=256)  # one per record
-wrapped = recipes.wrap_data_key(dek, kek_id="kms-key-1", kek=kek["kms-key-1"])
-record = recipes.encrypt_with(b"erin's note", context="record:1", key_id="dek", key=dek)
-print("stored next to the data:", {"wrappedKey": wrapped["ciphertext"][:20] + "...", **record})
-assert recipes.decrypt_with(record, context="record:1", keys={"dek": recipes.unwrap_data_key(wrapped, keks=kek)}) == b"erin's note"
+try:
+    wrapped = encrypt_record(dek, "dek:record:1", "kms-key-1", kek["kms-key-1"])  # done by the KMS
+    record = encrypt_record(b"erin's note", "record:1", "dek-1", dek)
+    print("stored next to the data:", {"wrappedKey": wrapped["ciphertext"][:20] + "...", **record})
+    unwrapped = decrypt_record(wrapped, "dek:record:1", kek)  # the KMS unwraps it, if you may
+    print("read back:", decrypt_record(record, "record:1", {"dek-1": unwrapped}))
+except NotImplementedError:
+    print("write encrypt_record and decrypt_record first")
 
 # %% [markdown]
 # ## Fix 2 — HTTPS only, properly

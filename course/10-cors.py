@@ -26,6 +26,7 @@
 # %%
 import labkit
 from labkit.attacks import cors
+from labkit.browser import BrowserUnavailable
 
 lab = labkit.open_lab("10-cors")
 lab
@@ -89,15 +90,30 @@ lab.urls
 # ## Attack 1 — read the victim's account from the attacker's page
 #
 # The victim, Alice, is logged in to the bank in her browser: the login set an `HttpOnly`,
-# `Secure`, `SameSite=Lax` session cookie. Then she visits the attacker's page. It runs
+# `Secure`, `SameSite=Lax` session cookie. Then she visits the attacker's page — yours. What
+# does a script on that page have to do to read her account from the bank's API?
 #
-# ```js
-# fetch(API + "/api/account", {credentials: "include"})
-# ```
-#
-# `cors.cross_origin_reads` plays both parts in headless Chromium (through Playwright, with the
-# system browser) and reports what the attacker's page could read. Without a browser it falls
-# back to a simulation of the Fetch CORS check, and says so on every line.
+# Write that script, in JavaScript, as `steal_js`: the body of an `async` function whose
+# argument `api` is the bank's URL (`lab.urls["main"]`). It must **return what it read** —
+# Alice's account, as the API sends it. `fetch` sends cookies cross-origin only when asked
+# to, and hands the page the answer only when the API's CORS headers allow it. Success looks
+# like Alice's email, IBAN and recovery code in what your script returns.
+
+# %% labkit={"answer": "steal-account"}
+### BEGIN SOLUTION
+steal_js = """
+const response = await fetch(api + "/api/account", {credentials: "include"});
+return await response.json();
+"""
+### STUB
+steal_js = """
+// TODO: read /api/account from the bank at `api`, with Alice's cookie, and return it
+"""
+### END SOLUTION
+
+# %% [markdown]
+# Now play it: headless Chromium (through Playwright, with the system browser) logs Alice in
+# on the bank's origin, opens the attacker's page, and runs your script there.
 #
 # Why does the cookie go along at all? `SameSite=Lax` stops cookies on cross-*site* requests,
 # and two ports of 127.0.0.1 are the same *site* — just as `evil.example.com` and
@@ -105,27 +121,26 @@ lab.urls
 
 # %%
 victim = (lab.users["alice"].email, lab.users["alice"].password)
-reads = cors.cross_origin_reads(lab.urls["main"], lab.urls["attacker"], victim=victim,
-                                pages=["attacker", "null", "https://evilapp.example.com"])  # fmt: skip
-reads[0]
+try:
+    runs = cors.run_page_script(lab.urls["main"], lab.urls["attacker"], steal_js, victim=victim)
+except BrowserUnavailable as exc:
+    runs = []
+    print("no Chromium here:", exc)
+runs
 
 # %% [markdown]
 # The same question over plain HTTP, the way an auditor asks it: send the attacker's `Origin`
-# and look at the answer. Hand in the account the attacker's page read as `stolen`.
+# and look at the answer.
 
 # %%
 cors.probe_origin(lab.client, cors.origin_of(lab.urls["attacker"]))
 
-# %% labkit={"answer": "steal-account"}
-### BEGIN SOLUTION
-stolen = reads[0].body
-### STUB
-stolen = None  # TODO: the account the attacker's page read (a dict)
-### END SOLUTION
-stolen
+# %% [markdown]
+# The check runs your script again, from the attacker's page, and looks for Alice's recovery
+# code in what it returns.
 
 # %% labkit={"check": "steal-account"}
-lab.check("steal-account", stolen)
+lab.check("steal-account", steal_js)
 
 # %% [markdown]
 # ## Attacks 2–6 — the hand-written origin checks
@@ -143,16 +158,21 @@ lab.check("steal-account", stolen)
 # | `http` | `urlsplit(origin).hostname == "app.example.com"` | scheme ignored |
 #
 # For each, find an origin **an attacker can have** that gets through: the check reads the
-# account through that gateway with the victim's cookie and your `Origin`. `probe_origin`
-# lets you try candidates; the real frontend's origin does not count. The check judges your
+# account through that gateway with the victim's cookie and your `Origin`. Try candidates in
+# the cell below (change `candidate` and run it again): a gateway lets a page read when it
+# answers with `Access-Control-Allow-Origin` equal to the candidate and
+# `Access-Control-Allow-Credentials: true`. The real frontend's origin does not count. The check judges your
 # origin as a browser would send it: lower case, no `user@`, no default port (`:443`), and a
 # host under a top-level domain anyone can register (`.com`, `.net`, a country code... not
 # `.evil` or `.test`) — or `null`.
 
 # %%
+candidate = "https://evil.example.net"
 for name in ["null", "suffix", "prefix", "regex", "http"]:
-    print(name.ljust(7), cors.probe_origin(lab.client, "https://evil.example.net",
-                                           path=f"/api/legacy/{name}/account"))  # fmt: skip
+    answer = lab.client.get(f"/api/legacy/{name}/account", headers={"Origin": candidate})
+    print(name.ljust(7), answer.status_code,
+          "ACAO:", answer.headers.get("access-control-allow-origin"),
+          "ACAC:", answer.headers.get("access-control-allow-credentials"))  # fmt: skip
 
 # %% labkit={"answer": "null-origin"}
 ### BEGIN SOLUTION
@@ -160,7 +180,6 @@ null_origin = "null"
 ### STUB
 null_origin = None  # TODO: the origin a sandboxed iframe sends
 ### END SOLUTION
-cors.probe_origin(lab.client, str(null_origin), path="/api/legacy/null/account")
 
 # %% labkit={"check": "null-origin"}
 lab.check("null-origin", null_origin)
@@ -206,16 +225,22 @@ http_origin = None  # TODO: the app's host, on a scheme a network attacker contr
 lab.check("http-origin", http_origin)
 
 # %% [markdown]
-# **Back in the browser.** Attack 1 also opened two more attacker pages: a sandboxed iframe,
-# which sends `Origin: null`, and the attacker's page served as `https://evilapp.example.com`
-# (Playwright answers for that name, as if its DNS pointed at the attacker's sandbox). The
-# browser let both *read* the API's answers — the CORS check passed — but the answer is a 401:
-# those pages are cross-*site* to 127.0.0.1, so the `SameSite=Lax` cookie stayed home. Against
-# a real `api.example.com`, `evilapp.example.com` *is* same-site and the cookie goes along;
-# a `SameSite=None` cookie goes from anywhere the browser still allows third-party cookies.
+# **Back in the browser.** Your page from Attack 1 again, twice more: inside a sandboxed
+# iframe, which sends `Origin: null`, and served under your suffix origin (Playwright answers
+# for that name, as if its DNS pointed at the attacker's sandbox). The browser lets both
+# *read* the API's answers — the CORS check passes — but the answer is a 401: those pages are
+# cross-*site* to 127.0.0.1, so the `SameSite=Lax` cookie stayed home. Against a real
+# `api.example.com`, `evilapp.example.com` *is* same-site and the cookie goes along; a
+# `SameSite=None` cookie goes from anywhere the browser still allows third-party cookies.
 
 # %%
-reads[1:]
+pages = ["null"] + [o for o in [suffix_origin] if isinstance(o, str) and o.startswith("https://")]
+try:
+    again = cors.run_page_script(lab.urls["main"], lab.urls["attacker"], steal_js, victim=victim, pages=pages)
+except BrowserUnavailable as exc:
+    again = []
+    print("no Chromium here:", exc)
+again
 
 # %% [markdown]
 # ## Fix — one explicit allowlist, in Starlette's CORSMiddleware
@@ -241,6 +266,15 @@ reads[1:]
 #   2 h, Firefox at 24 h).
 #
 # <!-- labkit:rules origin-battery preflight browser-exploit verify -->
+#
+# The checks replay your own attacks too — your page's script and your five origins:
+
+# %%
+exploits = {
+    "script": steal_js,
+    "origins": {"null": null_origin, "suffix": suffix_origin, "prefix": prefix_origin,
+                "regex": regex_origin, "http": http_origin},
+}  # fmt: skip
 
 
 # %% labkit={"answer": "origin-battery"}
@@ -257,14 +291,14 @@ def cors_settings(trusted_origins: list[str]) -> dict:
 
 
 # %% [markdown]
-# First the origin battery over HTTP: every origin of the attacks above, the attacker's
-# sandbox, and some fifty origins generated around the trusted ones (other subdomains, ports
+# First the origin battery over HTTP: your origins from Attacks 2–6 on their gateways, the
+# classic bypass origins, the attacker's sandbox, and some fifty origins generated around the trusted ones (other subdomains, ports
 # and schemes, look-alike hosts, a `.` a regex would match, `user@`, `null`) must get no
 # `Access-Control-Allow-Origin` — on `GET` and on the `PUT` preflight, on every route —
 # while the two trusted origins get theirs, with credentials and `Vary: Origin`.
 
 # %% labkit={"check": "origin-battery"}
-lab.check("origin-battery", cors_settings=cors_settings)
+lab.check("origin-battery", exploits, cors_settings=cors_settings)
 
 # %% [markdown]
 # Then the preflights: the frontend's `PUT` with `Content-Type` passes; `DELETE`, `PATCH`,
@@ -275,20 +309,22 @@ lab.check("origin-battery", cors_settings=cors_settings)
 lab.check("preflight", cors_settings=cors_settings)
 
 # %% [markdown]
-# And the real thing: the browser exploit replayed against your policy — the attacker's page,
-# its `null` iframe and its pages under spoofed https origins must all be blocked, while the
-# legitimate frontend still reads the account and saves it back (its `PUT` needs a preflight).
+# And the real thing, in Chromium: the attacker's page, its `null` iframe and its pages under
+# spoofed https origins must all be blocked — and so must **your script from Attack 1**, run
+# from the attacker's page, a `null` iframe and your first https origin — while the legitimate
+# frontend still reads the account and saves it back (its `PUT` needs a preflight).
 
 # %% labkit={"check": "browser-exploit"}
-lab.check("browser-exploit", cors_settings=cors_settings)
+lab.check("browser-exploit", exploits, cors_settings=cors_settings)
 
 # %% [markdown]
 # ## Verify — replay everything
 #
-# The whole battery, the preflights and the browser exploit, against your complete fix.
+# The whole battery, the preflights and the browser exploits — yours included — against your
+# complete fix.
 
 # %% labkit={"check": "verify"}
-lab.check("verify", cors_settings=cors_settings)
+lab.check("verify", exploits, cors_settings=cors_settings)
 
 # %% [markdown]
 # ## Recap

@@ -16,6 +16,15 @@ from tests.labs import running_lab
 pytestmark = pytest.mark.usefixtures("not_strict")  # failing on purpose is the point
 
 Settings = Callable[[list[str]], dict[str, Any]]
+STEAL_JS = """
+const response = await fetch(api + "/api/account", {credentials: "include"});
+return await response.json();
+"""
+#: What the notebook hands the fix checks: the learner's own exploits.
+EXPLOITS = {
+    "script": STEAL_JS,
+    "origins": {g: cors.ORIGIN_BATTERY[g] for g in ("null", "suffix", "prefix", "regex", "http")},
+}
 
 
 @pytest.fixture(scope="module")
@@ -50,20 +59,32 @@ def check(lab: Lab, check_id: str, settings: Settings) -> CheckResult:
 # -- attack checks -------------------------------------------------------------------------
 @pytest.mark.browser
 def test_steal_account(lab: Lab, chromium_path: str) -> None:
-    reads = cors.browser_reads(lab.urls["main"], lab.urls["attacker"], victim=victim(lab))
-    assert reads[0].stolen
-    assert lab.check("steal-account", reads[0].body).passed
-    assert not lab.check("steal-account", None).passed
-    # a plausible wrong answer: the attacker's own account, not the victim's
+    assert lab.check("steal-account", STEAL_JS).passed
+    # another way to write it: text, then JSON.parse
+    other = 'const r = await fetch(`${api}/api/account`, {credentials: "include"});\n' + (
+        "return JSON.parse(await r.text());"
+    )
+    assert lab.check("steal-account", other).passed
+    assert not lab.check("steal-account", None).passed  # the stub's None
+    stub_js = "// TODO: read /api/account from the bank at `api`, with Alice's cookie"
+    result = lab.check("steal-account", stub_js)
+    assert not result.passed and "not the victim's account" in repr(result)
+    # plausible wrong scripts: no credentials (the API answers 401), a syntax error, the
+    # attacker's own account read with a token
+    no_cookie = 'return await (await fetch(api + "/api/account")).json();'
+    assert not lab.check("steal-account", no_cookie).passed
+    broken = lab.check("steal-account", "return await fetch(api +;")
+    assert not broken.passed and "your script threw" in repr(broken)
     bob = lab.client.post(
         "/api/auth/login",
         json={"email": lab.users["bob"].email, "password": lab.users["bob"].password},
     ).json()["accessToken"]
-    own = lab.client.get("/api/account", headers={"Authorization": f"Bearer {bob}"}).json()
+    own = (
+        f'return await (await fetch(api + "/api/account", {{headers: {{Authorization: '
+        f'"Bearer {bob}"}}}})).json();'
+    )
     result = lab.check("steal-account", own)
     assert not result.passed and "not the victim's account" in repr(result)
-    forged = {**reads[0].body, "recoveryCode": "00-00"}
-    assert not lab.check("steal-account", forged).passed
 
 
 GATEWAY_ANSWERS = {
@@ -147,6 +168,33 @@ def test_verify(lab: Lab, chromium_path: str) -> None:
     assert not check(lab, "verify", stub).passed
     passed = check(lab, "verify", reference)
     assert passed.passed, passed
+
+
+@pytest.mark.browser
+def test_the_fix_checks_replay_the_learners_own_exploits(lab: Lab, chromium_path: str) -> None:
+    passed = lab.check("verify", EXPLOITS, cors_settings=reference)
+    assert passed.passed, passed
+    text = repr(passed)
+    assert "your attacker page from Attack 1 is now refused" in text, text
+    assert "your 5 bypass origins from Attacks 2-6" in text, text
+
+    def also_mine(trusted: list[str]) -> dict[str, Any]:  # trusts one of the learner's origins
+        return {**reference(trusted), "allow_origins": [*trusted, "https://evil-bank.com"]}
+
+    mine = {"script": STEAL_JS, "origins": ["https://evil-bank.com"]}
+    failed = lab.check("origin-battery", mine, cors_settings=also_mine)
+    assert not failed.passed and "your own bypass origins" in repr(failed), failed
+    skipped = lab.check("origin-battery", "not a dict", cors_settings=reference)
+    assert skipped.passed and "were not replayed" in repr(skipped), skipped
+
+
+@pytest.mark.browser
+def test_a_wildcard_lets_the_learners_script_read_again(lab: Lab, chromium_path: str) -> None:
+    def reflect(trusted: list[str]) -> dict[str, Any]:
+        return {**reference(trusted), "allow_origins": ["*"]}
+
+    failed = lab.check("browser-exploit", EXPLOITS, cors_settings=reflect)
+    assert not failed.passed and "your attacker page from Attack 1 still reads" in repr(failed)
 
 
 def test_a_fix_that_returns_the_wrong_type_is_feedback(lab: Lab) -> None:

@@ -239,7 +239,7 @@ def test_the_attack_checks_fail_against_the_secure_app(app: App) -> None:
     answers = {
         "forwarded-proto": {"X-Forwarded-Proto": "https"},
         "bit-flip": attack.cbc_flip(cookie, 5, b"user  ", b"admin "),
-        "ecb-picture": file_id,
+        "ecb-picture": (file_id, 0),
         "nonce-reuse": "AAAA-BBBB-CCCC",
         "hardcoded-key": "AAAA-BBBB-CCCC",
     }

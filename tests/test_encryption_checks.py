@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import inspect
 import os
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -78,11 +79,19 @@ def test_attack_checks_fail_on_the_stub(lab: Lab, check_id: str) -> None:
 def test_ecb_picture_passes_with_the_padlock(lab: Lab, api: httpx.Client) -> None:
     dave = login(api, lab, "dave")
     file_id = api.post("/api/files", content=attack.sample_bitmap(), headers=dave).json()["id"]
-    result = lab.check("ecb-picture", file_id)
-    assert result.passed, repr(result)
+    row = next(f for f in api.get("/api/_lab/dump").json()["files"] if f["id"] == file_id)
+    sealed = base64.b64decode(row["stored"]["ciphertext"])
+    cut = [sealed[i : i + 16] for i in range(0, len(sealed), 16)]
+    later = len(cut) - len(set(cut))  # blocks equal to an earlier one
+    shared = sum(n for n in Counter(cut).values() if n > 1)  # blocks that occur twice or more
+    for count in (later, shared):
+        result = lab.check("ecb-picture", (file_id, count))
+        assert result.passed, repr(result)
+    assert mentions(lab.check("ecb-picture", [file_id, later + 1]), "you counted")
+    assert mentions(lab.check("ecb-picture", file_id), "expected (file_id, repeated)")
     noise = api.post("/api/files", content=os.urandom(4096), headers=dave).json()["id"]
-    assert mentions(lab.check("ecb-picture", noise), "of the stored 16-byte blocks repeat")
-    assert mentions(lab.check("ecb-picture", 9999), "there is no file 9999")
+    assert mentions(lab.check("ecb-picture", (noise, 0)), "of the stored 16-byte blocks repeat")
+    assert mentions(lab.check("ecb-picture", (9999, 1)), "there is no file 9999")
 
 
 def test_bit_flip_passes_with_the_forged_cookie_only(lab: Lab, api: httpx.Client) -> None:

@@ -11,6 +11,8 @@ Two ways to ask "can a page on origin X read this response with the victim's coo
 
 :func:`probe_origin` sends one request with a forged ``Origin`` header (curl-style), which is
 how a CORS policy is audited; :data:`ORIGIN_BATTERY` holds the classic bypass origins.
+:func:`run_page_script` runs a script of your own on the attacker's page (or in its sandboxed
+iframe, or under another origin) in Chromium, with the victim logged in.
 """
 
 from __future__ import annotations
@@ -32,11 +34,13 @@ __all__ = [
     "ORIGIN_BATTERY",
     "CrossOriginRead",
     "OriginProbe",
+    "ScriptRun",
     "browser_reads",
     "cors_check",
     "cross_origin_reads",
     "origin_of",
     "probe_origin",
+    "run_page_script",
     "simulate_reads",
 ]
 
@@ -223,6 +227,144 @@ def _serve_from(source: str) -> Callable[[Route], None]:
     return handle
 
 
+#: Runs the learner's script (the body of ``async (api) => {...}``) and reports what it
+#: returned as plain JSON, or what it threw.
+_RUN_SCRIPT = r"""async function labkitRun(api, source) {
+  try {
+    const run = new (Object.getPrototypeOf(async function () {}).constructor)("api", source);
+    const value = await run(api);
+    return {ok: true, value: value === undefined ? null : JSON.parse(JSON.stringify(value)),
+            error: ""};
+  } catch (error) {
+    return {ok: false, value: null, error: String(error)};
+  }
+}"""
+_IN_PAGE = "async ([api, source]) => { " + _RUN_SCRIPT + " return await labkitRun(api, source); }"
+_IN_NULL_FRAME = (
+    "async ([api, source, runner]) => await new Promise(resolve => {"
+    " const frame = document.createElement('iframe');"
+    " frame.sandbox = 'allow-scripts';"
+    " const code = runner + '; labkitRun(' + JSON.stringify(api) + ', ' + JSON.stringify(source)"
+    " + ').then(r => parent.postMessage(r, \"*\"));';"
+    " frame.srcdoc = '<script>' + code.replace(/<\\//g, '<\\\\/') + '<\\/script>';"
+    " addEventListener('message', e => { if (e.source === frame.contentWindow) resolve(e.data); });"
+    " setTimeout(() => resolve({ok: false, value: null, error: 'no answer in 10 s'}), 10000);"
+    " document.body.append(frame); })"
+)
+
+
+@dataclass(frozen=True)
+class ScriptRun:
+    """What your script returned (or threw) on one attacker page."""
+
+    page: str  # "attacker", "null" or the spoofed origin
+    origin: str  # the origin the page had (its fetches carry it as Origin)
+    ok: bool  # the script returned (it did not throw)
+    value: Any  # what it returned, as JSON (None when it threw or returned nothing)
+    error: str
+    via: str
+
+    def __repr__(self) -> str:
+        outcome = (
+            f"returned {json.dumps(self.value)[:80]}" if self.ok else f"threw {self.error[:80]}"
+        )
+        return f"[{self.via}] {self.origin:<34} {outcome}"
+
+
+def _log_victim_in(page: Page, victim_url: str, victim: tuple[str, str]) -> None:
+    page.goto(victim_url.rstrip("/") + "/")
+    status = page.evaluate(
+        """async ([email, password]) => (await fetch("/api/auth/login", {
+            method: "POST", headers: {"Content-Type": "application/json"},
+            body: JSON.stringify({email, password})})).status""",
+        list(victim),
+    )
+    if status != 200:
+        raise RuntimeError(f"the victim could not log in (HTTP {status})")
+
+
+def _new_context(browser: Browser) -> Any:
+    try:  # Local Network Access: let spoofed public origins reach 127.0.0.1
+        return browser.new_context(permissions=["local-network-access"])
+    except Exception:  # an older Chromium without that permission
+        return browser.new_context()
+
+
+def _script_work(
+    browser: Browser,
+    victim_url: str,
+    attacker_url: str,
+    script: str,
+    victim: tuple[str, str],
+    pages: Sequence[str],
+) -> list[ScriptRun]:
+    via = f"Chromium {browser.version}"
+    api = victim_url.rstrip("/")
+    context = _new_context(browser)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(_PAGE_TIMEOUT_MS)
+        _log_victim_in(page, victim_url, victim)
+        home = attacker_url.rstrip("/") + "/"
+        runs = []
+        for name in pages:
+            if name in ("attacker", "null"):
+                page.goto(home)
+                if name == "null":
+                    result = page.evaluate(_IN_NULL_FRAME, [api, script, _RUN_SCRIPT])
+                else:
+                    result = page.evaluate(_IN_PAGE, [api, script])
+                origin = "null" if name == "null" else origin_of(attacker_url)
+            else:
+                origin = origin_of(name)
+                spoof_page = context.new_page()
+                spoof_page.set_default_timeout(_PAGE_TIMEOUT_MS)
+                spoof_page.route(origin + "/", _serve_from(home))
+                spoof_page.goto(origin + "/")
+                result = spoof_page.evaluate(_IN_PAGE, [api, script])
+                spoof_page.close()
+            runs.append(
+                ScriptRun(
+                    page=name,
+                    origin=origin,
+                    ok=bool(result.get("ok")),
+                    value=result.get("value"),
+                    error=str(result.get("error") or ""),
+                    via=via,
+                )
+            )
+        return runs
+    finally:
+        context.close()
+
+
+def run_page_script(
+    victim_url: str,
+    attacker_url: str,
+    script: str,
+    *,
+    victim: tuple[str, str],
+    pages: Sequence[str] = ("attacker",),
+    timeout: float = 90,
+) -> list[ScriptRun]:
+    """In headless Chromium: the victim logs in at ``victim_url``, then ``script`` runs on the
+    attacker's page, as the body of ``async (api) => { ... }`` with ``api`` the victim site's
+    URL; what it returns (as JSON) or throws is reported, one :class:`ScriptRun` per page.
+
+    ``pages``: ``"attacker"`` (the attacker sandbox's own origin), ``"null"`` (a sandboxed
+    iframe on it, whose requests carry ``Origin: null``) or an http(s) origin such as
+    ``"https://evilapp.example.com"`` (the attacker page served under that origin, as if its
+    DNS pointed at the attacker sandbox). Raises :class:`labkit.browser.BrowserUnavailable`
+    when there is no Chromium (a script cannot be simulated).
+    """
+    from labkit.browser import run_in_browser
+
+    return run_in_browser(
+        lambda browser: _script_work(browser, victim_url, attacker_url, script, victim, pages),
+        timeout=timeout,
+    )
+
+
 def _browser_work(
     browser: Browser,
     victim_url: str,
@@ -233,21 +375,10 @@ def _browser_work(
     path: str,
 ) -> list[CrossOriginRead]:
     via = f"Chromium {browser.version}"
-    try:  # Local Network Access: let spoofed public origins reach 127.0.0.1
-        context = browser.new_context(permissions=["local-network-access"])
-    except Exception:  # an older Chromium without that permission
-        context = browser.new_context()
+    context = _new_context(browser)
     try:
         page = context.new_page()
-        page.goto(victim_url.rstrip("/") + "/")
-        status = page.evaluate(
-            """async ([email, password]) => (await fetch("/api/auth/login", {
-                method: "POST", headers: {"Content-Type": "application/json"},
-                body: JSON.stringify({email, password})})).status""",
-            list(victim),
-        )
-        if status != 200:
-            raise RuntimeError(f"the victim could not log in (HTTP {status})")
+        _log_victim_in(page, victim_url, victim)
         target = victim_url.rstrip("/") + path
         reads = {}
         if frontend_url is not None:

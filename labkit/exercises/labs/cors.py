@@ -9,9 +9,12 @@ route ``/api/_lab/victim`` (what the victim types into their own browser).
 
 from __future__ import annotations
 
+import json
 import random
 import string
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -23,7 +26,9 @@ from labkit.attacks.cors import (
     cross_origin_reads,
     origin_of,
     probe_origin,
+    run_page_script,
 )
+from labkit.browser import BrowserUnavailable
 from labkit.exercises.check import CheckContext, Findings, Target, Verdict
 from labkit.exercises.registry import LabDefinition
 from labkit.exercises.rules import Rule, merge_rules
@@ -127,42 +132,60 @@ def _not_sent_by_browsers(origin: str) -> str:
 
 
 # -- attacks -----------------------------------------------------------------------------
+STEAL_HINTS = (
+    "The victim's browser sends her session cookie with a cross-origin request only when the "
+    "page asks for it, and lets the page read the answer only when the API's CORS headers "
+    "allow the page's origin with credentials — this API allows every origin.",
+    "fetch(api + '/api/account', {credentials: 'include'}) from the attacker's page; await "
+    "the response's .json() and return it (your script is the body of an async function, "
+    "with `api` the bank's URL).",
+    "The attacker page of labkit.attacks.cors.ATTACKER_PAGE does exactly this (its steal() "
+    "function): return await (await fetch(api + '/api/account', {credentials: 'include'}))"
+    ".json()",
+)
+
+
+def _leaked(value: Any, account: Mapping[str, Any]) -> bool:
+    """The script's result holds the victim's private data (her recovery code)."""
+    code = str(account.get("recoveryCode") or "")
+    return bool(code) and code in json.dumps(value)
+
+
 @LAB.check(
     "steal-account",
     title="Read the victim's account from the attacker's origin, in a browser",
     kind="attack",
-    hints=(
-        "lab.urls['attacker'] is the attacker's page; lab.urls['main'] the API.",
-        "cors.cross_origin_reads(lab.urls['main'], lab.urls['attacker'], victim=victim) logs "
-        "the victim in, then opens the attacker's page, which fetches /api/account with "
-        "credentials.",
-        "Hand in the account the attacker page read: reads[0].body",
-    ),
-    answer_help="the account dict the attacker's page read",
+    hints=STEAL_HINTS,
+    answer_help="the JavaScript your attacker page runs (a str): the body of an async "
+    "function of `api`, returning what it read",
 )
 def steal_account(ctx: CheckContext) -> Verdict:
-    if not isinstance(ctx.answer, dict):
-        return Verdict(False, f"expected the account dict, got {type(ctx.answer).__name__}")
+    script = ctx.answer
+    if not isinstance(script, str) or not script.strip():
+        return Verdict(False, f"expected your page's JavaScript as a string, got {script!r}")
     attacker = ctx.target.urls.get("attacker")
     if not attacker:
         return Verdict(False, "this lab has no attacker page (is this the 10-cors app?)")
     victim = _victim(ctx.target)
-    findings = Findings()
     with ctx.target.client() as client:
         real = _account(client, victim)
-        probe = probe_origin(client, origin_of(attacker), cookies=_session(client, victim))
-    findings.expect(
-        ctx.answer.get("recoveryCode") == real.get("recoveryCode")
-        and ctx.answer.get("email") == victim[0],
-        "that is not the victim's account (compare the email and recovery code)",
-        f"you hold {victim[0]}'s recovery code and IBAN",
-    )
-    findings.expect(
-        probe.readable,
-        f"the API does not let {origin_of(attacker)} read with credentials",
-        f"the API answered Origin {probe.origin} with Access-Control-Allow-Origin "
-        f"{probe.allow_origin!r} and Allow-Credentials {probe.allow_credentials!r}",
-    )
+    try:
+        run = run_page_script(ctx.target.url, attacker, script, victim=victim)[0]
+    except BrowserUnavailable as exc:
+        return Verdict(False, "this check runs your script in Chromium, and there is none", (
+            str(exc),))  # fmt: skip
+    findings = Findings()
+    findings.saw(f"the victim logged in, then opened the attacker's page {run.origin} ({run.via})")
+    if not run.ok:
+        findings.fail(f"your script threw: {run.error}")
+    else:
+        findings.expect(
+            _leaked(run.value, real),
+            f"your script returned {json.dumps(run.value)[:120]}: that is not the victim's "
+            "account (return what the API answered, with her cookie)",
+            f"your page read {victim[0]}'s account: recovery code {real.get('recoveryCode')}, "
+            f"IBAN {real.get('iban')}",
+        )
     return findings.verdict(
         "the attacker's page read the victim's account", "the account was not stolen yet"
     )
@@ -219,14 +242,30 @@ def _gateway_check(gateway: str, expectation: str) -> Callable[[CheckContext], V
     return run
 
 
+PROBE_HINT = (
+    "Try a candidate over HTTP: lab.client.get('/api/legacy/<name>/account', headers="
+    "{'Origin': candidate}); it gets through when Access-Control-Allow-Origin equals it "
+    "and Access-Control-Allow-Credentials is 'true'."
+)
+
+
+def _last_hint(name: str) -> str:
+    return (
+        f"labkit.attacks.cors.ORIGIN_BATTERY[{name!r}] is {ORIGIN_BATTERY[name]!r}, and "
+        "labkit.attacks.cors.probe_origin(lab.client, origin, path=...) tries it."
+    )
+
+
 for _gateway, _title, _expectation, _hints in (
     (
         "null",
         "Get through a gateway that trusts the 'null' origin",
         "this gateway trusts one special origin that any page can produce",
         (
-            "Which Origin does a sandboxed iframe send?",
-            "cors.probe_origin(lab.client, 'null', path='/api/legacy/null/account')",
+            "Some pages have no origin of their own to send: a sandboxed iframe, a data: URL, a "
+            "local file. What does the browser put in their Origin header?",
+            PROBE_HINT,
+            _last_hint("null"),
         ),
     ),
     (
@@ -234,8 +273,10 @@ for _gateway, _title, _expectation, _hints in (
         "Get through a gateway that checks the end of the origin",
         "the suffix gateway wants an origin that ENDS like the app's — on a host you register",
         (
-            "It checks origin.endswith('app.example.com'). Who else's name ends like that?",
-            "Try 'https://evilapp.example.com'.",
+            "It checks origin.endswith('app.example.com'). A string check is not a domain "
+            "check: which names you could register end with those characters?",
+            PROBE_HINT,
+            _last_hint("suffix"),
         ),
     ),
     (
@@ -243,9 +284,10 @@ for _gateway, _title, _expectation, _hints in (
         "Get through a gateway that checks the start of the origin",
         "the prefix gateway wants an origin that STARTS like the app's — on a host you own",
         (
-            "It checks origin.startswith('https://app.example.com').",
-            "A domain can start with app.example.com and end with your own: "
-            "'https://app.example.com.evil.net'.",
+            "It checks origin.startswith('https://app.example.com'). Whose domain can start "
+            "with app.example.com? Yours, if the labels after it are your domain.",
+            PROBE_HINT,
+            _last_hint("prefix"),
         ),
     ),
     (
@@ -254,8 +296,10 @@ for _gateway, _title, _expectation, _hints in (
         "the regex gateway wants a host that matches app.example.com with other characters "
         "where the dots are",
         (
-            "In a regex, '.' matches any character.",
-            "Try 'https://appxexample.com' — a domain anyone can register.",
+            "In a regex, '.' matches any character: which registrable domains does "
+            "^https://app.example.com$ match besides the app's?",
+            PROBE_HINT,
+            _last_hint("regex"),
         ),
     ),
     (
@@ -263,8 +307,10 @@ for _gateway, _title, _expectation, _hints in (
         "Get through a gateway that ignores the scheme",
         "the http gateway wants the app's host over plain http",
         (
-            "The host is checked, not the scheme.",
-            "Try 'http://app.example.com': anyone on the victim's Wi-Fi can inject into it.",
+            "The host is checked, not the scheme. A page over plain http can be written by "
+            "anyone on the victim's network (a café Wi-Fi).",
+            PROBE_HINT,
+            _last_hint("http"),
         ),
     ),
 ):
@@ -397,12 +443,114 @@ def _hostile_origins(
     return {origin: label for origin, label in found.items()}
 
 
+# -- fix checks: the learner's own exploits, replayed ------------------------------------
+@dataclass(frozen=True)
+class Exploits:
+    """The learner's attacks, handed to a fix check as plain data: the attacker page's script
+    (Attack 1) and the bypass origins (Attacks 2-6), each with the path of its gateway."""
+
+    script: str | None = None
+    origins: tuple[tuple[str, str], ...] = ()
+    note: str = ""
+
+
+NONE = Exploits()
+EXPLOITS_SHAPE = "{'script': your page's JavaScript, 'origins': {gateway: origin, ...}}"
+
+
+def _exploits(answer: Any) -> Exploits:
+    if answer is None:
+        return Exploits()
+    if not isinstance(answer, Mapping):
+        return Exploits(note=f"expected {EXPLOITS_SHAPE}, got {type(answer).__name__}")
+    script = answer.get("script")
+    origins = answer.get("origins") or {}
+    if isinstance(origins, Mapping):
+        items = [(str(k), v) for k, v in origins.items()]
+    elif isinstance(origins, (list, tuple)):
+        items = [("", v) for v in origins]
+    else:
+        items = []
+    pairs = tuple(
+        dict.fromkeys(
+            (origin, f"/api/legacy/{gateway}/account" if gateway in GATEWAYS else ACCOUNT)
+            for gateway, origin in items
+            if isinstance(origin, str) and _is_origin(origin)
+        )
+    )
+    return Exploits(script if isinstance(script, str) and script.strip() else None, pairs)
+
+
+def _replay_origins(
+    client: httpx.Client,
+    mine: Exploits,
+    trusted: Sequence[str],
+    cookies: dict[str, str],
+    findings: Findings,
+) -> None:
+    """The learner's bypass origins, each on its gateway and on /api/account."""
+    origins = [(o, path) for o, path in mine.origins if o not in trusted]
+    if not origins:
+        return
+    through = []
+    for origin, path in origins:
+        for route in dict.fromkeys((path, ACCOUNT)):
+            for preflight in (None, "PUT"):
+                probe = probe_origin(
+                    client, origin, path=route, preflight=preflight, cookies=cookies
+                )
+                if probe.allow_origin is not None:
+                    through.append(f"{origin} ({'preflight' if preflight else 'GET'} {route})")
+    findings.expect(
+        not through,
+        f"your own bypass origins from Attacks 2-6 still get Access-Control-Allow-Origin: "
+        f"{', '.join(through[:3])}",
+        f"your {len(origins)} bypass origins from Attacks 2-6, replayed on their gateways: "
+        "all refused now",
+        rule="only-trusted",
+    )
+
+
+def _replay_script(patched: Target, attacker: str, mine: Exploits, findings: Findings) -> None:
+    """The learner's attacker page (Attack 1), from the attacker's origin, a null iframe and
+    one of their own https bypass origins, against the fix (the battery's pages cover the
+    other spoofed origins; each costs a page load)."""
+    if mine.script is None:
+        return
+    trusted = _trusted_origins(patched)
+    spoofs = [o for o, _ in mine.origins if o.startswith("https://") and o not in trusted]
+    pages = list(dict.fromkeys(["attacker", "null", *spoofs[:1]]))
+    victim = _victim(patched)
+    try:
+        runs = run_page_script(patched.url, attacker, mine.script, victim=victim, pages=pages)
+    except BrowserUnavailable:
+        findings.saw("(your attacker page needs Chromium: not replayed)")
+        return
+    with patched.client() as client:
+        account = _account(client, victim)
+    leaked = [run.origin for run in runs if run.ok and _leaked(run.value, account)]
+    refused = "; ".join(
+        f"{run.origin}: {'threw ' + run.error[:40] if not run.ok else 'read nothing'}"
+        for run in runs[:3]
+    )
+    findings.expect(
+        not leaked,
+        f"your attacker page from Attack 1 still reads the victim's account from "
+        f"{', '.join(leaked)}",
+        f"your attacker page from Attack 1 is now refused ({refused}"
+        f"{'; ...' if len(runs) > 3 else ''})",
+        rule="only-trusted",
+    )
+
+
 # -- fix checks: the batteries -----------------------------------------------------------
 def _paths(rng: random.Random) -> list[str]:
     return [ACCOUNT, *(f"/api/legacy/{g}/account" for g in rng.sample(GATEWAYS, 2))]
 
 
-def _battery(patched: Target, rng: random.Random, findings: Findings) -> None:
+def _battery(
+    patched: Target, rng: random.Random, findings: Findings, mine: Exploits = NONE
+) -> None:
     """The allowed set, compared with the trusted list: every trusted origin allowed with
     credentials, nothing else allowed — on GET and preflight, on several routes."""
     trusted = _trusted_origins(patched)
@@ -425,6 +573,7 @@ def _battery(patched: Target, rng: random.Random, findings: Findings) -> None:
                 if preflight is None and "origin" not in probe.vary.lower():
                     unvaried.append(f"{origin} on {path}")
         _judge_allowed(allowed, len(hostile), findings)
+        _replay_origins(client, mine, trusted, cookies, findings)
         findings.expect(
             not unvaried,
             f"no Vary: Origin on the answer to {', '.join(unvaried[:2])}: a cache would serve "
@@ -500,7 +649,9 @@ def _ask(client: httpx.Client, origin: str, method: str, header: str | None) -> 
     return client.options(ACCOUNT, headers=headers)
 
 
-def _preflight(patched: Target, rng: random.Random, findings: Findings) -> None:
+def _preflight(
+    patched: Target, rng: random.Random, findings: Findings, mine: Exploits = NONE
+) -> None:
     """Preflights: the frontend's PUT passes; other methods and headers do not; bounded cache."""
     origin = rng.choice(_trusted_origins(patched))
     with patched.client() as client:
@@ -546,7 +697,9 @@ def _preflight(patched: Target, rng: random.Random, findings: Findings) -> None:
         )
 
 
-def _browser(patched: Target, rng: random.Random, findings: Findings) -> None:
+def _browser(
+    patched: Target, rng: random.Random, findings: Findings, mine: Exploits = NONE
+) -> None:
     """The real exploit, replayed: attacker pages read nothing; the frontend still works."""
     attacker, frontend = patched.urls.get("attacker"), patched.urls.get("frontend")
     if not attacker or not frontend:
@@ -583,6 +736,7 @@ def _browser(patched: Target, rng: random.Random, findings: Findings) -> None:
         f"blocked: {', '.join(attackers)}",
         rule="only-trusted",
     )
+    _replay_script(patched, attacker, mine, findings)
 
 
 def _outcome(read: CrossOriginRead) -> str:
@@ -591,7 +745,7 @@ def _outcome(read: CrossOriginRead) -> str:
     return read.error or "blocked"
 
 
-Step = Callable[[Target, random.Random, Findings], None]
+Step = Callable[[Target, random.Random, Findings, Exploits], None]
 
 
 def _fix_verdict(ctx: CheckContext, *steps: Step, passed: str, failed: str) -> Verdict:
@@ -601,8 +755,11 @@ def _fix_verdict(ctx: CheckContext, *steps: Step, passed: str, failed: str) -> V
     if fault:  # the runner names the cause once, under [no-crash]
         return Verdict(False, "your cors_settings could not be used")
     findings = Findings()
+    mine = _exploits(ctx.answer)
+    if mine.note:
+        findings.saw(f"(your exploits were not replayed: {mine.note})")
     for step in steps:
-        step(patched, ctx.rng, findings)
+        step(patched, ctx.rng, findings, mine)
     return findings.verdict(passed, failed)
 
 

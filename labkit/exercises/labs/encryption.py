@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from labkit.attacks.crypto import repeated_block_ratio, sample_bitmap
+from labkit.attacks.session_ids import MT_WORDS, clone_mersenne
 from labkit.exercises.check import CheckContext, Findings, Target, Verdict
 from labkit.exercises.registry import LabDefinition
 from labkit.exercises.rules import Rule, merge_rules
@@ -175,32 +176,65 @@ def _text(tag: str, rng: random.Random | None = None) -> str:
     title="See a picture through AES-ECB",
     kind="attack",
     hints=(
-        "picture = labkit.attacks.crypto.sample_bitmap() draws a padlock (one byte a pixel).",
-        "Upload it as dave: client.post('/api/files', content=picture, headers=dave) returns "
-        "its id; the dump's files[...]['stored']['ciphertext'] is what the vault stored.",
-        "Hand in the file id (an int); the check counts repeated 16-byte blocks.",
+        "ECB encrypts each 16-byte block on its own with one key: equal plaintext blocks give "
+        "equal ciphertext blocks, so a picture's flat areas repeat in the ciphertext.",
+        "Upload the picture as dave (POST /api/files, content=picture) and read the file's "
+        "stored ciphertext in the dump (base64). Cut it with [c[i:i + 16] for i in "
+        "range(0, len(c), 16)]; len(cut) - len(set(cut)) blocks repeat an earlier one.",
+        "labkit.attacks.crypto.repeated_block_ratio(ciphertext) gives the share of repeated "
+        "blocks (times len(ciphertext) // 16 for the count). Hand in (file_id, repeated).",
     ),
-    answer_help="the id (int) of a file you uploaded whose ciphertext shows its picture",
+    answer_help="(file_id, repeated): the id of the file you uploaded and how many of its "
+    "16-byte ciphertext blocks repeat an earlier block",
 )
 def ecb_picture(ctx: CheckContext) -> Verdict:
     answer = ctx.answer
-    if not isinstance(answer, int) or isinstance(answer, bool):
-        return Verdict(False, f"expected the id of your uploaded file (an int), got {answer!r}")
+    if (
+        not isinstance(answer, (tuple, list))
+        or len(answer) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in answer)
+    ):
+        return Verdict(
+            False,
+            f"expected (file_id, repeated), two ints, got {answer!r}",
+            (
+                "file_id: the id of your upload; repeated: how many 16-byte blocks of its "
+                "stored ciphertext equal an earlier block",
+            ),
+        )
+    file_id, repeated = answer
     with _secure(ctx.target) as client:
-        row = _dump_row(client, "files", answer)
+        row = _dump_row(client, "files", file_id)
     if row is None:
-        return Verdict(False, f"there is no file {answer} in the dump")
+        return Verdict(False, f"there is no file {file_id} in the dump")
     sealed = _b64(row["stored"].get("ciphertext")) or b""
+    cut = [sealed[i : i + 16] for i in range(0, len(sealed) - len(sealed) % 16, 16)]
+    counts: dict[bytes, int] = {}
+    for block in cut:
+        counts[block] = counts.get(block, 0) + 1
+    later = len(cut) - len(counts)  # blocks equal to an earlier block
+    shared = sum(n for n in counts.values() if n > 1)  # blocks that occur more than once
     ratio = repeated_block_ratio(sealed)
     findings = Findings()
-    findings.expect(
+    if not findings.expect(
         ratio >= ECB_LEAK,
         f"only {ratio:.0%} of the stored 16-byte blocks repeat: upload a picture with large "
-        "flat areas (labkit.attacks.crypto.sample_bitmap())",
-        f"{ratio:.0%} of the {len(sealed) // 16} ciphertext blocks repeat an earlier one: "
+        "flat areas (the padlock `picture`)",
+        f"{ratio:.0%} of the {len(cut)} ciphertext blocks repeat an earlier one: "
         "equal plaintext blocks, equal ciphertext blocks",
+    ):
+        return findings.verdict("", "no ECB pattern in that file")
+    findings.expect(
+        repeated in (later, shared),
+        f"you counted {repeated} repeated blocks; the stored ciphertext has {len(cut)} "
+        f"blocks of 16 bytes, {len(counts)} of them distinct: cut it every 16 bytes and "
+        "compare the pieces",
+        f"your count is right: {repeated} of {len(cut)} blocks",
     )
-    return findings.verdict("ECB let the picture through", "no ECB pattern in that file")
+    return findings.verdict(
+        "ECB let the picture through, and you found the repeats yourself",
+        "your block count does not match the stored ciphertext",
+    )
 
 
 @LAB.check(
@@ -208,9 +242,12 @@ def ecb_picture(ctx: CheckContext) -> Verdict:
     title="Become admin by flipping bits of the encrypted profile cookie",
     kind="attack",
     hints=(
-        "Log in as dave, GET /api/profile: the 'profile' cookie is base64url(IV || AES-CBC).",
-        "Its plaintext starts 'role=user  ;uid=4' — the role field is 6 characters wide.",
-        "labkit.attacks.crypto.cbc_flip(cookie, 5, b'user  ', b'admin ') edits the IV. "
+        "CBC decrypts the first block as D(C1) XOR IV: change a bit of the IV and the same "
+        "bit of the first plaintext block changes, and nothing else does. No key needed.",
+        "raw = base64.urlsafe_b64decode(cookie) is IV || ciphertext, and the plaintext starts "
+        "'role=user  ;uid=4': for each i, raw[5 + i] ^= b'user  '[i] ^ b'admin '[i]; "
+        "encode it back with base64.urlsafe_b64encode(...).decode().",
+        "labkit.attacks.crypto.cbc_flip(cookie, 5, b'user  ', b'admin ') does the same. "
         "Hand in the forged cookie (a str).",
     ),
     answer_help="the forged profile cookie (str) that gets dave into /api/admin/users",
@@ -257,11 +294,14 @@ def _recovered(ctx: CheckContext, email: str, what: str) -> Verdict:
     title="Read erin's note: every note shares one GCM nonce",
     kind="attack",
     hints=(
-        "In the dump every note has the same 'nonce'. Save a long note of your own (as dave) "
-        "whose text you know, e.g. 'A' * 300.",
-        "Same key + same nonce = same keystream: C1 XOR C2 = P1 XOR P2. "
-        "labkit.attacks.crypto.recover_with_known_plaintext(erin_ct, your_ct, your_text).",
-        "labkit.attacks.crypto.find_codes(text) finds the recovery code; hand it in.",
+        "GCM is counter mode: C = P XOR keystream(key, nonce). One nonce for every note means "
+        "one keystream for every note, and your own note's plaintext is known to you.",
+        "keystream = bytes(c ^ p for c, p in zip(your_ct, your_text)); erin's plaintext = "
+        "bytes(c ^ k for c, k in zip(erin_ct[:-16], keystream)) (the last 16 bytes are the "
+        "tag). Her code looks like XXXX-XXXX-XXXX: re.findall(r'[A-Z2-7]{4}(?:-[A-Z2-7]{4}){2}', "
+        "text).",
+        "labkit.attacks.crypto.recover_with_known_plaintext(erin_ct, your_ct, your_text), "
+        "then labkit.attacks.crypto.find_codes(text). Hand in the code.",
     ),
     answer_help="erin's recovery code (str)",
 )
@@ -274,9 +314,13 @@ def nonce_reuse(ctx: CheckContext) -> Verdict:
     title="Decrypt frank's file with the key from the source code",
     kind="attack",
     hints=(
-        "inspect.getsource(labkit.vulnerable.crypto) is the service's code, as on GitHub.",
-        "labkit.attacks.crypto.keys_in_source(source) finds AES-sized keys written into it.",
-        "decrypt_ecb(key, ciphertext_of_franks_file), then find_codes(...). Hand in the code.",
+        "A key in the source is a key for everyone who can read the source. The vault is "
+        "AES-ECB with PKCS#7 padding: decrypt frank's file with it.",
+        "Cipher(algorithms.AES(key), modes.ECB()).decryptor(): update(ct) + finalize(); then "
+        "padding.PKCS7(128).unpadder() removes the padding. His code looks like "
+        "XXXX-XXXX-XXXX (re.findall).",
+        "labkit.attacks.crypto.decrypt_ecb(key, ciphertext), then "
+        "labkit.attacks.crypto.find_codes(text). Hand in the code.",
     ),
     answer_help="frank's recovery code (str)",
 )
@@ -763,23 +807,6 @@ def _nonce_battery(client: httpx.Client, rng: random.Random, findings: Findings)
     _edited_note(client, rng, findings)
 
 
-MT_WORDS, MT_MASK = 624, 0xFFFFFFFF
-
-
-def _untemper(output: int) -> int:
-    """The MT19937 state word behind one 32-bit output (tempering is invertible)."""
-    value = output ^ (output >> 18)
-    value ^= (value << 15) & 0xEFC60000
-    undo = value
-    for _ in range(5):
-        undo = value ^ ((undo << 7) & 0x9D2C5680)
-    value = undo & MT_MASK
-    undo = value
-    for _ in range(3):
-        undo = value ^ (undo >> 11)
-    return undo & MT_MASK
-
-
 def _mersenne(found: list[bytes]) -> str:
     """How the 12-byte nonces follow Python's random (MT19937), or "": rebuild its state from
     624 consecutive 32-bit outputs, then predict the next ones."""
@@ -795,9 +822,7 @@ def _mersenne(found: list[bytes]) -> str:
         stream = [w for nonce in found[:260] for w in words_of(nonce)]
         if len(stream) < MT_WORDS + 32:
             return ""
-        clone = random.Random()  # noqa: S311 - the attacker's copy of a weak generator
-        state = tuple(_untemper(w) for w in stream[:MT_WORDS])
-        clone.setstate((3, (*state, MT_WORDS), None))
+        clone = clone_mersenne(stream[:MT_WORDS])
         if all(clone.getrandbits(32) == w for w in stream[MT_WORDS : MT_WORDS + 32]):
             return how
     return ""
