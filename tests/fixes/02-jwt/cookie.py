@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 from email.utils import format_datetime
 from http.cookies import SimpleCookie
-from pathlib import Path
-from types import ModuleType
 
-from tests.fixes.corpus import Fixes, right, wrong
+from tests.fixes.corpus import Fixes, right, sibling, wrong
 
-
-def _parts() -> ModuleType:
-    path = Path(__file__).with_name("_parts.py")
-    spec = importlib.util.spec_from_file_location("fix_corpus_02_jwt_parts", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-P = _parts()
+P = sibling(__file__, "_parts")
 
 ATTRS = "HttpOnly; Secure; SameSite=Strict; Path=/api/auth/refresh; Max-Age=604800"
 

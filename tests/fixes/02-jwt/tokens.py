@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import secrets
 import time
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import jwt
@@ -14,19 +11,9 @@ from joserfc import jwt as jose_jwt
 from joserfc.errors import ExpiredTokenError, JoseError
 from joserfc.jwk import OctKey
 
-from tests.fixes.corpus import Fixes, right, wrong
+from tests.fixes.corpus import Fixes, right, sibling, wrong
 
-
-def _parts() -> ModuleType:
-    path = Path(__file__).with_name("_parts.py")
-    spec = importlib.util.spec_from_file_location("fix_corpus_02_jwt_parts", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-P = _parts()
+P = sibling(__file__, "_parts")
 
 
 TYPES = P.TYPES

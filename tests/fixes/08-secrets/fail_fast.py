@@ -1,29 +1,15 @@
 """08 fail-fast: loaders that must refuse a missing or weak configuration, and right ones."""
 
-import importlib.util
 import math
 import secrets
-import sys
 from collections import Counter
-from pathlib import Path
-from types import ModuleType
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from tests.fixes.corpus import Fixes, right, wrong
+from tests.fixes.corpus import Fixes, right, sibling, wrong
 
-
-def _parts() -> ModuleType:
-    path = Path(__file__).with_name("_parts.py")
-    spec = importlib.util.spec_from_file_location("fix_corpus_08_secrets_parts", path)
-    assert spec is not None and spec.loader is not None
-    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # for pydantic
-    spec.loader.exec_module(module)
-    return module
-
-
-P = _parts()
+P = sibling(__file__, "_parts")
 
 
 def _with(settings_class: type[BaseModel]) -> Any:

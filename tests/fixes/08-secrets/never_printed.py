@@ -1,27 +1,13 @@
 """08 never-printed: settings whose secrets print, and ones that never do."""
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from tests.fixes.corpus import Fixes, right, wrong
+from tests.fixes.corpus import Fixes, right, sibling, wrong
 
-
-def _parts() -> ModuleType:
-    path = Path(__file__).with_name("_parts.py")
-    spec = importlib.util.spec_from_file_location("fix_corpus_08_secrets_parts", path)
-    assert spec is not None and spec.loader is not None
-    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # for pydantic
-    spec.loader.exec_module(module)
-    return module
-
-
-P = _parts()
+P = sibling(__file__, "_parts")
 
 
 class Plain:

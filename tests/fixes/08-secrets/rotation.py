@@ -1,9 +1,5 @@
 """08 rotation: keyring signing and verification that break the rotation, and right ones."""
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import jwt
@@ -11,19 +7,9 @@ from joserfc import jwt as jose_jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 
-from tests.fixes.corpus import Fixes, right, wrong
+from tests.fixes.corpus import Fixes, right, sibling, wrong
 
-
-def _parts() -> ModuleType:
-    path = Path(__file__).with_name("_parts.py")
-    spec = importlib.util.spec_from_file_location("fix_corpus_08_secrets_parts", path)
-    assert spec is not None and spec.loader is not None
-    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # for pydantic
-    spec.loader.exec_module(module)
-    return module
-
-
-P = _parts()
+P = sibling(__file__, "_parts")
 
 REQUIRE = {"require": ["exp", "iat", "sub"]}
 
