@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import string
-import sys
 import unicodedata
-from pathlib import Path
-from types import ModuleType
 
 from labkit.vulnerable.passwords import validate_password as composition_rules
 from labkit.wordlists import common_passwords
-from tests.fixes.corpus import Fixes, right, wrong
+from tests.fixes.corpus import Fixes, right, sibling, wrong
 
-
-def _parts() -> ModuleType:
-    """``_parts.py`` beside this file (a lab folder is not a package), loaded once."""
-    name = "fix_corpus_01_passwords_parts"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_parts.py"))
-        assert spec is not None and spec.loader is not None
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-P = _parts()
+P = sibling(__file__, "_parts")
 
 BLOCKLIST = frozenset(common_passwords())
 

@@ -1,29 +1,13 @@
 """06 access-matrix: wrong and right ownership checks."""
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from fastapi import HTTPException
 
 from labkit.sandbox.apps.authz import Post, User
-from tests.fixes.corpus import Fixes, right, wrong
+from tests.fixes.corpus import Fixes, right, sibling, wrong
 
-
-def _parts() -> ModuleType:
-    """``_parts.py`` beside this file (a lab folder is not a package), loaded once."""
-    name = "fix_corpus_06_authorization_parts"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_parts.py"))
-        assert spec is not None and spec.loader is not None
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-P = _parts()
+P = sibling(__file__, "_parts")
 
 
 def _owner(test: Any, missing: int = 404) -> Any:

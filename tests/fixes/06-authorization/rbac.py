@@ -1,30 +1,14 @@
 """06 rbac: wrong and right permission guards (no `from __future__ import annotations`:
 FastAPI reads these dependencies' annotations at run time)."""
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException
 
 from labkit.sandbox.apps.authz import PERMISSIONS, Database, User, database, token_claims
-from tests.fixes.corpus import Fixes, right, wrong
+from tests.fixes.corpus import Fixes, right, sibling, wrong
 
-
-def _parts() -> ModuleType:
-    """``_parts.py`` beside this file (a lab folder is not a package), loaded once."""
-    name = "fix_corpus_06_authorization_parts"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_parts.py"))
-        assert spec is not None and spec.loader is not None
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-P = _parts()
+P = sibling(__file__, "_parts")
 
 
 @wrong("rbac", breaks="every-permission", also=("access-matrix", "verify"))

@@ -1,28 +1,12 @@
 """06 update-schema: wrong and right PUT bodies."""
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from tests.fixes.corpus import Fixes, right, wrong
+from tests.fixes.corpus import Fixes, right, sibling, wrong
 
-
-def _parts() -> ModuleType:
-    """``_parts.py`` beside this file (a lab folder is not a package), loaded once."""
-    name = "fix_corpus_06_authorization_parts"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_parts.py"))
-        assert spec is not None and spec.loader is not None
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-P = _parts()
+P = sibling(__file__, "_parts")
 
 
 class AllowingExtras(BaseModel):
