@@ -1,15 +1,14 @@
 """Learners write their own exploits: no Attack answer cell of a learner release names a
 `labkit.attacks` helper in its stub or TODO (those helpers belong in the last hint).
-
-Labs whose attack cells are not rewritten yet are listed in ``NOT_YET``: each is an xfail
-that must fail (strict), so a lab that gets fixed must leave the list.
 """
 
 from __future__ import annotations
 
 import importlib
+import io
 import pkgutil
 import re
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -21,11 +20,6 @@ from labkit.exercises.registry import get_lab
 
 COURSE = Path(__file__).resolve().parent.parent / "course"
 SOURCES = sorted(COURSE.glob("[0-9][0-9]-*.py"))
-#: Labs whose Attack cells still hand the learner our helper (issue: learners perform the
-#: attacks themselves). Remove a lab once its cells are the learner's own exploit.
-NOT_YET = {
-    "13-capstone",
-}  # fmt: skip
 
 
 def attack_helper_names() -> set[str]:
@@ -38,10 +32,20 @@ def attack_helper_names() -> set[str]:
 
 
 def helpers_named(source: str, names: set[str]) -> list[str]:
-    """The helpers a release cell names: ``labkit.attacks`` itself or a helper's name."""
-    found = ["labkit.attacks"] if "labkit.attacks" in source else []
-    found += sorted(n for n in names if re.search(rf"\b{re.escape(n)}\b", source))
-    return found
+    """The helpers a release cell names in code or in a comment (a TODO): ``labkit.attacks``
+    itself, or a helper's name used as a name. Text inside string literals is data (a header
+    named ``Cookie`` is not the helper of that name)."""
+    words: list[str] = []
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type == tokenize.NAME:
+                words.append(token.string)
+            elif token.type == tokenize.COMMENT:
+                words += re.findall(r"[A-Za-z_][\w.]*(?=\s*\()|labkit\.attacks", token.string)
+    except (tokenize.TokenError, SyntaxError):  # a stub may be unfinished code: read it all
+        words = re.findall(r"[A-Za-z_]\w*", source)
+    found = ["labkit.attacks"] if "labkit.attacks" in source.replace(" ", "") else []
+    return found + sorted({w for w in words if w in names})
 
 
 def attack_cells(source: Path) -> list[tuple[str, str]]:
@@ -57,16 +61,7 @@ def attack_cells(source: Path) -> list[tuple[str, str]]:
     return cells
 
 
-@pytest.mark.parametrize(
-    "source",
-    [
-        pytest.param(s, marks=pytest.mark.xfail(strict=True, reason="attack cells not rewritten"))
-        if s.stem in NOT_YET
-        else s
-        for s in SOURCES
-    ],
-    ids=lambda s: s.stem,
-)
+@pytest.mark.parametrize("source", SOURCES, ids=lambda s: s.stem)
 def test_attack_stubs_name_no_labkit_helper(source: Path) -> None:
     names = attack_helper_names()
     named = {
@@ -83,3 +78,5 @@ def test_the_helper_finder_finds_a_helper() -> None:
     assert helpers_named("leak = ...\n# TODO: crack_unsalted(leak)", names) == ["crack_unsalted"]
     assert helpers_named("import labkit.attacks.jwt as j", names)[0] == "labkit.attacks"
     assert helpers_named("hashes = {}  # TODO: try each word of the wordlist", names) == []
+    assert helpers_named("headers = {'Cookie': 'sid=1'}", names | {"Cookie"}) == []
+    assert helpers_named("x = 1  # TODO: call forge(token)", names) == ["forge"]
