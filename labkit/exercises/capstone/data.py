@@ -18,8 +18,6 @@ Three rows of the seed's summary, each judged over HTTP only:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import random
@@ -33,6 +31,7 @@ from labkit.attacks.crypto import recover_with_known_plaintext
 from labkit.attacks.injection import PAYLOADS, lookup, replay_all
 from labkit.exercises.capstone.antipattern import AntiPattern, fault
 from labkit.exercises.check import Findings, Target, Verdict
+from labkit.exercises.labs.encryption import _b64, _flip  # 09's record helpers
 from labkit.exercises.rules import Rule
 from labkit.patterns.apikeys import KEY_PREFIX
 from labkit.sandbox.apps.shop.data import luhn_valid
@@ -61,25 +60,6 @@ MAX_COLUMNS = 20
 
 class AppBroken(Exception):
     """The shop cannot do what the check needs to start (log in, save a card)."""
-
-
-def _b64(text: Any) -> bytes | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-
-
-def _flip(stored: dict[str, Any], field: str, index: int) -> dict[str, Any] | None:
-    """``stored`` with one bit of ``field`` (base64) flipped at byte ``index``."""
-    raw = _b64(stored.get(field))
-    if not raw:
-        return None
-    changed = bytearray(raw)
-    changed[index % len(changed)] ^= 0x01
-    return {**stored, field: base64.b64encode(bytes(changed)).decode()}
 
 
 def _card_number(rng: random.Random) -> str:
