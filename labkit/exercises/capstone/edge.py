@@ -36,6 +36,7 @@ from labkit.exercises.capstone.antipattern import AntiPattern, fault, replay_bat
 from labkit.exercises.check import Findings, Target, Verdict
 from labkit.exercises.labs import cors as cors_lab
 from labkit.exercises.labs.encryption import PROXY_ADDRESS, proxy_address_usable
+from labkit.exercises.labs.injection import _names_field  # 07's field-error test
 from labkit.exercises.rules import Rule
 
 __all__ = ["ANTI_PATTERNS"]
@@ -73,17 +74,6 @@ def _run(battery: Any, client: httpx.Client, findings: Findings, rng: random.Ran
         battery(client, findings, rng)
     except AppBroken as exc:
         findings.fail(str(exc))
-
-
-def _names_field(response: httpx.Response, field: str) -> bool:
-    """A 400/422 whose ``errors`` mention ``field`` (zod's flatten, pydantic's list...)."""
-    if response.status_code not in (400, 422):
-        return False
-    try:
-        errors = response.json().get("errors")
-    except (ValueError, AttributeError):
-        return False
-    return bool(errors) and field in json.dumps(errors)
 
 
 def _listed(problems: list[str]) -> list[str]:
