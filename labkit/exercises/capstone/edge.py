@@ -687,11 +687,14 @@ def _legit_review_battery(client: httpx.Client, findings: Findings, rng: random.
     pid = _first_product(client)
     tag = secrets.token_hex(3)
     words = ["Great", "value", "didn't", "last", "très", "bien", "👍", "5/5", "O'Brien's", "🎉"]
-    mixed = " ".join(rng.choices(words, k=rng.randint(3, 12)))
+    picked = rng.choices(words, k=rng.randint(3, 12))
+    # Always one character html.escape would change: escaping belongs on output.
+    picked.insert(rng.randint(0, len(picked)), rng.choice(["O'Brien's", "<3", "A&B", '"wow"']))
+    mixed = " ".join(picked)
     reviews = {
         f"a {MAX_REVIEW_CHARS:,}-character text": (5, tag + "m" * (MAX_REVIEW_CHARS - len(tag))),
         "rating 1": (1, f"{tag} Leaked after one night. Not again."),
-        "an apostrophe and an emoji": (rng.randint(1, 5), f"{tag} {mixed}"),
+        "an apostrophe, &, < or quotes": (rng.randint(1, 5), f"{tag} {mixed}"),
         "padded with spaces": (rng.randint(1, 5), f"  {tag} fine  "),
         "a one-character text": (3, tag[:1]),
     }
