@@ -125,7 +125,7 @@ def test_vulnerable_embedded_jwk_and_jku(
     key = attacks.new_rsa_key()
     token = attacks.forge({"alg": "RS256", "jwk": attacks.rsa_jwk(key)}, forged_claims, key)
     assert admin(vulnerable, token) == 200
-    with Sandbox(attacks.jwks_app({"keys": [attacks.rsa_jwk(key)]})) as evil:
+    with Sandbox(attacks.jwks_app({"keys": [attacks.rsa_jwk(key)]}), name="attacker") as evil:
         header = {"alg": "RS256", "jku": f"{evil.url}/jwks.json", "kid": "attacker"}
         assert admin(vulnerable, attacks.forge(header, forged_claims, key)) == 200
     outside = {"alg": "RS256", "jku": "https://attacker.example/jwks.json"}

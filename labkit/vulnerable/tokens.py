@@ -7,6 +7,12 @@ lets the token choose its algorithm and its key, compares signatures sloppily, n
 ``access-rs256``, public key published for other services); refresh tokens are HS256 with
 the shared secret (``kid`` ``refresh-hs256``). Keys are looked up by ``kid`` as *files* in a
 key directory. Secure twin: :mod:`labkit.patterns.tokens`.
+
+The twin runs inside the learner's kernel, so its flaws are fenced where they would reach
+beyond the lab (:class:`LabLimit`, not a flaw): a ``kid`` path is read only inside the key
+directory or as ``/dev/null`` (the lesson's known file), and a ``jku`` is fetched only from
+an origin the app names as the attacker's key server (``KeyRing.jku_origins``), with no
+redirect, no compression, at most :data:`JKU_MAX_BYTES` and :data:`JKU_DEADLINE_S`.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ import hmac
 import json
 import secrets
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,6 +41,7 @@ __all__ = [
     "REFRESH_KID",
     "BadToken",
     "KeyRing",
+    "LabLimit",
     "issue_tokens",
     "refresh_cookie",
     "sign",
@@ -46,6 +54,9 @@ ACCESS_TTL_S = 15 * 60
 REFRESH_TTL_S = 7 * 24 * 3600
 SIGNATURE_BYTES_COMPARED = 8  # "the first 64 bits are plenty" — they are not
 KEY_FILE_MAX_BYTES = 64 * 1024
+JKU_MAX_BYTES = 64 * 1024  # a JWKS of a few keys is a few KB
+JKU_DEADLINE_S = 3.0  # the whole download, not each read
+_KNOWN_FILE = Path("/dev/null")  # the one file outside the key directory a kid may name
 _HASHES = {"256": hashlib.sha256, "384": hashlib.sha384, "512": hashlib.sha512}
 
 
@@ -53,14 +64,25 @@ class BadToken(ValueError):
     """The twin's rejection (it rejects far too little)."""
 
 
+class LabLimit(BadToken):
+    """Not a flaw: a fence of the lab around one (a file or URL it will not use as a key);
+    its message is shown to the learner."""
+
+
+def _no_origins() -> Collection[str]:
+    return ()
+
+
 @dataclass
 class KeyRing:
     """The twin's keys: an RSA pair for access tokens, a weak secret for refresh tokens,
-    and a directory of key files named by ``kid``."""
+    and a directory of key files named by ``kid``. ``jku_origins`` lists the origins
+    (``http://127.0.0.1:port``) a ``jku`` may be fetched from: the lab's attacker server."""
 
     key_dir: Path
     private_key: rsa.RSAPrivateKey
     secret: bytes
+    jku_origins: Callable[[], Collection[str]] = field(default=_no_origins)
 
     @classmethod
     def create(cls, key_dir: Path) -> KeyRing:
@@ -148,10 +170,19 @@ def refresh_cookie(token: str) -> str:
 def _read_key_file(ring: KeyRing, kid: str) -> bytes:
     """Flaw: ``kid`` joined to the key directory unchecked: ``../../dev/null`` is a key.
 
-    (The lab reads only regular files and /dev/null, so a demo cannot hang on a device.)
+    Lab limit: the path must land in the key directory or on ``/dev/null`` (a file whose
+    contents everyone knows), decided before the file is looked at: a ``kid`` cannot test
+    a guess of any other file the learner can read.
     """
-    path = ring.key_dir / kid
-    if not (path.is_file() or str(path.resolve()) == "/dev/null"):
+    path = (ring.key_dir / kid).resolve()
+    if path == _KNOWN_FILE:
+        return b""
+    if not path.is_relative_to(ring.key_dir.resolve()):
+        raise LabLimit(
+            f"kid {kid!r} leads to {path}: this lab reads key files only in its own key "
+            "directory or /dev/null"
+        )
+    if not path.is_file():
         raise BadToken(f"unknown kid {kid!r}")
     with open(path, "rb") as key_file:
         return key_file.read(KEY_FILE_MAX_BYTES)
@@ -164,11 +195,58 @@ def _rsa_from_jwk(jwk: dict[str, Any]) -> rsa.RSAPublicKey:
     return numbers.public_key()
 
 
-def _fetch_jwks_key(url: str, kid: str | None) -> dict[str, Any]:
+def _origin(scheme: str, host: str | None, port: int | None) -> str:
+    host = "127.0.0.1" if host == "localhost" else host
+    return f"{scheme}://{host}:{port or (443 if scheme == 'https' else 80)}"
+
+
+def _jku_target(url: str, ring: KeyRing) -> str:
+    """The URL to fetch, rebuilt from an allowed origin (never the token's own text)."""
+    try:
+        parts = urlsplit(url)
+        origin = _origin(parts.scheme, parts.hostname, parts.port)
+    except ValueError as exc:
+        raise BadToken(f"bad jku: {exc}") from exc
+    allowed = {_origin(o.scheme, o.hostname, o.port) for o in map(urlsplit, ring.jku_origins())}
+    if origin not in allowed:
+        raise LabLimit(
+            f"jku {url!r}: this lab fetches a jku only from the attacker's key server, a "
+            "Sandbox named 'attacker' started in this kernel "
+            f"(running now: {', '.join(sorted(allowed)) or 'none'})"
+        )
+    return origin + (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+def _download(target: str) -> bytes:
+    """At most :data:`JKU_MAX_BYTES`, as sent (no decompression), within the deadline."""
+    deadline = time.monotonic() + JKU_DEADLINE_S
+    timeout = httpx.Timeout(JKU_DEADLINE_S)
+    headers = {"Accept-Encoding": "identity"}
+    with (
+        httpx.Client(timeout=timeout, trust_env=False, follow_redirects=False) as client,
+        client.stream("GET", target, headers=headers) as response,
+    ):
+        if response.is_redirect:
+            raise LabLimit(f"jku answered {response.status_code}: the lab follows no redirect")
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            raise LabLimit(f"jku sent Content-Encoding {encoding}: the lab decompresses nothing")
+        body = bytearray()
+        for chunk in response.iter_raw():
+            body += chunk
+            if len(body) > JKU_MAX_BYTES:
+                raise LabLimit(f"jku sent more than {JKU_MAX_BYTES // 1024} KiB: not a JWKS")
+            if time.monotonic() > deadline:
+                raise LabLimit(f"jku took longer than {JKU_DEADLINE_S:g} s")
+        return bytes(body)
+
+
+def _fetch_jwks_key(url: str, kid: str | None, ring: KeyRing) -> dict[str, Any]:
     """Flaw: the token names the URL its own verification key is fetched from."""
-    if urlsplit(url).hostname not in ("127.0.0.1", "localhost"):
-        raise BadToken("the lab fetches jku only from loopback")  # no real network
-    keys = httpx.get(url, timeout=3.0, trust_env=False).json()["keys"]
+    document = json.loads(_download(_jku_target(url, ring)))
+    keys = document.get("keys") if isinstance(document, dict) else None
+    if not isinstance(keys, list) or not keys or not all(isinstance(k, dict) for k in keys):
+        raise BadToken("the jku document has no keys")
     return next((k for k in keys if k.get("kid") == kid), keys[0])
 
 
@@ -176,7 +254,7 @@ def _resolve_key(header: dict[str, Any], ring: KeyRing) -> bytes | rsa.RSAPublic
     if isinstance(header.get("jwk"), dict):  # Flaw: the token carries its own key
         return _rsa_from_jwk(header["jwk"])
     if isinstance(header.get("jku"), str):  # Flaw: ... or says where to download it
-        return _rsa_from_jwk(_fetch_jwks_key(header["jku"], header.get("kid")))
+        return _rsa_from_jwk(_fetch_jwks_key(header["jku"], header.get("kid"), ring))
     if isinstance(header.get("kid"), str):  # Flaw: key material read from a path
         return _read_key_file(ring, header["kid"])
     return ring.secret
@@ -238,7 +316,9 @@ def verify(token: str, ring: KeyRing) -> dict[str, Any]:
         return claims
     try:
         key = _resolve_key(header, ring)
-    except (OSError, KeyError, ValueError, httpx.HTTPError) as exc:
+    except BadToken:
+        raise
+    except (OSError, KeyError, ValueError, TypeError, AttributeError, httpx.HTTPError) as exc:
         raise BadToken(f"no key: {exc}") from exc
     if not _signature_ok(alg, key, f"{head_b64}.{body_b64}".encode(), signature):
         raise BadToken("bad signature")

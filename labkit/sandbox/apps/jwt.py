@@ -48,6 +48,7 @@ from pydantic import BaseModel
 from labkit.attacks.jwt import forge as weak_forge
 from labkit.patterns import passwords as secure_passwords
 from labkit.patterns import tokens as secure_tokens
+from labkit.sandbox import server as sandbox_server
 from labkit.sandbox.apps.base import LabState, new_lab_app
 from labkit.sandbox.bearer import SqliteRevocations
 from labkit.sandbox.fixes import FixFault, FixSlot, plug_fixes
@@ -95,6 +96,8 @@ def _rejecting(fn: Any) -> Any:
             return Rejection(error="Token expired")
         except secure_tokens.TokenError as exc:
             return Rejection(exc.body)
+        except weak_tokens.LabLimit as exc:  # a fence of the lab: say why
+            return Rejection(error="Invalid token", labkitNote=str(exc))
         except (jwt.InvalidTokenError, weak_tokens.BadToken):
             return Rejection(error="Invalid token")
 
@@ -132,6 +135,19 @@ def _public_id(sub: Any) -> Any:
     return int(sub) if isinstance(sub, str) and sub.isdigit() else sub
 
 
+def _attacker_origins() -> list[str]:
+    """Where a ``jku`` may point: the sandboxes of this kernel named ``attacker`` (or
+    ``...-attacker``), the attacker's key server of the lesson; nothing else on loopback."""
+    origins = []
+    for box in list(sandbox_server._live):
+        if box.name == "attacker" or box.name.endswith("-attacker"):
+            try:
+                origins.append(box.url)
+            except sandbox_server.SandboxError:  # stopped meanwhile
+                continue
+    return origins
+
+
 class _Mode:
     """What differs between the vulnerable, patched and secure apps: keys and defaults."""
 
@@ -152,6 +168,7 @@ class _Mode:
             defaults = self._secure_defaults(self.service)
         else:
             self.ring = weak_tokens.KeyRing.create(key_dir)
+            self.ring.jku_origins = _attacker_origins
             defaults = self._vulnerable_defaults(self.ring)
         wrapped = {k: _rejecting(v) if k in _REJECTING else v for k, v in defaults.items()}
         learner = {k: _rejecting(v) if k in _REJECTING else v for k, v in fixes.items()}
@@ -296,8 +313,9 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
         else secure_tokens.clear_refresh_cookie()
     )
 
-    def unauthorized(error: str) -> JSONResponse:
-        return JSONResponse({"error": error}, status_code=401)
+    def unauthorized(error: str, note: str | None = None) -> JSONResponse:
+        body = {"error": error} if note is None else {"error": error, "labkitNote": note}
+        return JSONResponse(body, status_code=401)
 
     def issue(user: UserRecord, family: str) -> dict[str, str]:
         pair = parts["issue_tokens"](_user_dict(user, family), dict(mode.keys))
@@ -313,7 +331,7 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
     def accept(token: str, typ: str) -> dict[str, Any] | JSONResponse:
         claims = parts["verify_token"](token, typ, dict(mode.keys))
         if isinstance(claims, Rejection):
-            return unauthorized(claims["error"])
+            return unauthorized(claims["error"], claims.get("labkitNote"))
         revoked = parts["check_not_revoked"](dict(claims), ledger)
         if isinstance(revoked, Rejection):
             return unauthorized(revoked["error"])

@@ -1,0 +1,208 @@
+"""Requests that used to take a learner's kernel down, now refused with a lab message
+(issue #14 items 2 and 5): 02's jku fetch and kid read, runaway SQL in 07, lab clocks and
+inputs, lab database size, a learner fix that runs out of memory."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from labkit.attacks import jwt as attacks
+from labkit.sandbox.apps import jwt as jwt_app
+from labkit.sandbox.apps.base import lab_state
+from labkit.sandbox.server import Sandbox
+
+MB = 1024 * 1024
+
+
+def _measure(script: str, timeout: float = 180) -> dict[str, Any]:
+    """Run ``script`` in a fresh interpreter (a kernel of its own); it prints one JSON line.
+
+    The script calls ``baseline()`` once set up and ``report(**facts)`` at the end, which adds
+    ``growth``: the process's peak RSS past the baseline, in bytes.
+    """
+    prelude = textwrap.dedent(
+        """
+        import json, resource, psutil
+        _base = {}
+        def baseline():
+            _base["rss"] = psutil.Process().memory_info().rss
+        def report(**facts):
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+            print(json.dumps({**facts, "growth": peak - _base["rss"]}), flush=True)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", prelude + textwrap.dedent(script)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# -- 02: jku and kid ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def jwt_lab() -> Iterator[Sandbox]:
+    app = jwt_app.create_app(secure=False)
+    with Sandbox(app, name="02-jwt-hostile") as box:
+        yield box
+    lab_state(app).close()
+
+
+@pytest.fixture(scope="module")
+def admin_claims(jwt_lab: Sandbox) -> dict[str, Any]:
+    carol = lab_state(jwt_lab.app).users["carol"]
+    login = jwt_lab.client.post(
+        "/api/auth/login", json={"email": carol.email, "password": carol.password}
+    )
+    return {**attacks.decode_unverified(login.json()["accessToken"])[1], "role": "admin"}
+
+
+def _admin(box: Sandbox, token: str) -> httpx.Response:
+    return box.client.get("/api/admin/users", headers={"Authorization": f"Bearer {token}"})
+
+
+class _Served:
+    """A tiny ASGI app answering every request with one fixed response; counts requests."""
+
+    def __init__(self, body: bytes, headers: list[tuple[bytes, bytes]], status: int = 200):
+        self.body, self.headers, self.status, self.hits = body, headers, status, 0
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        self.hits += 1
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+def _jwks(key: Any) -> bytes:
+    return json.dumps({"keys": [{**attacks.rsa_jwk(key), "kid": "attacker"}]}).encode()
+
+
+def _jku_token(url: str, claims: dict[str, Any], key: Any) -> str:
+    return attacks.forge({"alg": "RS256", "jku": url, "kid": "attacker"}, claims, key)
+
+
+JSON = [(b"content-type", b"application/json")]
+
+GZIP_BOMB = """
+    import gzip, zlib
+    import httpx
+    from labkit.attacks import jwt as attacks
+    from labkit.sandbox.apps import jwt as jwt_app
+    from labkit.sandbox.server import Sandbox
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zeros = bytes(1024 * 1024)
+    bomb = b"".join(packer.compress(zeros) for _ in range(512)) + packer.flush()
+
+    async def evil(scope, receive, send):
+        headers = [(b"content-type", b"application/json"), (b"content-encoding", b"gzip")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": bomb})
+
+    key = attacks.new_rsa_key()
+    with Sandbox(jwt_app.create_app(), name="02-jwt") as lab, \\
+            Sandbox(evil, name="attacker") as attacker:
+        claims = {"sub": "1", "role": "admin"}
+        token = attacks.forge(
+            {"alg": "RS256", "jku": attacker.url + "/jwks.json", "kid": "x"}, claims, key
+        )
+        auth = {"Authorization": "Bearer " + token}
+        lab.client.get("/api/admin/users", headers=auth)  # warm up every code path once
+        baseline()
+        answer = lab.client.get("/api/admin/users", headers=auth)
+        report(status=answer.status_code, body=answer.json(), bomb=len(bomb))
+"""
+
+
+@pytest.mark.slow
+def test_a_gzip_bomb_from_the_attacker_is_refused_without_inflating_it() -> None:
+    outcome = _measure(GZIP_BOMB)
+    assert outcome["bomb"] < 1 * MB  # 512 MiB of zeros, packed
+    assert outcome["status"] == 401
+    assert "Content-Encoding gzip" in outcome["body"]["labkitNote"]
+    assert outcome["growth"] < 50 * MB, f"peak grew by {outcome['growth'] // MB} MB"
+
+
+def test_a_jku_to_another_loopback_port_is_not_fetched(
+    jwt_lab: Sandbox, admin_claims: dict[str, Any]
+) -> None:
+    key = attacks.new_rsa_key()
+    other = _Served(_jwks(key), JSON)
+    with Sandbox(other, name="sandbox") as box:
+        for url in (f"{box.url}/jwks.json", f"http://localhost:{box.port}/jwks.json"):
+            answer = _admin(jwt_lab, _jku_token(url, admin_claims, key))
+            assert answer.status_code == 401
+            assert "attacker" in answer.json()["labkitNote"]
+    assert other.hits == 0
+
+
+def test_the_jku_lesson_still_works_from_the_attacker_sandbox(
+    jwt_lab: Sandbox, admin_claims: dict[str, Any]
+) -> None:
+    key = attacks.new_rsa_key()
+    with Sandbox(attacks.jwks_app({"keys": [attacks.rsa_jwk(key)]}), name="attacker") as evil:
+        token = _jku_token(f"http://localhost:{evil.port}/jwks.json", admin_claims, key)
+        assert _admin(jwt_lab, token).status_code == 200
+
+
+def test_the_attacker_cannot_redirect_the_jku_elsewhere(
+    jwt_lab: Sandbox, admin_claims: dict[str, Any]
+) -> None:
+    key = attacks.new_rsa_key()
+    other = _Served(_jwks(key), JSON)
+    with Sandbox(other, name="sandbox") as box:
+        hop = _Served(b"", [(b"location", f"{box.url}/jwks.json".encode())], status=302)
+        with Sandbox(hop, name="attacker") as evil:
+            answer = _admin(jwt_lab, _jku_token(f"{evil.url}/jwks.json", admin_claims, key))
+    assert answer.status_code == 401
+    assert "redirect" in answer.json()["labkitNote"]
+    assert (hop.hits, other.hits) == (1, 0)
+
+
+def test_a_jku_answer_over_64_kib_is_cut_off(
+    jwt_lab: Sandbox, admin_claims: dict[str, Any]
+) -> None:
+    key = attacks.new_rsa_key()
+    padded = _jwks(key)[:-1] + b"," + b'"pad": "' + b"x" * MB + b'"}'
+    with Sandbox(_Served(padded, JSON), name="attacker") as evil:
+        answer = _admin(jwt_lab, _jku_token(f"{evil.url}/jwks.json", admin_claims, key))
+    assert answer.status_code == 401
+    assert "64 KiB" in answer.json()["labkitNote"]
+
+
+def test_a_kid_cannot_confirm_a_guess_of_a_file_outside_the_key_directory(
+    jwt_lab: Sandbox, admin_claims: dict[str, Any], tmp_path: Path
+) -> None:
+    secret = tmp_path / "notes.txt"
+    secret.write_bytes(b"the learner's own file")
+    kid = "../" * 12 + str(secret).lstrip("/")
+    token = attacks.forge({"alg": "HS256", "kid": kid}, admin_claims, secret.read_bytes())
+    answer = _admin(jwt_lab, token)
+    assert answer.status_code == 401
+    assert "key directory or /dev/null" in answer.json()["labkitNote"]
+    missing = attacks.forge({"alg": "HS256", "kid": kid + ".gone"}, admin_claims, b"")
+    assert _admin(jwt_lab, missing).json() == answer.json() | {
+        "labkitNote": answer.json()["labkitNote"].replace("notes.txt", "notes.txt.gone")
+    }  # an absent file and a present one look the same
+
+
+def test_the_kid_lessons_still_work(jwt_lab: Sandbox, admin_claims: dict[str, Any]) -> None:
+    null = attacks.forge({"alg": "HS256", "kid": "../" * 9 + "dev/null"}, admin_claims, b"")
+    assert _admin(jwt_lab, null).status_code == 200
+    pem = jwt_lab.client.get("/api/_lab/public-key").content
+    confused = attacks.forge({"alg": "HS256", "kid": "access-rs256"}, admin_claims, pem)
+    assert _admin(jwt_lab, confused).status_code == 200
