@@ -20,6 +20,7 @@ from typing import Any, Literal
 import httpx
 
 from labkit.exercises.rules import Rule
+from labkit.exercises.running import note_step
 
 __all__ = [
     "EXPECTED_CRASH",
@@ -158,6 +159,7 @@ class Findings:
         self._rule: str | None = None
 
     def _problem(self, problem: str, rule: str | None) -> None:
+        note_step()
         rule = rule or self._rule
         self.problems.append(f"[{rule}] {problem}" if rule else problem)
 
@@ -165,6 +167,7 @@ class Findings:
         self, condition: bool, problem: str, observation: str = "", *, rule: str | None = None
     ) -> bool:
         if condition:
+            note_step()
             if observation:
                 self.observations.append(observation)
         else:
@@ -175,12 +178,14 @@ class Findings:
         self._problem(problem, rule)
 
     def saw(self, observation: str) -> None:
+        note_step()
         self.observations.append(observation)
 
     @contextlib.contextmanager
     def rule(self, rule_id: str) -> Iterator[None]:
         """Tag every problem found inside with ``rule_id`` (unless it names its own)."""
         outer, self._rule = self._rule, rule_id
+        note_step(rule_id)
         try:
             yield
         finally:
@@ -190,6 +195,7 @@ class Findings:
     def section(self, name: str, clean: str = "every attack refused") -> Iterator[None]:
         """Run one battery; if it added no problem, record ``"<name>: <clean>"``."""
         before = len(self.problems)
+        note_step(name)
         yield
         if len(self.problems) == before:
             self.observations.append(f"{name}: {clean}")

@@ -14,6 +14,7 @@ from labkit.exercises.hints import Hint, next_hint
 from labkit.exercises.progress import ProgressStore
 from labkit.exercises.registry import LABS, LabDefinition, get_lab
 from labkit.exercises.runner import run_check
+from labkit.exercises.running import show_progress
 from labkit.sandbox.lab_server import LabServer
 from labkit.sandbox.server import Sandbox
 from labkit.sandbox.store import Users
@@ -95,7 +96,8 @@ class Lab:
 
         ``seed`` replays the generated inputs of a failed run (its message gives the seed).
         """
-        result = self._evaluate(check_id, answer, fixes, seed)
+        with show_progress(check_id):
+            result = self._evaluate(check_id, answer, fixes, seed)
         self._progress.record_result(self.id, check_id, result.passed, result.summary)
         if not result.passed and strict_mode():
             raise CheckFailed(repr(result))
