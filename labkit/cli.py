@@ -28,6 +28,7 @@ SECURE_WARNING = (
 def _serve(args: argparse.Namespace) -> int:
     from labkit.exercises.registry import UnknownLab, get_lab
     from labkit.sandbox.lab_server import LabServer
+    from labkit.sandbox.peer import describe_access
     from labkit.sandbox.server import SandboxError
 
     if args.host not in LOOPBACK_HOSTS:
@@ -66,6 +67,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"account {user.email} {user.role} {user.password}")
     for key, value in state.extras.items():
         print(f"{key} {value}")
+    print(f"access {describe_access()}")
     print("Press Ctrl-C to stop.", flush=True)
     try:
         while not stop.wait(0.5):

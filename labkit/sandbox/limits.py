@@ -3,7 +3,7 @@ request forever, or send a body that fills its memory.
 
 A sandbox runs inside the learner's kernel, so its limits are the kernel's: one process, an
 fd limit of often 1,024, the hub's 1–2 GB of memory. uvicorn alone has no header or body read
-timeout and no connection cap, and the app reads whatever body it is sent. Three guards:
+timeout and no connection cap, and the app reads whatever body it is sent. Four guards:
 
 * :class:`GuardedH11Protocol` closes a connection whose request has not fully arrived within
   :data:`REQUEST_READ_S` (slowloris), and keeps the connections of this process under
@@ -13,7 +13,9 @@ timeout and no connection cap, and the app reads whatever body it is sent. Three
   declares its length, as soon as the count passes it when it is streamed. It never buffers,
   so an app's own body limit (the lesson of 07 and 13) still sees the body as it arrives;
   the ceiling only bounds what that lesson can be made to read;
-* :func:`raise_fd_limit` lifts the soft fd limit to the hard one, once.
+* :func:`raise_fd_limit` lifts the soft fd limit to the hard one, once;
+* only the kernel's own user gets in (:mod:`labkit.sandbox.peer`): a connection from another
+  user's process gets ``403 Forbidden`` and is closed before the app sees a byte of it.
 """
 
 from __future__ import annotations
@@ -29,10 +31,13 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from labkit.sandbox import peer
+
 __all__ = [
     "ACCEPT_BURST",
     "BODY_CEILING_BYTES",
     "MAX_CONNECTIONS",
+    "MAX_REFUSING",
     "REQUEST_READ_S",
     "GuardedH11Protocol",
     "cap_body",
@@ -50,6 +55,10 @@ MAX_CONNECTIONS = 512
 ACCEPT_BURST = 64
 #: No lab needs a bigger body: 07 and 13 probe body caps with a few MB.
 BODY_CEILING_BYTES = 16 * 1024 * 1024
+#: Connections of other users being answered 403 at once; more are closed without an answer.
+MAX_REFUSING = 64
+#: A refused connection is closed this many seconds after it opened, answered or not.
+REFUSAL_LINGER_S = 2.0
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -86,6 +95,10 @@ class GuardedH11Protocol(H11Protocol):
         return self.cycle is not None and not self.cycle.response_complete
 
     def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        here, there = transport.get_extra_info("sockname"), transport.get_extra_info("peername")
+        if not peer.allowed(here, there):  # another user: the app never sees it
+            _refuse(transport, self.loop)
+            return
         with _open_lock:
             victim = _evictable() if len(_open) >= connection_cap() else None
             full = len(_open) >= connection_cap() and victim is None
@@ -135,6 +148,76 @@ class GuardedH11Protocol(H11Protocol):
         self._read_deadline = None
         if self.conn.their_state in _WAITING and not self.transport.is_closing():
             self.transport.close()
+
+
+FORBIDDEN = b"this lab sandbox belongs to another user\n"
+_FORBIDDEN_RESPONSE = (
+    b"HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(FORBIDDEN), FORBIDDEN)
+)
+_refusing = 0
+
+
+class _Refusal(asyncio.Protocol):
+    """Answers 403 once the request's headers are in (so the client reads it, rather than a
+    reset), then closes; discards all it is sent; gone after :data:`REFUSAL_LINGER_S`."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.answered = False
+        self.tail = b""
+        self.received = 0
+        self.transport: Any = None
+        self.timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        self.timer = self.loop.call_later(REFUSAL_LINGER_S, transport.close)
+
+    def data_received(self, data: bytes) -> None:
+        if self.answered:
+            return
+        self.received += len(data)
+        seen, self.tail = self.tail + data, (self.tail + data)[-3:]
+        if b"\r\n\r\n" in seen or b"\n\n" in seen or self.received > 65536:
+            self.answer()
+
+    def eof_received(self) -> bool:
+        self.answer()
+        return False
+
+    def answer(self) -> None:
+        if self.answered or self.transport.is_closing():
+            return
+        self.answered = True
+        self.transport.write(_FORBIDDEN_RESPONSE)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()  # wait for the client to read it and hang up
+        else:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        global _refusing
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        with _open_lock:
+            _refusing -= 1
+
+
+def _refuse(transport: Any, loop: asyncio.AbstractEventLoop) -> None:
+    """Hand ``transport`` to a :class:`_Refusal` (at most :data:`MAX_REFUSING` at a time)."""
+    global _refusing
+    with _open_lock:
+        busy = _refusing >= MAX_REFUSING
+        if not busy:
+            _refusing += 1
+    if busy:
+        transport.abort()
+        return
+    refusal = _Refusal(loop)
+    transport.set_protocol(refusal)
+    refusal.connection_made(transport)
 
 
 _TOO_LARGE = json.dumps({"error": "Request body too large for the sandbox"}).encode()

@@ -586,6 +586,7 @@ def serve_processes(
                 command = [sys.executable, "-m", "uvicorn", f"{__name__}:process_app",
                            "--factory", "--host", "127.0.0.1", "--port", str(port),
                            "--no-proxy-headers", "--no-access-log",
+                           "--http", "labkit.sandbox.limits:GuardedH11Protocol",
                            "--lifespan", "off"]  # fmt: skip
                 with open(log, "wb") as out:
                     process = subprocess.Popen(  # noqa: S603  (this Python, fixed arguments)
