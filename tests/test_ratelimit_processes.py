@@ -1,16 +1,21 @@
 """11-rate-limiting: real processes. In memory each counts alone (twice the allowance); sharing
-one real Redis they enforce one limit — `labkit serve --secure` replicas too, by default."""
+one real Redis they enforce one limit — `labkit serve --secure` replicas too, by default. The
+lab's private Redis has a random password: without it a client can do nothing."""
 
 from __future__ import annotations
 
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+import redis
 
 from labkit.attacks import bruteforce as bf
 from labkit.patterns import ratelimit as secure
@@ -29,8 +34,8 @@ def allowed(urls: list[str], email: str, attempts: int = 12) -> int:
             client.close()
 
 
-def test_memory_doubles_redis_enforces_one_limit(redis_url: str) -> None:
-    with serve_processes({"memory": None, "redis": redis_url}) as urls:
+def test_memory_doubles_redis_enforces_one_limit(password_redis_url: str) -> None:
+    with serve_processes({"memory": None, "redis": password_redis_url}) as urls:
         assert allowed(urls["memory"], "carol@example.com") == 2 * secure.LOGIN.quota
         assert allowed(urls["redis"], "carol@example.com") == secure.LOGIN.quota
         assert allowed(urls["redis"], "Carol@Example.COM") == 0  # same account, same counters
@@ -54,12 +59,56 @@ def test_redis_limiter_shared_in_process(redis_url: str) -> None:
     assert decisions[-1].remaining == 0 and 0 < decisions[-1].reset <= secure.LOGIN.window
 
 
-def test_private_redis_starts_and_stops() -> None:
+@pytest.fixture()
+def password_redis_url() -> Iterator[str]:
+    """The lab's own private Redis (``private_redis``): its URL carries the password."""
     with private_redis() as url:
         if url is None:
             pytest.skip("redis-server not on PATH")
-        limiter = secure.new_limiter(url)
-        assert limiter.hit(secure.BURST.item, "labkit:test:private")
+        yield url
+
+
+def test_private_redis_starts_and_stops(password_redis_url: str) -> None:
+    limiter = secure.new_limiter(password_redis_url)
+    assert limiter.hit(secure.BURST.item, "labkit:test:private")
+
+
+def _without_password(url: str, *command: bytes) -> bytes:
+    """``command`` sent to the Redis of ``url`` by a client that does not know the password."""
+    parts = urlsplit(url)
+    request = b"*%d\r\n" % len(command) + b"".join(b"$%d\r\n%s\r\n" % (len(c), c) for c in command)
+    with socket.create_connection((parts.hostname, parts.port), timeout=5) as s:
+        s.sendall(request)
+        return s.recv(256)
+
+
+def test_private_redis_refuses_a_client_without_its_password(password_redis_url: str) -> None:
+    parts = urlsplit(password_redis_url)
+    assert parts.password and len(parts.password) >= 24
+    owner = redis.Redis.from_url(password_redis_url)
+    owner.set("labkit:test:kept", "1")
+    for command in ((b"PING",), (b"FLUSHALL",), (b"SET", b"labkit:test:kept", b"0")):
+        assert _without_password(password_redis_url, *command).startswith(b"-NOAUTH")
+    locked = _without_password(password_redis_url, b"CONFIG", b"SET", b"requirepass", b"x")
+    assert locked.startswith(b"-ERR unknown command")  # renamed away: refused before AUTH
+    stranger = redis.Redis(host=parts.hostname, port=parts.port)
+    with pytest.raises(redis.AuthenticationError):
+        stranger.flushall()
+    assert owner.get("labkit:test:kept") == b"1"  # nothing was flushed
+    with pytest.raises(redis.ResponseError, match="unknown command"):
+        owner.config_set("dir", "/tmp")  # CONFIG is off even for the owner
+    owner.close()
+
+
+def test_the_password_is_not_on_any_command_line(password_redis_url: str) -> None:
+    """``ps`` shows every user every command line: the password is passed in a file."""
+    secret = urlsplit(password_redis_url).password
+    assert secret is not None
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            assert secret.encode() not in cmdline.read_bytes(), cmdline
+        except OSError:
+            continue  # the process ended
 
 
 def _serve(redis_url: str, namespace: str | None = None) -> tuple[subprocess.Popen[str], str]:
@@ -80,10 +129,12 @@ def _serve(redis_url: str, namespace: str | None = None) -> tuple[subprocess.Pop
     return process, banner.rsplit(" ", 1)[1]
 
 
-def test_labkit_serve_replicas_on_one_redis_enforce_one_limit(redis_url: str) -> None:
+def test_labkit_serve_replicas_on_one_redis_enforce_one_limit(password_redis_url: str) -> None:
     """Two `labkit serve --secure` on one Redis share one limit by default (the namespace is
-    stable per lab); a third with LABKIT_REDIS_NAMESPACE counts apart."""
-    served = [_serve(redis_url), _serve(redis_url), _serve(redis_url, "isolated")]
+    stable per lab); a third with LABKIT_REDIS_NAMESPACE counts apart. LABKIT_REDIS_URL
+    carries the password of the lab's private Redis."""
+    url = password_redis_url
+    served = [_serve(url), _serve(url), _serve(url, "isolated")]
     try:
         nobody = f"nobody-{secrets.token_hex(4)}@example.com"  # any account: attempts count
         replicas = [url for _, url in served[:2]]

@@ -506,11 +506,19 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _redis_ping(port: int) -> bool:
+def _redis_ping(port: int, password: str) -> bool:
+    """True once the Redis on ``port`` answers PING after AUTH with ``password``."""
+    secret = password.encode()
+    auth = b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(secret), secret)
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-            s.sendall(b"*1\r\n$4\r\nPING\r\n")
-            return s.recv(64).startswith(b"+PONG")
+            s.sendall(auth + b"*1\r\n$4\r\nPING\r\n")
+            reply = b""
+            while b"\r\n" not in reply[5:] and not reply.startswith(b"-"):
+                if not (chunk := s.recv(64)):
+                    break
+                reply += chunk
+            return reply.startswith(b"+OK\r\n+PONG")
     except OSError:
         return False
 
@@ -529,26 +537,35 @@ def _stop(process: subprocess.Popen[Any]) -> None:
 def private_redis(timeout: float = 15.0) -> Iterator[str | None]:
     """A private, non-persistent ``redis-server`` on a free loopback port; None if not installed.
 
-    Yields ``redis://127.0.0.1:<port>/0`` and stops the server (and deletes its folder) after.
+    Yields ``redis://:<password>@127.0.0.1:<port>/0`` and stops the server (and deletes its
+    folder) after. The password is random: on a shared host any user can reach the port, and
+    without it could ``FLUSHALL`` or ``CONFIG SET`` this Redis. It goes to redis-server in a
+    config file only this user can read, never on the command line (which ``ps`` shows to
+    every user); ``CONFIG`` is disabled (no client of the lab needs it).
     """
     exe = shutil.which("redis-server")
     if exe is None:
         yield None
         return
-    workdir = Path(tempfile.mkdtemp(prefix="labkit-redis-"))
-    port = _free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="labkit-redis-"))  # mode 0700
+    port, password = _free_port(), secrets.token_urlsafe(24)
+    config = workdir / "redis.conf"
+    config.touch(mode=0o600)
+    config.write_text(
+        f"port {port}\nbind 127.0.0.1\nsave \"\"\nappendonly no\ndir {workdir}\n"
+        f'daemonize no\nrequirepass {password}\nrename-command CONFIG ""\n',
+        encoding="utf-8",
+    )
     process = subprocess.Popen(  # noqa: S603  (redis-server from PATH, fixed arguments)
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir), "--daemonize", "no"],
-        cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [exe, str(config)], cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + timeout
-        while not _redis_ping(port):
+        while not _redis_ping(port, password):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"redis-server did not start on 127.0.0.1:{port}")
             time.sleep(0.02)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield f"redis://:{password}@127.0.0.1:{port}/0"
     finally:
         _stop(process)
         shutil.rmtree(workdir, ignore_errors=True)
