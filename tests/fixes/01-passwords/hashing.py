@@ -59,7 +59,7 @@ def unsalted_sha256() -> Fixes:
     )
 
 
-@wrong("hashing", breaks="slow-hash", also=("verify",))
+@wrong("hashing", breaks="slow-hash")
 def argon2_below_owasp() -> Fixes:
     """argon2id, but with 8 MiB and one pass: well under every OWASP setting."""
     return P.system(**_argon2(PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)))
@@ -71,7 +71,7 @@ def argon2i_instead_of_argon2id() -> Fixes:
     return _argon2(PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1, type=Type.I))
 
 
-@wrong("hashing", breaks="long-passwords", also=("verify",))
+@wrong("hashing", breaks="long-passwords")
 def bcrypt_truncating() -> Fixes:
     """bcrypt cost 10 that cuts the input to 72 bytes to avoid bcrypt 5's ValueError."""
 
@@ -116,7 +116,7 @@ def bcrypt_refusing_long_passwords_in_the_policy() -> Fixes:
     )
 
 
-@wrong("hashing", breaks="verifies", also=("verify",))
+@wrong("hashing", breaks="verifies")
 def verify_raises_on_mismatch() -> Fixes:
     """argon2's verify() raises VerifyMismatchError for a wrong password; not caught."""
     hasher = P.HASHER
@@ -142,7 +142,7 @@ def legacy_accounts_let_in() -> Fixes:
     return {**fixes, "verify_password": verify_password}
 
 
-@wrong("hashing", breaks="legacy-login", also=("verify",))
+@wrong("hashing", breaks="legacy-login")
 def no_legacy_branch() -> Fixes:
     """argon2id only: the old MD5 accounts can no longer log in."""
     hasher = P.HASHER
@@ -156,7 +156,7 @@ def no_legacy_branch() -> Fixes:
     return P.system(**{**_argon2(hasher), "verify_password": verify_password})
 
 
-@wrong("hashing", breaks="upgrade-at-login", also=("verify",))
+@wrong("hashing", breaks="upgrade-at-login")
 def never_rehash() -> Fixes:
     """Legacy accounts log in, but needs_rehash always says no: MD5 stays in the table."""
     return P.system(needs_rehash=lambda stored: False)

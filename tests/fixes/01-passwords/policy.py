@@ -47,7 +47,7 @@ def maximum_64() -> Fixes:
     return _policy(len, high=64)
 
 
-@wrong("policy", breaks="max-length", also=("verify",))
+@wrong("policy", breaks="max-length")
 def no_maximum() -> Fixes:
     """No upper bound at all: a 129-character password is welcome ('longer is stronger')."""
     return _policy(len, high=10**6)
@@ -59,7 +59,7 @@ def case_sensitive_blocklist() -> Fixes:
     return _policy(len, blocked=lambda p: p in BLOCKLIST)
 
 
-@wrong("policy", breaks="blocklist", also=("verify",))
+@wrong("policy", breaks="blocklist")
 def top_thousand_only() -> Fixes:
     """Only the 1,000 most common passwords blocked ('the rest are rare enough')."""
     top = frozenset(common_passwords(1000))
@@ -73,7 +73,7 @@ def a_few_words() -> Fixes:
     return _policy(len, blocked=lambda p: any(w in p.lower() for w in words))
 
 
-@wrong("policy", breaks="no-composition", also=("verify",))
+@wrong("policy", breaks="no-composition")
 def composition() -> Fixes:
     """The legacy rules: a digit, a capital and a symbol required; no blocklist."""
     return P.system(validate_password=composition_rules)

@@ -19,7 +19,7 @@ def snake_case_name() -> Fixes:
     return P.parts(refresh_cookie=lambda token: f"refresh_token={token}; {ATTRS}")
 
 
-@wrong("cookie", breaks="http-only", also=("verify",))
+@wrong("cookie", breaks="http-only")
 def readable_by_scripts() -> Fixes:
     """No HttpOnly: any XSS reads the 7-day token."""
     return P.parts(
@@ -29,7 +29,7 @@ def readable_by_scripts() -> Fixes:
     )
 
 
-@wrong("cookie", breaks="secure", also=("verify",))
+@wrong("cookie", breaks="secure")
 def sent_over_http() -> Fixes:
     """No Secure: the cookie travels over plain HTTP too."""
     return P.parts(
@@ -40,7 +40,7 @@ def sent_over_http() -> Fixes:
     )
 
 
-@wrong("cookie", breaks="same-site", also=("verify",))
+@wrong("cookie", breaks="same-site")
 def samesite_lax() -> Fixes:
     """SameSite=Lax, the browser default: top-level cross-site navigations still carry it."""
 
@@ -50,7 +50,7 @@ def samesite_lax() -> Fixes:
     return P.parts(refresh_cookie=refresh_cookie)
 
 
-@wrong("cookie", breaks="narrow-path", also=("verify",))
+@wrong("cookie", breaks="narrow-path")
 def path_root() -> Fixes:
     """Path=/: every request to the API carries the refresh token."""
     return P.parts(
@@ -66,7 +66,7 @@ def with_domain() -> Fixes:
     return {"refresh_cookie": lambda token: f"refreshToken={token}; {ATTRS}; Domain=127.0.0.1"}
 
 
-@wrong("cookie", breaks="cookie-lifetime", also=("verify",))
+@wrong("cookie", breaks="cookie-lifetime")
 def thirty_days() -> Fixes:
     """Max-Age of 30 days: the cookie outlives the 7-day token it holds."""
     return P.parts(refresh_cookie=lambda token: f"refreshToken={token}; {ATTRS[:-6]}2592000")

@@ -45,7 +45,7 @@ def strict_store_keeps_known_ids() -> Fixes:
     return {"start_session": start_session}
 
 
-@wrong("no-fixation", breaks="new-id-at-privilege-change", also=("verify",))
+@wrong("no-fixation", breaks="new-id-at-privilege-change")
 def same_user_same_id() -> Fixes:
     """A new id at login, but 'the same user keeps the session' when re-entering the password."""
 
@@ -63,7 +63,7 @@ def same_user_same_id() -> Fixes:
     return _verify(start_session=start_session)
 
 
-@wrong("no-fixation", breaks="old-id-dies", also=("verify",))
+@wrong("no-fixation", breaks="old-id-dies")
 def new_id_old_left_alive() -> Fixes:
     """A fresh id every time, but the old session is never deleted."""
 
@@ -90,7 +90,7 @@ def deletes_only_anonymous_sessions() -> Fixes:
     return {"start_session": start_session}
 
 
-@wrong("no-fixation", breaks="keeps-record", also=("verify",))
+@wrong("no-fixation", breaks="keeps-record")
 def carries_the_old_record_over() -> Fixes:
     """A new id with the *old* record ('keep the basket'): the login itself is lost."""
 

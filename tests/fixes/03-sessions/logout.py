@@ -51,7 +51,7 @@ def forgets_the_user_keeps_the_row() -> Fixes:
     return {"end_session": end_session}
 
 
-@wrong("logout", breaks="clean-logout", also=("verify",))
+@wrong("logout", breaks="clean-logout")
 def everywhere_without_a_check() -> Fixes:
     """Logs the user out everywhere via the record's email, never asking if there is one."""
 

@@ -53,13 +53,13 @@ def minutes_as_seconds() -> Fixes:
     return _limits(15, 480)
 
 
-@wrong("timeouts", breaks="idle-from-last-request", also=("verify",))
+@wrong("timeouts", breaks="idle-from-last-request")
 def idle_from_login() -> Fixes:
     """'Idle' measured from the login: a busy user is thrown out after 15 minutes."""
     return _verify(**_limits(15 * 60, 15 * 60))
 
 
-@wrong("timeouts", breaks="absolute-timeout", also=("verify",))
+@wrong("timeouts", breaks="absolute-timeout")
 def idle_only() -> Fixes:
     """15 minutes idle and nothing else: a session kept busy lives forever."""
     return _verify(session_expired=lambda created, last_seen, now: now - last_seen >= 15 * 60)

@@ -43,7 +43,7 @@ def state_only_if_expected() -> Fixes:
     }
 
 
-@wrong("state", breaks="state-matches", also=("verify",))
+@wrong("state", breaks="state-matches")
 def state_present() -> Fixes:
     """'Both are there': never compared."""
     return _verify(check_state=lambda expected, returned: bool(expected) and returned is not None)
@@ -59,7 +59,7 @@ def state_substring() -> Fixes:
     return {"check_state": check_state}
 
 
-@wrong("state", breaks="client-login", also=("verify",))
+@wrong("state", breaks="client-login")
 def state_bytes_vs_str() -> Fixes:
     """Compares the str with its bytes: never equal, nobody can log in."""
 
@@ -114,7 +114,7 @@ def nonce_if_expected() -> Fixes:
     }
 
 
-@wrong("nonce", breaks="nonce-matches", also=("verify",))
+@wrong("nonce", breaks="nonce-matches")
 def nonce_prefix() -> Fixes:
     """Compares the first 16 characters 'which is enough entropy'."""
 
@@ -137,7 +137,7 @@ def nonce_key_error() -> Fixes:
     return {"check_nonce": check_nonce}
 
 
-@wrong("nonce", breaks="client-login", also=("verify",))
+@wrong("nonce", breaks="client-login")
 def nonce_hashed() -> Fixes:
     """Compares the token's nonce with SHA-256(expected) ('send the hash, keep the value')."""
 

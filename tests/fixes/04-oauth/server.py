@@ -52,7 +52,7 @@ def pkce_raises_on_none() -> Fixes:
     return _verify(verify_pkce=verify_pkce)
 
 
-@wrong("pkce", breaks="s256-only", also=("verify",))
+@wrong("pkce", breaks="s256-only")
 def pkce_plain_accepted() -> Fixes:
     """Required, but 'plain' (and a missing method, plain by default) still accepted."""
 
@@ -66,7 +66,7 @@ def pkce_plain_accepted() -> Fixes:
     return _verify(verify_pkce=verify_pkce)
 
 
-@wrong("pkce", breaks="pkce-required", also=("verify",))
+@wrong("pkce", breaks="pkce-required")
 def pkce_optional() -> Fixes:
     """S256 done right when both sides are there — and skipped when either is missing."""
 
@@ -94,7 +94,7 @@ def pkce_downgrade() -> Fixes:
     return {"verify_pkce": verify_pkce}
 
 
-@wrong("pkce", breaks="verifier-matches", also=("verify",))
+@wrong("pkce", breaks="verifier-matches")
 def pkce_challenge_compared_to_verifier() -> Fixes:
     """S256 only, but compares the challenge with the verifier itself (plain's rule)."""
 
@@ -116,7 +116,7 @@ def pkce_prefix_compare() -> Fixes:
     return {"verify_pkce": verify_pkce}
 
 
-@wrong("pkce", breaks="verifier-format", also=("verify",))
+@wrong("pkce", breaks="verifier-format")
 def pkce_any_verifier_length() -> Fixes:
     """S256 right, but no check of the verifier's length or characters (RFC 7636 §4.1)."""
 
@@ -128,7 +128,7 @@ def pkce_any_verifier_length() -> Fixes:
     return _verify(verify_pkce=verify_pkce)
 
 
-@wrong("pkce", breaks="s256-redeems", also=("verify",))
+@wrong("pkce", breaks="s256-redeems")
 def pkce_keeps_padding() -> Fixes:
     """base64url *with* its '=' padding: never equal to a real S256 challenge."""
 
@@ -207,7 +207,7 @@ def redirect_regex() -> Fixes:
     }
 
 
-@wrong("redirect-uri-exact", breaks="whole-string", also=("verify",))
+@wrong("redirect-uri-exact", breaks="whole-string")
 def redirect_case_insensitive() -> Fixes:
     """Exact, but lower-cased 'because URLs are case-insensitive' (paths are not)."""
 
@@ -238,7 +238,7 @@ def redirect_trailing_slash() -> Fixes:
     }
 
 
-@wrong("redirect-uri-exact", breaks="same-origin", also=("verify",))
+@wrong("redirect-uri-exact", breaks="same-origin")
 def redirect_host_and_path() -> Fixes:
     """Same hostname and path: port, scheme and userinfo ignored."""
 
@@ -249,7 +249,7 @@ def redirect_host_and_path() -> Fixes:
     return _verify(validate_redirect_uri=validate_redirect_uri)
 
 
-@wrong("redirect-uri-exact", breaks="registered-works", also=("verify",))
+@wrong("redirect-uri-exact", breaks="registered-works")
 def redirect_identity() -> Fixes:
     """'is' instead of '==': two equal strings from different places are not the same object."""
 
@@ -302,7 +302,7 @@ def codes_read_not_taken() -> Fixes:
     return _verify(redeem_code=redeem_code)
 
 
-@wrong("codes", breaks="bound-to-client", also=("verify",))
+@wrong("codes", breaks="bound-to-client")
 def codes_any_client() -> Fixes:
     """Single-use and short-lived, but any client may redeem it."""
 
@@ -315,7 +315,7 @@ def codes_any_client() -> Fixes:
     return _verify(redeem_code=redeem_code)
 
 
-@wrong("codes", breaks="bound-to-redirect-uri", also=("verify",))
+@wrong("codes", breaks="bound-to-redirect-uri")
 def codes_redirect_optional() -> Fixes:
     """Compares the redirect_uri only when the token request sends one."""
 
@@ -345,7 +345,7 @@ def codes_redirect_prefix() -> Fixes:
     return {"redeem_code": redeem_code}
 
 
-@wrong("codes", breaks="expires", also=("verify",))
+@wrong("codes", breaks="expires")
 def codes_live_an_hour() -> Fixes:
     """Single-use and bound, but valid for an hour."""
 
@@ -371,7 +371,7 @@ def codes_milliseconds() -> Fixes:
     return {"redeem_code": redeem_code}
 
 
-@wrong("codes", breaks="fresh-code-redeems", also=("verify",))
+@wrong("codes", breaks="fresh-code-redeems")
 def codes_expiry_inverted() -> Fixes:
     """The expiry test upside down: every fresh code is 'expired'."""
 
@@ -428,13 +428,13 @@ def flows_without_implicit() -> Fixes:
     return _verify(flow_allowed=lambda flow: flow != "implicit")
 
 
-@wrong("flows", breaks="no-implicit", also=("verify",))
+@wrong("flows", breaks="no-implicit")
 def flows_without_password() -> Fixes:
     """Turns the password grant off, forgets the implicit flow."""
     return _verify(flow_allowed=lambda flow: flow != "password")
 
 
-@wrong("flows", breaks="code-flow", also=("verify",))
+@wrong("flows", breaks="code-flow")
 def flows_response_type_name() -> Fixes:
     """Allows 'code' (the response_type) — the app asks about 'authorization_code'."""
     return _verify(flow_allowed=lambda flow: flow == "code")

@@ -77,7 +77,7 @@ def revocation_ignored() -> Fixes:
     return _whole(_checked(usable=lambda r, now: r.expires_at is not None and now < r.expires_at))
 
 
-@wrong("revoke-expire", breaks="expired", also=("verify",))
+@wrong("revoke-expire", breaks="expired")
 def expiry_ignored() -> Fixes:
     """The catalogue's middleware plus scopes: revocation checked, expiry never."""
     return _whole(_checked(usable=lambda r, now: r.revoked_at is None))
@@ -107,7 +107,7 @@ def own_clock() -> Fixes:
     )
 
 
-@wrong("revoke-expire", breaks="one-401", also=("verify",))
+@wrong("revoke-expire", breaks="one-401")
 def says_why() -> Fixes:
     """Tells a revoked key apart: 401 "API key revoked" (an oracle for a key thief)."""
     inner = _checked()
@@ -121,7 +121,7 @@ def says_why() -> Fixes:
     return _whole(authenticate)
 
 
-@wrong("revoke-expire", breaks="well-formed-first", also=("verify",))
+@wrong("revoke-expire", breaks="well-formed-first")
 def no_format_check() -> Fixes:
     """Every value goes to the table, prefix and checksum never checked."""
     return _whole(_checked(well_formed=lambda key: True))
@@ -186,7 +186,7 @@ def resource_only() -> Fixes:
     )
 
 
-@wrong("scopes", breaks="scope-403", also=("verify",))
+@wrong("scopes", breaks="scope-403")
 def missing_scope_is_401() -> Fixes:
     """A missing scope answered 401: the client is told its key is invalid."""
     return _whole(_checked(missing_scope=INVALID))
@@ -217,7 +217,7 @@ def rotation_never_revokes() -> Fixes:
     return revocation_ignored.make()
 
 
-@wrong("rotation", breaks="retire", also=("verify",))
+@wrong("rotation", breaks="retire")
 def rotation_never_expires() -> Fixes:
     """The old key keeps working after its expiry: expires_at never read."""
     return expiry_ignored.make()

@@ -38,13 +38,13 @@ def base64_encoded() -> Fixes:
     return {"hash_key": lambda key: base64.b64encode(key.encode()).decode()}
 
 
-@wrong("hashed-at-rest", breaks="same-digest", also=("verify",))
+@wrong("hashed-at-rest", breaks="same-digest")
 def bcrypt_salted() -> Fixes:
     """bcrypt, as lab 01 taught for passwords: a new salt every time, no lookup possible."""
     return _whole(lambda key: bcrypt.hashpw(key.encode(), bcrypt.gensalt(4)).decode())
 
 
-@wrong("hashed-at-rest", breaks="strong-digest", also=("verify",))
+@wrong("hashed-at-rest", breaks="strong-digest")
 def md5_digest() -> Fixes:
     """MD5 hex: 128 bits from a broken hash."""
     return _whole(lambda key: hashlib.md5(key.encode()).hexdigest())
@@ -62,7 +62,7 @@ def lower_cased_first() -> Fixes:
     return {"hash_key": lambda key: hashlib.sha256(key.lower().encode()).hexdigest()}
 
 
-@wrong("hashed-at-rest", breaks="whole-key", also=("verify",))
+@wrong("hashed-at-rest", breaks="whole-key")
 def first_twenty_characters() -> Fixes:
     """SHA-256 of the first 20 characters only (prefix + 12): the rest is never checked."""
     return _whole(lambda key: hashlib.sha256(key[:20].encode()).hexdigest())

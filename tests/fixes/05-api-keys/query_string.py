@@ -71,13 +71,13 @@ def api_key_exact_name() -> Fixes:
     return _fixes(redact_url=redact_url)
 
 
-@wrong("query-string", breaks="redact-secret-params", also=("verify",))
+@wrong("query-string", breaks="redact-secret-params")
 def key_shape_only() -> Fixes:
     """Finds keys by shape everywhere, but lets ?token=<anything else> through."""
     return _whole(redact_url=lambda url: re.sub(r"lk_live_[0-9A-Za-z]{36}", "REDACTED", url))
 
 
-@wrong("query-string", breaks="redact-key-shaped", also=("verify",))
+@wrong("query-string", breaks="redact-key-shaped")
 def query_only() -> Fixes:
     """Named parameters and key-shaped values in the query, but the path is left alone."""
 
@@ -89,7 +89,7 @@ def query_only() -> Fixes:
     return _whole(redact_url=redact_url)
 
 
-@wrong("query-string", breaks="keep-ordinary", also=("verify",))
+@wrong("query-string", breaks="keep-ordinary")
 def drops_the_query() -> Fixes:
     """Logs only the path: safe, but the log no longer says what was asked."""
     return _whole(redact_url=lambda url: url.split("?", 1)[0].replace("lk_live_", "REDACTED_"))

@@ -33,7 +33,7 @@ def no_admin_override() -> Fixes:
     return P.layer(check_owner=_owner(lambda user, post: post.authorId == user.id))
 
 
-@wrong("access-matrix", breaks="owner-or-admin", also=("verify",))
+@wrong("access-matrix", breaks="owner-or-admin")
 def identity_instead_of_equality() -> Fixes:
     """'post.authorId is user.id': true for small ids only (CPython caches -5..256)."""
     return P.layer(
@@ -54,7 +54,7 @@ def not_yours_is_not_found() -> Fixes:
     return P.layer(check_owner=check_owner)
 
 
-@wrong("access-matrix", breaks="missing-404", also=("verify",))
+@wrong("access-matrix", breaks="missing-404")
 def missing_is_forbidden() -> Fixes:
     """A missing post answers 403 ('do not reveal what exists')."""
     return P.layer(check_owner=_owner(lambda user, post: True, missing=403))

@@ -50,7 +50,7 @@ def resource_prefix() -> Fixes:
     return P.layer(authorize=P.guard(allowed))
 
 
-@wrong("rbac", breaks="unknown-role", also=("verify",))
+@wrong("rbac", breaks="unknown-role")
 def role_by_substring() -> Fixes:
     """'admin' in user.role: a role that merely contains a role's name gets its powers."""
 

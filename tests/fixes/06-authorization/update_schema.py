@@ -26,7 +26,7 @@ class IgnoringExtras(BaseModel):
     body: str | None = Field(default=None, max_length=10_000)
 
 
-@wrong("update-schema", breaks="forbid-extra", also=("verify",))
+@wrong("update-schema", breaks="forbid-extra")
 def extra_ignored() -> Fixes:
     """pydantic's default (extra='ignore'): authorId is dropped silently, the PUT says 200."""
     return P.layer(PostUpdate=IgnoringExtras)
@@ -51,7 +51,7 @@ class WithoutLimits(BaseModel):
     body: str | None = None
 
 
-@wrong("update-schema", breaks="field-limits", also=("verify",))
+@wrong("update-schema", breaks="field-limits")
 def no_length_limits() -> Fixes:
     """Only the field names: an empty or 201-character title and a huge body go through."""
     return P.layer(PostUpdate=WithoutLimits)
@@ -87,7 +87,7 @@ class BothRequired(BaseModel):
     body: str = Field(max_length=10_000)
 
 
-@wrong("update-schema", breaks="partial-update", also=("verify",))
+@wrong("update-schema", breaks="partial-update")
 def both_fields_required() -> Fixes:
     """title and body required: a PUT that fixes only a typo in the body is a 422."""
     return P.layer(PostUpdate=BothRequired)

@@ -110,7 +110,7 @@ def lookup_with_glob() -> Fixes:
     return _queries(find_users=find_users)
 
 
-@wrong("parameterized", breaks="login-exact", also=("verify",))
+@wrong("parameterized", breaks="login-exact")
 def login_with_like() -> Fixes:
     """The login matches the email with LIKE: 'a_ice@example.com' logs in as alice."""
 
@@ -159,7 +159,7 @@ def keyword_blocklist() -> Fixes:
     return _queries(find_users=find_users, find_login=find_login)
 
 
-@wrong("parameterized", breaks="no-injection", also=("verify",))
+@wrong("parameterized", breaks="no-injection")
 def email_escaped_name_pasted() -> Fixes:
     """The email (the field everyone thinks of) escaped, the name and password pasted."""
 
@@ -181,7 +181,7 @@ def email_escaped_name_pasted() -> Fixes:
     return _whole(create_user=create_user, find_login=find_login)
 
 
-@wrong("parameterized", breaks="insert-verbatim", also=("verify",))
+@wrong("parameterized", breaks="insert-verbatim")
 def age_none_as_text() -> Fixes:
     """Every value a parameter, but str() on the age: a missing age is stored as 'None'."""
 

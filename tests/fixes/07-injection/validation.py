@@ -70,7 +70,7 @@ def lax_model() -> Fixes:
     return _whole(_with(CreateUser))
 
 
-@wrong("validation", breaks="no-extra-fields", also=("verify",))
+@wrong("validation", breaks="no-extra-fields")
 def extra_fields_ignored() -> Fixes:
     """Strict, but pydantic's default extra='ignore': role=admin silently dropped."""
 
@@ -83,7 +83,7 @@ def extra_fields_ignored() -> Fixes:
     return _whole(_with(CreateUser))
 
 
-@wrong("validation", breaks="name-field", also=("verify",))
+@wrong("validation", breaks="name-field")
 def length_before_trim() -> Fixes:
     """Field(min_length=1) counts first, a validator trims after: a name of spaces passes."""
 
@@ -130,7 +130,7 @@ def name_counted_in_bytes() -> Fixes:
     return _with(CreateUser)
 
 
-@wrong("validation", breaks="email-field", also=("verify",))
+@wrong("validation", breaks="email-field")
 def email_pattern_without_max() -> Fixes:
     """The email pattern, but no max_length: a 300-character address passes."""
 
@@ -156,7 +156,7 @@ def optional_email() -> Fixes:
     return _with(CreateUser)
 
 
-@wrong("validation", breaks="field-errors", also=("verify",))
+@wrong("validation", breaks="field-errors")
 def errors_without_fields() -> Fixes:
     """Refuses the right bodies, but answers only {"errors": ["Invalid body"]}."""
     check = _with(reference.CreateUser)["validate_user"]

@@ -51,7 +51,7 @@ def checked_at_first_use() -> Fixes:
     return {"load_settings": Lazy}
 
 
-@wrong("fail-fast", breaks="strong-secrets", also=("verify",))
+@wrong("fail-fast", breaks="strong-secrets")
 def length_only() -> Fixes:
     """Secrets need 32 characters, and that is all: "changeme" * 4 is fine."""
 
@@ -108,7 +108,7 @@ def exact_placeholder_match() -> Fixes:
     return {"load_settings": _with(Settings)}
 
 
-@wrong("fail-fast", breaks="good-config-starts", also=("verify",))
+@wrong("fail-fast", breaks="good-config-starts")
 def password_complexity_rules() -> Fixes:
     """Secrets must mix upper and lower case, like passwords: a 64-hex-digit key is refused."""
 
@@ -124,7 +124,7 @@ def password_complexity_rules() -> Fixes:
     return P.parts(load_settings=_with(Settings))
 
 
-@wrong("fail-fast", breaks="no-echo", also=("verify",))
+@wrong("fail-fast", breaks="no-echo")
 def pydantic_echoes_input() -> Fixes:
     """Every check right, but without hide_input_in_errors: input_value='...' in the error."""
 
@@ -174,7 +174,7 @@ def debug_allowed_in_production() -> Fixes:
     return {"load_settings": _with(Settings)}
 
 
-@wrong("fail-fast", breaks="database-url", also=("verify",))
+@wrong("fail-fast", breaks="database-url")
 def database_url_unchecked() -> Fixes:
     """DATABASE_URL is required but anything goes."""
 

@@ -38,7 +38,7 @@ def plain_strings() -> Fixes:
     return P.parts(load_settings=lambda env: Plain(**_validated(env)))
 
 
-@wrong("never-printed", breaks="masked-fields", also=("verify",))
+@wrong("never-printed", breaks="masked-fields")
 def repr_hidden_fields_plain() -> Fixes:
     """The settings object hides itself in repr/str, but its fields are plain str."""
 

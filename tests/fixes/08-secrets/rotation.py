@@ -39,7 +39,7 @@ def previous_key_unchecked() -> Fixes:
     return P.parts(verify_token=verify_token)
 
 
-@wrong("rotation", breaks="accept-both", also=("verify",))
+@wrong("rotation", breaks="accept-both")
 def active_key_only() -> Fixes:
     """Swaps keys without an overlap: only the active key verifies."""
 
@@ -71,7 +71,7 @@ def next_key_not_yet() -> Fixes:
     return {"sign_token": P.sign_token, "verify_token": verify_token}
 
 
-@wrong("rotation", breaks="refuse-retired", also=("verify",))
+@wrong("rotation", breaks="refuse-retired")
 def status_never_checked() -> Fixes:
     """Picks the key by kid and never looks at its status: retired keys still verify."""
 
@@ -111,7 +111,7 @@ def every_key_without_kid() -> Fixes:
     return {"sign_token": P.sign_token, "verify_token": verify_token}
 
 
-@wrong("rotation", breaks="kid-header", also=("verify",))
+@wrong("rotation", breaks="kid-header")
 def no_kid_in_header() -> Fixes:
     """Signs with the active key but names no key: verifiers must guess."""
 
@@ -135,7 +135,7 @@ def signs_with_the_newest() -> Fixes:
     return {"sign_token": sign_token, "verify_token": P.verify_token}
 
 
-@wrong("rotation", breaks="hs256-only", also=("verify",))
+@wrong("rotation", breaks="hs256-only")
 def algorithm_from_the_header() -> Fixes:
     """algorithms=[header["alg"]]: HS512 (or anything PyJWT knows) is fine too."""
 
@@ -152,7 +152,7 @@ def algorithm_from_the_header() -> Fixes:
     return P.parts(sign_token=P.sign_token, verify_token=verify_token)
 
 
-@wrong("rotation", breaks="required-claims", also=("verify",))
+@wrong("rotation", breaks="required-claims")
 def exp_not_required() -> Fixes:
     """No options={"require": ...}: a token without exp never expires."""
 

@@ -57,7 +57,7 @@ def https_anywhere_in_the_list() -> Fixes:
     return _fixes(effective_scheme)
 
 
-@wrong("transport", breaks="proxy-only", also=("verify",))
+@wrong("transport", breaks="proxy-only")
 def believes_anyone() -> Fixes:
     """The seed's middleware: X-Forwarded-Proto is believed whoever sends it."""
 
@@ -103,7 +103,7 @@ def forgets_the_missing_header() -> Fixes:
     return _fixes(effective_scheme)
 
 
-@wrong("transport", breaks="proxy-https", also=("verify",))
+@wrong("transport", breaks="proxy-https")
 def never_believes_the_proxy() -> Fixes:
     """The header is ignored altogether: behind the load balancer every request loops."""
     return _fixes(lambda scheme, peer, forwarded_proto, trusted_proxies: scheme)
@@ -123,7 +123,7 @@ def the_proxy_means_https() -> Fixes:
     return _fixes(effective_scheme)
 
 
-@wrong("transport", breaks="hsts-https", also=("verify",))
+@wrong("transport", breaks="hsts-https")
 def one_day_hsts() -> Fixes:
     """HSTS for a day 'while we test' (max-age=86400)."""
     return _fixes(headers=_hsts("max-age=86400; includeSubDomains"))
@@ -135,7 +135,7 @@ def comma_separated_hsts() -> Fixes:
     return _fixes(headers=_hsts("max-age=31536000, includeSubDomains"))
 
 
-@wrong("transport", breaks="hsts-not-http", also=("verify",))
+@wrong("transport", breaks="hsts-not-http")
 def hsts_everywhere() -> Fixes:
     """The seed's middleware: HSTS on every response, plain-HTTP redirects included."""
     return _fixes(headers=_hsts(YEAR, everywhere=True))

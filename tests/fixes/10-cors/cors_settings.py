@@ -99,7 +99,7 @@ def trailing_slashes() -> Fixes:
     return {"cors_settings": lambda trusted: _settings([o.rstrip("/") + "/" for o in trusted])}
 
 
-@wrong("origin-battery", breaks="credentials", also=("verify",))
+@wrong("origin-battery", breaks="credentials")
 def no_credentials() -> Fixes:
     """allow_credentials left False: no cookie, no account for the frontend."""
     return {"cors_settings": lambda trusted: _settings(trusted, allow_credentials=False)}
@@ -163,7 +163,7 @@ def put_forgotten() -> Fixes:
     return {"cors_settings": lambda trusted: _settings(trusted, allow_methods=["GET"])}
 
 
-@wrong("preflight", breaks="methods-limited", also=("verify",))
+@wrong("preflight", breaks="methods-limited")
 def every_method() -> Fixes:
     """allow_methods=['*']: DELETE and PATCH from any trusted page."""
     return {"cors_settings": lambda trusted: _settings(trusted, allow_methods=["*"])}
@@ -176,7 +176,7 @@ def the_seeds_method_list() -> Fixes:
     return {"cors_settings": lambda trusted: _settings(trusted, allow_methods=methods)}
 
 
-@wrong("preflight", breaks="headers-limited", also=("verify",))
+@wrong("preflight", breaks="headers-limited")
 def every_header() -> Fixes:
     """allow_headers=['*']: any header is mirrored back."""
     return {"cors_settings": lambda trusted: _settings(trusted, allow_headers=["*"])}
@@ -189,7 +189,7 @@ def the_usual_extra_headers() -> Fixes:
     return {"cors_settings": lambda trusted: _settings(trusted, allow_headers=headers)}
 
 
-@wrong("preflight", breaks="max-age", also=("verify",))
+@wrong("preflight", breaks="max-age")
 def year_long_cache() -> Fixes:
     """max_age of a year: more than any browser honours."""
     return {"cors_settings": lambda trusted: _settings(trusted, max_age=31_536_000)}

@@ -50,7 +50,7 @@ def trusts_loopback() -> Fixes:
     return whole(client_ip=client_ip)
 
 
-@wrong("trusted-proxy", breaks="rightmost-hop", also=("verify",))
+@wrong("trusted-proxy", breaks="rightmost-hop")
 def first_entry_from_proxy() -> Fixes:
     """From the proxy only, but the first (leftmost) entry: the one the client wrote."""
 
@@ -74,7 +74,7 @@ def last_entry_unchecked() -> Fixes:
     return whole(client_ip=client_ip)
 
 
-@wrong("trusted-proxy", breaks="per-customer", also=("verify",))
+@wrong("trusted-proxy", breaks="per-customer")
 def ignores_header() -> Fixes:
     """Never reads X-Forwarded-For: every customer behind the proxy is the proxy."""
     return whole(client_ip=lambda peer, forwarded, trusted: peer)

@@ -27,7 +27,7 @@ def ip_only() -> Fixes:
     return whole(login_keys=lambda ip, email: [f"ip:{ip}"])
 
 
-@wrong("login-limit", breaks="per-ip", also=("verify",))
+@wrong("login-limit", breaks="per-ip")
 def account_only() -> Fixes:
     """Per account only: one address tries every leaked account once."""
     return whole(login_keys=lambda ip, email: [f"account:{email.strip().lower()}"])
@@ -39,7 +39,7 @@ def pair_key() -> Fixes:
     return whole(login_keys=lambda ip, email: [f"{ip}|{email.strip().lower()}"])
 
 
-@wrong("login-limit", breaks="separate-keys", also=("verify",))
+@wrong("login-limit", breaks="separate-keys")
 def unprefixed_keys() -> Fixes:
     """The IP and the email as bare keys: an 'email' spelling an address spends its quota."""
     return whole(login_keys=lambda ip, email: [ip, email.strip().casefold()])

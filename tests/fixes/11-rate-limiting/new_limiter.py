@@ -34,7 +34,7 @@ def fixed_window() -> Fixes:
     return whole(new_limiter=lambda uri: FixedWindowRateLimiter(storage_from_string(uri)))
 
 
-@wrong("moving-window", breaks="shared-storage", also=("verify",))
+@wrong("moving-window", breaks="shared-storage")
 def private_memory() -> Fixes:
     """A moving window in a MemoryStorage() of its own: each replica counts alone."""
     return whole(new_limiter=lambda uri: MovingWindowRateLimiter(MemoryStorage()))
@@ -46,7 +46,7 @@ def memory_whatever_the_uri() -> Fixes:
     return whole(new_limiter=lambda uri: MovingWindowRateLimiter(storage_from_string("memory://")))
 
 
-@wrong("moving-window", breaks="allows-quota", also=("verify",))
+@wrong("moving-window", breaks="allows-quota")
 def off_by_one() -> Fixes:
     """A moving window that refuses when one request is left: quota - 1 get through."""
 

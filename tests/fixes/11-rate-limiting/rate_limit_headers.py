@@ -43,7 +43,7 @@ def window_in_minutes() -> Fixes:
     return whole(rate_limit_headers=headers)
 
 
-@wrong("headers", breaks="remaining-field", also=("verify",))
+@wrong("headers", breaks="remaining-field")
 def reset_as_timestamp() -> Fixes:
     """t as a Unix timestamp (when the window resets) instead of seconds from now."""
 
@@ -69,7 +69,7 @@ def used_instead_of_remaining() -> Fixes:
     return whole(rate_limit_headers=headers)
 
 
-@wrong("headers", breaks="retry-after", also=("verify",))
+@wrong("headers", breaks="retry-after")
 def no_retry_after() -> Fixes:
     """The RateLimit fields, right, but no Retry-After on a 429."""
 

@@ -32,7 +32,7 @@ def script_blocklist() -> Fixes:
     return whole(escape)
 
 
-@wrong("encoding", breaks="encode-attribute", also=("verify",))
+@wrong("encoding", breaks="encode-attribute")
 def angle_brackets_only() -> Fixes:
     """& < > become references, quotes stay: a quote ends value="..."."""
     return whole(lambda text: text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
@@ -44,7 +44,7 @@ def double_quotes_only() -> Fixes:
     return whole(lambda text: html.escape(text, quote=False).replace('"', "&quot;"))
 
 
-@wrong("encoding", breaks="encode-once", also=("verify",))
+@wrong("encoding", breaks="encode-once")
 def escaped_twice() -> Fixes:
     """Escapes, and escapes again "to be safe": readers see &amp;lt;b&amp;gt;."""
     return whole(lambda text: html.escape(html.escape(text)))

@@ -59,7 +59,7 @@ def short_fresh_nonce() -> Fixes:
     return with_csp(lambda: f"{BASE}; script-src 'self' 'nonce-{secrets.token_hex(4)}'; {FRAMES}")
 
 
-@wrong("headers", breaks="csp-scripts", also=("verify",))
+@wrong("headers", breaks="csp-scripts")
 def unsafe_inline() -> Fixes:
     """'unsafe-inline' in script-src and no nonce: every injected script runs."""
     return with_csp(f"{BASE}; script-src 'self' 'unsafe-inline'; {FRAMES}")
@@ -77,13 +77,13 @@ def any_https_script() -> Fixes:
     return with_csp(f"{BASE}; script-src 'self' https:; {FRAMES}")
 
 
-@wrong("headers", breaks="csp-defaults", also=("verify",))
+@wrong("headers", breaks="csp-defaults")
 def no_base_uri_or_form_action() -> Fixes:
     """default-src and script-src right, but no base-uri / form-action (no fallback)."""
     return with_csp(f"default-src 'self'; script-src 'self'; object-src 'none'; {FRAMES}")
 
 
-@wrong("headers", breaks="no-framing", also=("verify",))
+@wrong("headers", breaks="no-framing")
 def frame_ancestors_star() -> Fixes:
     """frame-ancestors * "for partners' embeds" beside X-Frame-Options DENY: CSP wins."""
     return with_csp(f"{BASE}; script-src 'self'; frame-ancestors *")
@@ -95,13 +95,13 @@ def no_frame_protection() -> Fixes:
     return with_csp(f"{BASE}; script-src 'self'", X_Frame_Options=None)
 
 
-@wrong("headers", breaks="nosniff", also=("verify",))
+@wrong("headers", breaks="nosniff")
 def no_nosniff() -> Fixes:
     """Everything but X-Content-Type-Options: a text/plain upload runs as a script."""
     return with_csp(f"{BASE}; script-src 'self'; {FRAMES}", X_Content_Type_Options=None)
 
 
-@wrong("headers", breaks="referrer", also=("verify",))
+@wrong("headers", breaks="referrer")
 def referrer_unsafe_url() -> Fixes:
     """Referrer-Policy: unsafe-url — the full URL, reset token included, to everyone."""
     return with_csp(f"{BASE}; script-src 'self'; {FRAMES}", Referrer_Policy="unsafe-url")
@@ -114,13 +114,13 @@ def referrer_no_downgrade() -> Fixes:
     return with_csp(f"{BASE}; script-src 'self'; {FRAMES}", Referrer_Policy=policy)
 
 
-@wrong("headers", breaks="hsts-https-only", also=("verify",))
+@wrong("headers", breaks="hsts-https-only")
 def hsts_always() -> Fixes:
     """Strict-Transport-Security on every response, plain HTTP included."""
     return whole(security_headers=lambda https: reference.security_headers(True))
 
 
-@wrong("headers", breaks="hsts-max-age", also=("verify",))
+@wrong("headers", breaks="hsts-max-age")
 def hsts_one_day() -> Fixes:
     """HSTS over HTTPS only, but max-age=86400: one day."""
 
@@ -133,7 +133,7 @@ def hsts_one_day() -> Fixes:
     return whole(security_headers=security_headers)
 
 
-@wrong("headers", breaks="isolation", also=("verify",))
+@wrong("headers", breaks="isolation")
 def no_cross_origin_policies() -> Fixes:
     """No Cross-Origin-Opener-Policy, no Cross-Origin-Resource-Policy."""
     return with_csp(
@@ -143,7 +143,7 @@ def no_cross_origin_policies() -> Fixes:
     )
 
 
-@wrong("headers", breaks="site-works", also=("verify",))
+@wrong("headers", breaks="site-works")
 def script_src_none() -> Fixes:
     """script-src 'none': no XSS, but the login page's own script is refused too."""
     return with_csp(f"{BASE}; script-src 'none'; {FRAMES}")

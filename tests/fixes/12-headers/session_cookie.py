@@ -24,19 +24,19 @@ def no_httponly() -> Fixes:
     return whole(secure=True, samesite="lax", path="/")
 
 
-@wrong("cookie", breaks="cookie-secure", also=("verify",))
+@wrong("cookie", breaks="cookie-secure")
 def not_secure() -> Fixes:
     """HttpOnly and SameSite, Secure left out ("it is only localhost")."""
     return whole(httponly=True, samesite="lax", path="/")
 
 
-@wrong("cookie", breaks="cookie-samesite", also=("verify",))
+@wrong("cookie", breaks="cookie-samesite")
 def samesite_none() -> Fixes:
     """SameSite=None (with Secure, so the browser keeps it): every site's requests carry it."""
     return whole(httponly=True, secure=True, samesite="none", path="/")
 
 
-@wrong("cookie", breaks="cookie-works", also=("verify",))
+@wrong("cookie", breaks="cookie-works")
 def path_api() -> Fixes:
     """Scoped to path='/api' ("it is an API token"): the /profile page never gets it."""
     return whole(httponly=True, secure=True, samesite="lax", path="/api")
