@@ -13,7 +13,9 @@ functions that return the keyword arguments of ``lab.check`` (the fix functions,
     @right("hashing")
     def bcrypt_cost_12() -> Fixes: ...
 
-``also=("verify",)`` runs the same fixes through more checks (each must fail, or pass). A
+``also=("verify",)`` runs the same fixes through more checks (each must fail, or pass). The
+verify check replays every battery and is slow: give it one wrong and one right case per fix
+check (the first of each in the file), not every case — the fix check itself runs them all. A
 case that needs the running lab (08 commits to the lab's repository) takes it as its one
 parameter: ``def case(lab: Lab) -> Fixes``.
 Build wrong fixes adversarially: for each rule, how would a hurried developer get it wrong?
