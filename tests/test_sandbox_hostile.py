@@ -4,10 +4,14 @@ inputs, lab database size, a learner fix that runs out of memory."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +20,8 @@ import httpx
 import pytest
 
 from labkit.attacks import jwt as attacks
+from labkit.sandbox import sqlite_guard
+from labkit.sandbox.apps import injection
 from labkit.sandbox.apps import jwt as jwt_app
 from labkit.sandbox.apps.base import lab_state
 from labkit.sandbox.server import Sandbox
@@ -206,3 +212,103 @@ def test_the_kid_lessons_still_work(jwt_lab: Sandbox, admin_claims: dict[str, An
     pem = jwt_lab.client.get("/api/_lab/public-key").content
     confused = attacks.forge({"alg": "HS256", "kid": "access-rs256"}, admin_claims, pem)
     assert _admin(jwt_lab, confused).status_code == 200
+
+
+# -- 07: SQL bounded in time, memory, rows and disk ---------------------------------------------
+BLOB_UNION = """
+    import resource
+    from labkit.sandbox.apps import injection
+    from labkit.sandbox.server import Sandbox
+
+    with Sandbox(injection.create_app(), name="07-injection") as lab:
+        lab.client.get("/api/users", params={"email": "x' OR 1=1 --"})  # warm up
+        baseline()
+        answers = []
+        for payload in (
+            "x' UNION SELECT 1, randomblob(300000000), 3, 4, 5, 6, 7 --",
+            "x' UNION SELECT * FROM (WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1"
+            " FROM c LIMIT 40) SELECT n, hex(randomblob(8000000)), 3, 4, 5, 6, 7 FROM c) --",
+        ):
+            answer = lab.client.get("/api/users", params={"email": payload}, timeout=60)
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+            answers.append([answer.status_code, answer.json(), peak - _base["rss"]])
+        report(answers=answers)
+"""
+
+
+@pytest.mark.slow
+def test_a_huge_blob_or_many_big_rows_from_a_union_stay_small() -> None:
+    outcome = _measure(BLOB_UNION)
+    (blob_status, blob, blob_growth), (rows_status, rows, rows_growth) = outcome["answers"]
+    assert (blob_status, rows_status) == (500, 500)
+    assert "string or blob over 16 MiB" in blob["labkitNote"]
+    assert blob_growth < 100 * MB, f"the 300 MB blob: peak grew by {blob_growth // MB} MB"
+    assert "MiB of values fetched" in rows["labkitNote"]  # 40 rows of 16 MB: cut at 32 MiB
+    assert rows_growth < 200 * MB, f"40 rows of 16 MB: peak grew by {rows_growth // MB} MB"
+
+
+RUNAWAY = (
+    "x' OR (WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c)"
+    " SELECT max(n) FROM c) --"
+)
+
+
+@pytest.fixture
+def injection_lab() -> Iterator[Sandbox]:
+    app = injection.create_app()
+    with Sandbox(app, name="07-injection-hostile") as box:
+        yield box
+    lab_state(app).close()
+
+
+def test_a_runaway_recursive_query_is_stopped_with_a_lab_message(injection_lab: Sandbox) -> None:
+    answer = injection_lab.client.get("/api/users", params={"email": RUNAWAY}, timeout=60)
+    assert answer.status_code == 500
+    assert "budget for SQL work" in answer.json()["labkitNote"]
+    assert injection_lab.client.get("/api/users", params={"email": "x' OR 1=1 --"}).json()[
+        "users"
+    ]  # the next request is served
+
+
+def _statement_running(probe: sqlite3.Connection) -> bool:
+    """True while another connection of this process reads the database (holds its lock)."""
+    try:
+        probe.execute("BEGIN EXCLUSIVE")
+    except sqlite3.OperationalError as exc:
+        assert "locked" in str(exc)
+        return True
+    probe.execute("ROLLBACK")
+    return False
+
+
+@pytest.mark.slow
+def test_a_runaway_query_stops_when_the_lab_closes() -> None:
+    app = injection.create_app()
+    state = lab_state(app)
+    sqlite_guard.for_lab(state).budget_s = 600  # only closing the lab can stop it
+    assert state.store is not None
+    probe = sqlite3.connect(state.store.path, timeout=0, isolation_level=None)
+    box = Sandbox(app, name="07-injection-closing").start()
+    client = httpx.Client(base_url=box.url, timeout=120, trust_env=False)
+
+    def send() -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the server may stop before it answers
+            client.get("/api/users", params={"email": RUNAWAY})
+
+    try:
+        threading.Thread(target=send, daemon=True).start()
+        for _ in range(300):
+            if _statement_running(probe):
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the runaway query never started")
+        state.close()
+        box.stop()
+        probe.execute("PRAGMA busy_timeout = 30000")  # waits for the reader to let go
+        probe.execute("BEGIN EXCLUSIVE")  # "database is locked" while the query still runs
+        probe.execute("ROLLBACK")
+    finally:
+        box.stop()
+        client.close()
+        probe.close()

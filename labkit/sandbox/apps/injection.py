@@ -39,6 +39,7 @@ from labkit.patterns import validation as safe
 from labkit.sandbox.apps.base import LabState, new_lab_app
 from labkit.sandbox.bearer import BearerAuth
 from labkit.sandbox.fixes import FixFault, FixSlot, plug_fixes
+from labkit.sandbox.sqlite_guard import SqlLimit, for_lab
 from labkit.sandbox.store import LabStore
 from labkit.vulnerable import validation as weak
 
@@ -158,6 +159,7 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
     auth.install(app)
     safe.install_body_limit(app, parts["body_too_large"])
     dummy = secure_passwords.dummy_hash()
+    sql_guard = for_lab(state)  # time, memory, rows and disk of the learner's SQL; stops at close
 
     @contextmanager
     def database() -> Iterator[sqlite3.Connection]:
@@ -166,9 +168,13 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
         db = sqlite3.connect(store.path, timeout=10, check_same_thread=False)
         db.row_factory = sqlite3.Row
         db.create_function("password_matches", 2, _password_matches)
+        budget = sql_guard.apply(db)
         try:
             with db:
                 yield db
+        except (sqlite3.Error, FixFault) as exc:
+            budget.raise_if_stopped(exc)
+            raise
         finally:
             db.close()
 
@@ -176,6 +182,8 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
         body = {"error": "Internal server error"}
         if not secure:  # the vulnerable app prints SQLite's message, as many debug builds do
             body = {"error": "Database error", "detail": f"{type(exc).__name__}: {exc}"}
+        if isinstance(exc, SqlLimit):  # a limit of the lab, not of the app: say it
+            body["labkitNote"] = str(exc)
         return JSONResponse(body, status_code=500)
 
     def rows(slot: str, found: list[Any]) -> list[dict[str, Any]]:
