@@ -21,7 +21,7 @@ import pytest
 
 from labkit.attacks import jwt as attacks
 from labkit.sandbox import sqlite_guard
-from labkit.sandbox.apps import injection
+from labkit.sandbox.apps import apikeys, injection, sessions
 from labkit.sandbox.apps import jwt as jwt_app
 from labkit.sandbox.apps.base import lab_state
 from labkit.sandbox.server import Sandbox
@@ -312,3 +312,94 @@ def test_a_runaway_query_stops_when_the_lab_closes() -> None:
         box.stop()
         client.close()
         probe.close()
+
+
+# -- lab clocks and numbers ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def apikeys_lab() -> Iterator[Sandbox]:
+    app = apikeys.create_app()
+    with Sandbox(app, name="05-api-keys-hostile") as box:
+        yield box
+    lab_state(app).close()
+
+
+def test_05_clock_moves_a_bounded_total_and_every_route_keeps_working(
+    apikeys_lab: Sandbox,
+) -> None:
+    client = apikeys_lab.client
+    moves = [client.post("/api/_lab/clock", json={"advanceDays": 3650}) for _ in range(12)]
+    codes = [m.status_code for m in moves]
+    assert codes == [200] * 10 + [422] * 2, codes
+    assert "at most 36500 days" in moves[-1].json()["errors"][0]["msg"]
+    alice = lab_state(apikeys_lab.app).users["alice"]
+    token = client.post(
+        "/api/auth/login", json={"email": alice.email, "password": alice.password}
+    ).json()["accessToken"]
+    auth = {"Authorization": f"Bearer {token}"}
+    made = client.post("/api/keys", json={"scopes": ["reports:read"]}, headers=auth)
+    assert made.status_code == 201, made.text
+    assert client.get("/api/keys", headers=auth).status_code == 200
+    assert client.get("/api/_lab/old-config").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"advanceDays": NaN}',
+        b'{"advanceDays": Infinity}',
+        b'{"advanceDays": 1e308}',
+        b'{"advanceDays": -1}',
+    ],
+)
+def test_05_clock_refuses_non_finite_and_huge_moves(apikeys_lab: Sandbox, body: bytes) -> None:
+    answer = apikeys_lab.client.post(
+        "/api/_lab/clock", content=body, headers={"content-type": "application/json"}
+    )
+    assert answer.status_code == 422
+
+
+@pytest.mark.parametrize("field", ["expiresAt", "revokedAt"])
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "1e308", "-1"])
+def test_05_lab_keys_refuse_times_no_clock_can_show(
+    apikeys_lab: Sandbox, field: str, value: str
+) -> None:
+    body = f'{{"scopes": ["reports:read"], "{field}": {value}}}'.encode()
+    answer = apikeys_lab.client.post(
+        "/api/_lab/keys", content=body, headers={"content-type": "application/json"}
+    )
+    assert answer.status_code == 422
+
+
+@pytest.fixture(scope="module")
+def sessions_lab() -> Iterator[Sandbox]:
+    app = sessions.create_app()
+    with Sandbox(app, name="03-sessions-hostile") as box:
+        yield box
+    lab_state(app).close()
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e308"])
+def test_03_clock_refuses_non_finite_and_huge_moves(sessions_lab: Sandbox, value: str) -> None:
+    answer = sessions_lab.client.post(
+        "/api/_lab/clock",
+        content=f'{{"advance": {value}}}'.encode(),
+        headers={"content-type": "application/json"},
+    )
+    assert answer.status_code == 422
+    moved = sessions_lab.client.post("/api/_lab/clock", json={"advance": 60})
+    assert moved.status_code == 200
+    assert moved.json()["offset"] < 100 * 365 * 24 * 3600
+
+
+@pytest.mark.parametrize(
+    ("every", "until"), [("NaN", "1"), ("Infinity", "0"), ("1e300", "1e303"), ("1", "NaN")]
+)
+def test_03_busy_refuses_non_finite_and_huge_spans(
+    sessions_lab: Sandbox, every: str, until: str
+) -> None:
+    body = f'{{"sessionId": "x", "every": {every}, "until": {until}}}'.encode()
+    answer = sessions_lab.client.post(
+        "/api/_lab/busy", content=body, headers={"content-type": "application/json"}
+    )
+    assert answer.status_code in (400, 422)
+    assert sessions_lab.client.post("/api/_lab/clock", json={"advance": 1}).status_code == 200

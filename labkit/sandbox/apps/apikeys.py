@@ -127,17 +127,23 @@ class NewReport(BaseModel):
     title: str = Field(min_length=1, max_length=200)
 
 
+#: Lab-only times stay where datetime can show them, whatever the clock's offset (#14).
+LAB_TIME_MAX = 221_845_392_000.0  # 9000-01-01
+#: How far the lab clock may move in all (798 moves of 10 years made every route 500).
+CLOCK_MAX_OFFSET_DAYS = 36_500
+
+
 class LabKey(BaseModel):
     scopes: list[str] = Field(max_length=8)
     name: str = Field(default="lab-probe", min_length=1, max_length=60)
     owner: str = "alice@example.com"
-    expiresAt: float | None = None
-    revokedAt: float | None = None
+    expiresAt: float | None = Field(default=None, ge=0, le=LAB_TIME_MAX, allow_inf_nan=False)
+    revokedAt: float | None = Field(default=None, ge=0, le=LAB_TIME_MAX, allow_inf_nan=False)
     key: str | None = Field(default=None, max_length=200)  # store this key instead of a new one
 
 
 class Advance(BaseModel):
-    advanceDays: float = Field(ge=0, le=3650)
+    advanceDays: float = Field(ge=0, le=3650, allow_inf_nan=False)
 
 
 class LabClock:
@@ -482,7 +488,15 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
         return {"now": clock.now(), "offsetDays": clock.offset / DAY}
 
     @app.post("/api/_lab/clock", include_in_schema=False)
-    def advance_clock(body: Advance) -> dict[str, float]:
+    def advance_clock(body: Advance) -> Any:
+        if clock.offset / DAY + body.advanceDays > CLOCK_MAX_OFFSET_DAYS:
+            error = {
+                "loc": ["body", "advanceDays"],
+                "msg": f"the lab clock moves at most {CLOCK_MAX_OFFSET_DAYS} days in all "
+                f"(it is {clock.offset / DAY:g} days ahead)",
+                "type": "lab_clock_limit",
+            }
+            return JSONResponse({"errors": [error]}, status_code=422)
         clock.offset += body.advanceDays * DAY
         return {"now": clock.now(), "offsetDays": clock.offset / DAY}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,7 +97,19 @@ def _app_path(request: Request) -> str:
 async def _validation_errors(request: Request, exc: Exception) -> JSONResponse:
     """422 with the contract's ``{"errors": [...]}`` shape (FastAPI's default is ``detail``)."""
     errors = exc.errors() if isinstance(exc, RequestValidationError) else []
-    return JSONResponse({"errors": jsonable_encoder(errors)}, status_code=422)
+    return JSONResponse({"errors": _finite(jsonable_encoder(errors))}, status_code=422)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as strings: JSON has none (``{"advance": NaN}``
+    made the 422 itself fail with a 500)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
 
 
 def lab_state(app: Any) -> LabState:

@@ -43,7 +43,7 @@ from urllib.parse import parse_qs
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from labkit.patterns import passwords as secure_passwords
 from labkit.patterns import sessions as secure_sessions
@@ -69,6 +69,7 @@ MAX_AMOUNT = 10_000
 VULNERABLE_TTL_S = 24 * 60 * 60  # Redis keys of the vulnerable app: cleanup, not security
 MAX_MINT = 1000  # ids per /api/_lab/mint request
 MAX_BUSY_STEPS = 5000  # requests one /api/_lab/busy user sends at most
+CLOCK_MAX_OFFSET_S = 100 * 365 * 24 * 3600  # the lab clock moves 100 years at most, in all
 
 SLOTS = {
     "new_session_id": FixSlot("new_session_id", str, "new_session_id() -> str"),
@@ -95,7 +96,7 @@ class Reauthentication(BaseModel):
 
 
 class ClockMove(BaseModel):
-    advance: float = 0
+    advance: float = Field(default=0, allow_inf_nan=False)  # NaN stopped the clock (#14)
 
 
 class Mint(BaseModel):
@@ -104,8 +105,8 @@ class Mint(BaseModel):
 
 class Busy(BaseModel):
     sessionId: str
-    every: float
-    until: float
+    every: float = Field(allow_inf_nan=False)
+    until: float = Field(allow_inf_nan=False)
 
 
 class LabClock:
@@ -122,6 +123,13 @@ class LabClock:
             raise ValueError("the clock only moves forward")
         self.offset += seconds
         return self.now()
+
+
+def _clock_limit(field: str, offset: float) -> JSONResponse:
+    """422: the lab clock would move past :data:`CLOCK_MAX_OFFSET_S` in all."""
+    msg = f"the lab clock moves at most {CLOCK_MAX_OFFSET_S:g} s in all (it is {offset:g} s ahead)"
+    error = {"loc": ["body", field], "msg": msg, "type": "lab_clock_limit"}
+    return JSONResponse({"errors": [error]}, status_code=422)
 
 
 def open_session_store(lab_store: LabStore, *, ttl_s: int) -> tuple[SessionStore, str]:
@@ -402,6 +410,8 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
     def move_clock(body: ClockMove) -> Any:
         if body.advance < 0:
             return JSONResponse({"error": "the clock only moves forward"}, status_code=400)
+        if clock.offset + body.advance > CLOCK_MAX_OFFSET_S:
+            return _clock_limit("advance", clock.offset)
         return {"now": clock.advance(body.advance), "offset": clock.offset}
 
     @app.post("/api/_lab/mint", include_in_schema=False)
@@ -422,6 +432,8 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
     def busy(body: Busy) -> Any:
         if not (body.every > 0 and 0 <= body.until <= body.every * MAX_BUSY_STEPS):
             return JSONResponse({"error": "0 < every, until <= every * 5000"}, status_code=400)
+        if clock.offset + body.until + body.every > CLOCK_MAX_OFFSET_S:
+            return _clock_limit("until", clock.offset)
         record = sessions.get(body.sessionId)
         alive_s = 0.0
         # one request every `every` seconds: the same touch as current(), the store's
