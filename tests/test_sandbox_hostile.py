@@ -25,6 +25,7 @@ from labkit.sandbox.apps import apikeys, injection, sessions
 from labkit.sandbox.apps import jwt as jwt_app
 from labkit.sandbox.apps.base import lab_state
 from labkit.sandbox.server import Sandbox
+from tests.labs import running_lab
 
 MB = 1024 * 1024
 
@@ -403,3 +404,20 @@ def test_03_busy_refuses_non_finite_and_huge_spans(
     )
     assert answer.status_code in (400, 422)
     assert sessions_lab.client.post("/api/_lab/clock", json={"advance": 1}).status_code == 200
+
+
+@pytest.mark.slow
+def test_13_shop_lookup_stops_a_runaway_query(tmp_path_factory: pytest.TempPathFactory) -> None:
+    with running_lab(tmp_path_factory, "13-capstone") as lab:
+        bob = lab.users["bob"]
+        token = lab.client.post(
+            "/api/auth/login", json={"email": bob.email, "password": bob.password}
+        ).json()["accessToken"]
+        answer = lab.client.get(
+            "/api/users",
+            params={"email": RUNAWAY},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=60,
+        )
+        assert answer.status_code == 500
+        assert "interrupted" in answer.json()["detail"]

@@ -77,6 +77,7 @@ from labkit.sandbox.apps.injection import PUBLIC_COLUMNS, STAFF_PROFILES
 from labkit.sandbox.apps.injection import SLOTS as INJECTION_SLOTS
 from labkit.sandbox.apps.shop.core import LAB_ROUTES, Shop
 from labkit.sandbox.fixes import FixFault, FixSlot
+from labkit.sandbox.sqlite_guard import for_lab
 from labkit.vulnerable import apikeys as weak_keys
 from labkit.vulnerable import shop_data as weak_cards
 from labkit.vulnerable import validation as weak_sql
@@ -372,6 +373,7 @@ def _install_lookup(shop: Shop) -> None:
         # request thread waits for it (one user at a time), as in 07
         db = sqlite3.connect(store.path, timeout=10, check_same_thread=False)
         db.row_factory = sqlite3.Row
+        for_lab(shop.state).apply(db)  # time, memory, rows, disk; stopped at close (#14)
         try:
             db.execute(_USERS_VIEW)
             with db:
