@@ -421,3 +421,23 @@ def test_13_shop_lookup_stops_a_runaway_query(tmp_path_factory: pytest.TempPathF
         )
         assert answer.status_code == 500
         assert "interrupted" in answer.json()["detail"]
+
+
+@pytest.mark.slow
+def test_07_database_stops_growing_at_its_cap(injection_lab: Sandbox) -> None:
+    store = lab_state(injection_lab.app).store
+    assert store is not None
+    five_mb = injection_lab.client.post(
+        "/api/users", json={"email": "long@example.com", "name": "n" * 5 * MB}
+    )
+    assert five_mb.status_code == 201  # 07's lesson: the vulnerable app stores it
+    answers = [
+        injection_lab.client.post(
+            "/api/users", json={"email": f"big{i}@example.com", "name": "x" * 15 * MB}, timeout=60
+        )
+        for i in range(5)
+    ]
+    codes = [a.status_code for a in answers]
+    assert codes[:3] == [201] * 3 and codes[-1] == 500, codes
+    assert "capped at 64 MiB" in answers[-1].json()["labkitNote"]
+    assert store.path.stat().st_size <= sqlite_guard.MAX_DATABASE_BYTES
