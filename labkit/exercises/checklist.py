@@ -1,10 +1,10 @@
-"""``labkit.audit_checklist(lab, MARKS)``: the capstone's audit as a checklist widget.
+"""``labkit.audit_checklist(lab, FINDINGS)``: the capstone's findings as a table to replay.
 
-One row per anti-pattern: what to avoid, what to do instead, the lab that taught it, a
-drop-down of the shop's routes (from its OpenAPI document) to mark where it lives, and a
-status. Picking a route writes it into ``MARKS`` (the notebook's answer); the button runs
-``lab.check("audit", MARKS)`` — every mark is confirmed only by its exploit succeeding
-there — and shows ✓ or ✗ on each row. Without ipywidgets it prints the same table as text.
+One row per finding of the learner's ``FINDINGS`` list: its routes, its weakness (or CWE) and
+its exploit's name, and — once the button ran the audit (``lab.check("audit",
+findings=FINDINGS)``) — ✓ or ✗ with the check's reason. Nothing here suggests a route or a
+weakness: the findings are the learner's own, and only their exploits earn a ✓. Without
+ipywidgets it prints the same table as text.
 """
 
 from __future__ import annotations
@@ -14,55 +14,57 @@ from typing import Any
 
 from labkit.exercises.feedback import widget_bundle
 
-__all__ = ["AuditChecklist", "audit_checklist", "shop_routes"]
-
-UNMARKED = "(not marked)"
+__all__ = ["AuditChecklist", "audit_checklist"]
 
 
-def shop_routes(lab: Any) -> list[str]:
-    """Every documented route of the lab's app as ``"METHOD /path"``, sorted by path."""
-    return list(lab.routes())
-
-
-def _status_of(details: tuple[str, ...], ap_id: str) -> str:
-    for line in details:
-        if line[2:].startswith(f"{ap_id} ") or line[2:].startswith(f"{ap_id}:"):
-            return line
-    return ""
+def _cell(finding: Any) -> tuple[str, str, str]:
+    """(routes, weakness, exploit name) of one finding, as text."""
+    if not isinstance(finding, dict):
+        return "?", f"(not a finding: {type(finding).__name__})", "?"
+    routes = finding.get("routes", finding.get("route", "?"))
+    routes = ", ".join(routes) if isinstance(routes, list | tuple) else str(routes)
+    weakness = str(finding.get("weakness"))
+    if weakness == "other":
+        weakness = f"other ({finding.get('cwe') or 'no CWE'})"
+    exploit = getattr(finding.get("exploit"), "__name__", "(no exploit)")
+    return routes, weakness, exploit
 
 
 class AuditChecklist:
-    """The checklist; ``marks`` is the learner's answer dict, updated in place."""
+    """The table; ``findings`` is the learner's list, read each time it is shown or run."""
 
-    def __init__(self, lab: Any, marks: dict[str, Any]) -> None:
-        from labkit.exercises.labs.capstone import ANTI_PATTERNS
-
-        if not isinstance(marks, dict):
-            raise TypeError(f"MARKS must be a dict of id -> route, got {type(marks).__name__}")
-        self.lab, self.marks = lab, marks
-        self.rows = ANTI_PATTERNS
-        self.statuses: dict[str, str] = {}
+    def __init__(self, lab: Any, findings: list[Any]) -> None:
+        if not isinstance(findings, list | tuple):
+            raise TypeError(f"FINDINGS must be a list of findings, got {type(findings).__name__}")
+        self.lab, self.findings = lab, findings
+        self.statuses: dict[int, str] = {}
+        self.summary = ""
 
     def confirm(self) -> Any:
-        """Run the audit check and remember each row's outcome."""
-        result = self.lab.check("audit", self.marks)
-        self.statuses = {ap.id: _status_of(result.details, ap.id) for ap in self.rows}
+        """Run the audit and remember each finding's line (✓/✗ and the reason)."""
+        result = self.lab.check("audit", findings=list(self.findings))
+        self.summary = result.summary
+        self.statuses = {
+            number: next((d for d in result.details if d[2:].startswith(f"finding {number} ")), "")
+            for number in range(1, len(self.findings) + 1)
+        }
         return result
 
     def __repr__(self) -> str:
         lines = []
-        for index, ap in enumerate(self.rows, 1):
-            mark = self.marks.get(ap.id) or UNMARKED
-            status = self.statuses.get(ap.id, "")[:1] or " "
-            lines.append(f"{status} {index:>2}. {ap.avoid:<34} {ap.lab:<16} {mark}")
-        return "\n".join(lines)
+        for number, finding in enumerate(self.findings, 1):
+            routes, weakness, exploit = _cell(finding)
+            status = self.statuses.get(number, "")[:1] or " "
+            lines.append(f"{status} {number:>2}. {weakness:<28} {routes:<34} {exploit}")
+        if self.summary:
+            lines.append(self.summary)
+        return "\n".join(lines) or "(no findings yet)"
 
     def _html(self) -> str:
         rows = "".join(
-            f"<tr><td>{index}</td><td><b>{html.escape(ap.avoid)}</b><br>"
-            f"<small>→ {html.escape(ap.instead)}</small></td><td>{html.escape(ap.lab)}</td>"
-            f"<td><code>{html.escape(str(self.marks.get(ap.id) or UNMARKED))}</code></td></tr>"
-            for index, ap in enumerate(self.rows, 1)
+            f"<tr><td>{n}</td><td>{html.escape(w)}</td><td><code>{html.escape(r)}</code></td>"
+            f"<td><code>{html.escape(e)}</code></td></tr>"
+            for n, (r, w, e) in enumerate(map(_cell, self.findings), 1)
         )
         return f"<table class='labkit-checklist'>{rows}</table>"
 
@@ -71,39 +73,28 @@ class AuditChecklist:
 
         from labkit.exercises.feedback import result_widget
 
-        routes = [UNMARKED, *shop_routes(self.lab)]
-        lines, statuses = [], {}
-        for index, ap in enumerate(self.rows, 1):
-            current = self.marks.get(ap.id)
-            choice = widgets.Dropdown(
-                options=routes if current in (None, *routes) else [*routes, current],
-                value=current or UNMARKED,
-                layout=widgets.Layout(width="300px"),
-            )
-
-            def remember(change: dict[str, Any], ap_id: str = ap.id) -> None:
-                value = change["new"]
-                self.marks[ap_id] = None if value == UNMARKED else value
-
-            choice.observe(remember, names="value")
+        statuses, lines = {}, []
+        for number, finding in enumerate(self.findings, 1):
+            routes, weakness, exploit = _cell(finding)
+            statuses[number] = widgets.HTML("", layout=widgets.Layout(width="40px"))
             label = widgets.HTML(
-                f"<b>{index}. {html.escape(ap.avoid)}</b> → {html.escape(ap.instead)} "
-                f"<small>({html.escape(ap.lab)})</small>",
-                layout=widgets.Layout(width="520px"),
+                f"<b>{number}.</b> {html.escape(weakness)} at <code>{html.escape(routes)}</code>"
+                f" — <code>{html.escape(exploit)}(client)</code>",
+                layout=widgets.Layout(width="820px"),
             )
-            statuses[ap.id] = widgets.HTML("", layout=widgets.Layout(width="40px"))
-            lines.append(widgets.HBox([statuses[ap.id], label, choice]))
+            lines.append(widgets.HBox([statuses[number], label]))
         button = widgets.Button(
-            description="Confirm by exploiting", icon="bug", layout=widgets.Layout(width="auto")
+            description="Replay my findings", icon="bug", layout=widgets.Layout(width="auto")
         )
         button.add_class("labkit-audit-confirm")
         output = widgets.Output()
 
         def on_click(_: Any) -> None:
             result = self.confirm()
-            for ap_id, line in self.statuses.items():
-                statuses[ap_id].value = {"✓": "✅", "✗": "❌"}.get(line[:1], "")
-                statuses[ap_id].tooltip = line
+            for number, line in self.statuses.items():
+                if number in statuses:
+                    statuses[number].value = {"✓": "✅", "✗": "❌"}.get(line[:1], "")
+                    statuses[number].tooltip = line
             output.clear_output()
             with output:
                 from IPython.display import display
@@ -119,6 +110,6 @@ class AuditChecklist:
         return widget_bundle(self.widget, repr(self), self._html())
 
 
-def audit_checklist(lab: Any, marks: dict[str, Any]) -> AuditChecklist:
-    """The audit checklist for the capstone lab, writing the learner's picks into ``marks``."""
-    return AuditChecklist(lab, marks)
+def audit_checklist(lab: Any, findings: list[Any]) -> AuditChecklist:
+    """The learner's findings as a table, with a button that replays them (the audit)."""
+    return AuditChecklist(lab, findings)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from labkit.exercises.capstone.points import AUDIT, audit_points
 from labkit.exercises.feedback import widget_bundle
 from labkit.exercises.progress import ProgressStore
 from labkit.exercises.registry import LABS, get_lab
@@ -34,6 +35,8 @@ class LabSummary:
     max_points: int
     hints: int
     last_active: str
+    #: The audit's last verdict, for a lab with findings (13): rows and bonus flaws shown.
+    findings: str = ""
 
     @property
     def complete(self) -> bool:
@@ -53,15 +56,21 @@ class CourseSummary:
         definition = get_lab(lab_id)
         passed = [c for c in definition.checks if record.get(c, {}).get("passed")]
         stamps = [str(entry.get("updated", "")) for entry in record.values()]
+        points = {c: definition.checks[c].points for c in passed}
+        findings = str(record.get("audit", {}).get("summary", "")) if lab_id == AUDIT[0] else ""
+        most = definition.checks["audit"].points if findings else 0
+        if findings and (earned := audit_points(findings, most)) is not None:  # per finding
+            points["audit"] = earned
         return LabSummary(
             lab_id,
             definition.title,
             len(passed),
             len(definition.checks),
-            sum(definition.checks[c].points for c in passed),
+            sum(points.values()),
             sum(spec.points for spec in definition.checks.values()),
             sum(int(entry.get("hints", 0)) for entry in record.values()),
             max(stamps, default=""),
+            findings,
         )
 
     @property
@@ -83,6 +92,8 @@ class CourseSummary:
                 f"{mark} {lab.lab:<22} {lab.passed:>2}/{lab.total:<2} checks"
                 f"  {lab.points:>2}/{lab.max_points:<2} points  {lab.hints} hints"
             )
+            if lab.findings:
+                lines.append(f"    findings: {lab.findings}")
         return "\n".join(lines)
 
     def _table(self) -> str:
@@ -90,9 +101,12 @@ class CourseSummary:
         for lab in self.labs:
             share = lab.passed / lab.total if lab.total else 0.0
             colour = "#1a7f37" if lab.complete else ("#bf8700" if lab.passed else "#d0d7de")
+            found = html.escape(lab.findings)
+            found = f"<br><small>findings: {found}</small>" if found else ""
             rows.append(
                 f"<tr><td>{'✅' if lab.complete else ''}</td>"
-                f"<td><b>{html.escape(lab.title)}</b><br><code>{html.escape(lab.lab)}</code></td>"
+                f"<td><b>{html.escape(lab.title)}</b><br><code>{html.escape(lab.lab)}</code>"
+                f"{found}</td>"
                 f"<td><div style='background:#eaeef2;width:160px;height:12px;border-radius:6px'>"
                 f"<div style='background:{colour};width:{share * 160:.0f}px;height:12px;"
                 f"border-radius:6px'></div></div>{lab.passed}/{lab.total} checks</td>"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from labkit.exercises.capstone.points import AUDIT, audit_points
 from labkit.grading.canonical import Canonical
 from labkit.grading.execute import CHECK_FAILED
 from labkit.grading.outcome import Row
@@ -50,6 +51,9 @@ def score(
                  *(f"FLAGGED: {f}" for f in flags or [])]  # fmt: skip
         message = " | ".join([message, *extra]) if extra else message
         points = slot.points if status == "passed" else 0
+        if (lab.lab, slot.id) == AUDIT and status != "not-evaluated":  # one per finding
+            earned = audit_points(message, slot.points)
+            points = earned if earned is not None else points
         rows.append(Row(student, lab.lab, slot.id, status, points, slot.points, message))  # type: ignore[arg-type]
     return rows
 

@@ -4,18 +4,28 @@ The twelve rows of the seed's "Common Anti-Patterns Summary" are
 :class:`~labkit.exercises.capstone.antipattern.AntiPattern` s, one module per part of the
 shop (:mod:`labkit.exercises.capstone`). From them come:
 
-- ``audit`` — the learner marks the route where each anti-pattern lives; each mark is
-  confirmed only by running that anti-pattern's exploit at that route of the live shop;
+- ``audit`` — the learner's findings (routes, weakness, ``exploit(client)``), each exploit
+  replayed on a fresh BrokenShop and on the secure shop (:mod:`labkit.exercises.capstone.audit`):
+  a finding counts only when its evidence shows its weakness on the first and nothing on the
+  second — the twelve rows, and bonus flaws outside the table;
 - ``fix-<id>`` — one per row: the learner's functions plugged into a fresh shop, and the
   battery of the lab that taught the pattern replayed against it;
-- ``verify`` — every fix at once, every battery replayed against the one fixed shop.
+- ``verify`` — every fix at once, every battery replayed against the one fixed shop, and
+  the learner's own findings (if passed) replayed against it: each must now be refused.
 """
 
 from __future__ import annotations
 
 from labkit.exercises.capstone import accounts, data, edge, tokens
-from labkit.exercises.capstone.antipattern import AntiPattern, parse_route
-from labkit.exercises.check import CheckContext, Findings, Verdict
+from labkit.exercises.capstone.antipattern import AntiPattern
+from labkit.exercises.capstone.audit import (
+    AUDIT_POINTS,
+    BONUS,
+    ROWS,
+    judge_findings,
+    replay_on,
+)
+from labkit.exercises.check import CheckContext, Findings, Target, Verdict
 from labkit.exercises.registry import LabDefinition
 from labkit.exercises.rules import Rule
 
@@ -46,49 +56,44 @@ ALL_FIXES: tuple[str, ...] = tuple(dict.fromkeys(f for ap in ANTI_PATTERNS for f
 
 @LAB.check(
     "audit",
-    title="Audit: mark where each anti-pattern lives — each mark is confirmed by its exploit",
+    title="Audit: your findings — each one's exploit replayed on a fresh BrokenShop",
     kind="attack",
-    points=3,
+    fixes=("findings",),
+    points=AUDIT_POINTS,
     hints=(
-        "lab.routes() lists every route of the shop; labkit.audit_checklist(lab, MARKS) "
-        "lets you pick them.",
-        "Each row names the lab that taught it: replay what you did there against the shop.",
-        "Some anti-patterns live in one route (the login), some in every route (CORS, HTTPS): "
-        "for those, any route where the exploit works is right.",
+        "Map the surface first: lab.routes() (the OpenAPI document), lab.traffic() while you "
+        "use the shop, and the leaked repository at GET /api/_lab/source.",
+        "Go route by route and ask the reviewer's questions: who may call it "
+        "(authentication), what does it trust (input), which secret or key does it use, "
+        "over which transport, with which crypto — and what does it answer when it fails?",
+        "Each row of the table names the lab that taught it: the exploit you wrote there is "
+        "the exploit here, pointed at the shop (login, tokens, cards, lookup, keys, reviews...).",
+        "Your exploit gets a fresh shop: new passwords, secrets, keys and cards. Compute the "
+        "evidence inside exploit(client) from what the shop gives you; never paste a value.",
+        "Still missing a row? The login answers three rows; the friend lookup GET /api/users "
+        "hides one row and two bonus flaws; cards, reviews, the payment webhook, the partner "
+        "API, GET /api/admin/orders and the plain-HTTP listener one row each. The labs' "
+        "helpers are in labkit.attacks: cracking.crack_unsalted, secret_scan.scan_text, "
+        "crypto.recover_with_known_plaintext, jwt.forge, injection.union_read.",
     ),
-    answer_help="a dict: anti-pattern id -> 'METHOD /path' (e.g. 'POST /api/auth/login')",
+    answer_help="findings=FINDINGS: a list of {'routes': ['METHOD /path'], 'weakness': "
+    "'<row id>' or 'other' (with 'cwe': 'CWE-n'), 'exploit': exploit(client) -> evidence}",
 )
 def audit(ctx: CheckContext) -> Verdict:
-    marks = ctx.answer
-    if not isinstance(marks, dict):
-        return Verdict(
-            False,
-            f"expected a dict of anti-pattern id -> route, got {type(marks).__name__}",
-            (f"ids: {', '.join(ORDER)}",),
-        )
-    unknown = sorted(str(k) for k in marks if k not in _FOUND)
-    confirmed, details = 0, []
-    for ap in ANTI_PATTERNS:
-        route = parse_route(marks.get(ap.id))
-        if isinstance(route, str):
-            details.append(f"✗ {ap.id}: {route}")
-            continue
-        verdict = ap.locate(ctx.target, *route)
-        mark = f"{route[0]} {route[1]}"
-        if verdict.passed:
-            confirmed += 1
-            details.append(f"✓ {ap.id} at {mark}: {verdict.summary}")
-        else:  # a mark that missed gets the row's first hint
-            hint = f" (hint: {ap.hints[0]})" if ap.hints else ""
-            details.append(f"✗ {ap.id} at {mark}: {verdict.summary}{hint}")
-    if unknown:
-        details.append(f"(unknown ids ignored: {', '.join(unknown)})")
-    total = len(ANTI_PATTERNS)
-    if confirmed == total and total:
-        return Verdict(True, f"all {total} anti-patterns found and exploited", tuple(details))
-    return Verdict(
-        False, f"{confirmed} of {total} marks confirmed by their exploit", tuple(details)
+    outcomes, problem = judge_findings(ctx.require_patched())
+    if problem:
+        return Verdict(False, problem, (f"row ids: {', '.join(ORDER)}",))
+    rows = sorted({o.credit for o in outcomes if o.credit in ROWS}, key=ORDER.index)
+    bonus = sorted({o.credit for o in outcomes if o.credit in BONUS})
+    details = [o.line() for o in outcomes]
+    missing = [r for r in ORDER if r not in rows]
+    if missing:
+        details.append(f"rows without a demonstrated finding: {', '.join(missing)}")
+    summary = (
+        f"{len(rows)} of {len(ORDER)} rows and {len(bonus)} of {len(BONUS)} bonus flaws "
+        "demonstrated by your exploits"
     )
+    return Verdict(not missing, summary, tuple(details))
 
 
 def _fix_check(ap: AntiPattern) -> None:
@@ -150,7 +155,23 @@ def verify(ctx: CheckContext) -> Verdict:
         findings.observations += row.observations[-1:]  # the row's one-line summary
     if len(ANTI_PATTERNS) < len(ORDER):
         findings.fail(f"only {len(ANTI_PATTERNS)} of {len(ORDER)} anti-patterns have a battery")
+    _replay_findings(patched, findings)
     return findings.verdict(
         "every anti-pattern is gone from the one fixed shop — and the shop still works",
         "the fixed shop still fails some batteries",
     )
+
+
+def _replay_findings(patched: Target, findings: Findings) -> None:
+    """The learner's own exploits (``findings=FINDINGS``) against their fixed shop: a row's
+    exploit that still shows its weakness fails verify; a bonus flaw, which no slot of this
+    lab fixes, is only reported."""
+    results, _ = replay_on(patched, patched)
+    for number, weakness, verdict in results:
+        if not verdict.passed:
+            findings.saw(f"your finding {number} ({weakness}) is now refused")
+        elif weakness in ROWS:
+            findings.fail(f"your finding {number} still works: {verdict.summary}", rule=weakness)
+        else:
+            findings.saw(f"your finding {number} ({weakness}, bonus) still works: no slot of "
+                         "this lab fixes it — it is a note for the shop's team")  # fmt: skip

@@ -78,6 +78,11 @@ CUSTOMERS = ("amara", "bruno", "chen", "dana", "emeka", "fatima", "gustav", "han
 WEAK_CUSTOMER = f"dana@{CUSTOMER_DOMAIN}"
 WEAK_POOL = (20, 100)  # not one of the first 20 words, but within the first 100
 LEAKED_PASSWORD_POOL = 2000  # the other customers pick from the 2,000 most common
+#: The bought mailing list (``/api/_lab/mailing-list``): some of these people have accounts.
+MAILING_NAMES = ("jonas", "priya", "tomasz", "lea", "kwame", "sofia", "mateo", "yuki",
+                 "oskar", "nadia", "ravi", "elena")  # fmt: skip
+MAILING_DOMAIN = "mail.example"
+MAILING_SIZE = 6
 #: Registrations counted per key (the keys of ``login_keys``), refused past the quota.
 REGISTER = Policy("register", 10, 15 * 60)
 LOGIN_REFUSED = {"error": "Too many login attempts. Try again later."}
@@ -174,10 +179,29 @@ def _seed(store: LabStore, secure: bool) -> Users:
     return staff
 
 
+def _mailing_list(store: LabStore, secure: bool) -> list[str]:
+    """A list bought from a data broker: some addresses have an account, the others not —
+    which ones is drawn afresh for every shop (the login-enumeration target)."""
+    rng = secrets.SystemRandom()
+    names = rng.sample(MAILING_NAMES, MAILING_SIZE)
+    emails = [f"{name}.{rng.randint(10, 99)}@{MAILING_DOMAIN}" for name in names]
+    hasher = secure_passwords.hash_password if secure else weak_passwords.hash_password_md5
+    for email in rng.sample(emails, rng.randint(2, MAILING_SIZE - 2)):
+        store.add_user(email, "customer", hasher(generate_password()))
+    return emails
+
+
 def install(shop: Shop) -> None:
     """Seed the accounts; add register, login and the lab-only account routes."""
     store, parts = shop.store, shop.parts
     shop.state.users = _seed(store, shop.secure)
+    mailing = _mailing_list(store, shop.secure)
+
+    @shop.app.get("/api/_lab/mailing-list", include_in_schema=False)
+    def mailing_list() -> dict[str, Any]:
+        """A marketing list an attacker bought: which of these people shop here?"""
+        return {"source": "data broker, spring sale", "emails": mailing}
+
     login_with = parts["login"]
     if not shop.secure and "login" not in shop.fixed:  # 01's broken login, the shop's verifier
         login_with = partial(weak_passwords.login, verify=parts["verify_password"])
@@ -196,6 +220,9 @@ def install(shop: Shop) -> None:
         if wait is not None:
             return _refused(REGISTER_REFUSED, wait)
         throttle.count(REGISTER, keys)
+        refused = shop.parts["accept_email"](body.email)
+        if refused:
+            return JSONResponse({"errors": [refused]}, status_code=400)
         if store.find_user(body.email) is not None:
             return JSONResponse({"errors": ["Email already registered"]}, status_code=400)
         store.add_user(body.email, "customer", parts["hash_password"](body.password))

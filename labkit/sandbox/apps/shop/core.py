@@ -14,12 +14,15 @@ HTTP listener (``urls["http"]``, the same app), whose ``/api/_lab/ca.pem`` hands
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from labkit.sandbox.apps.base import LabState
 from labkit.sandbox.connection import connection
@@ -27,8 +30,10 @@ from labkit.sandbox.store import LabStore
 from labkit.sandbox.tls import LocalTLS
 
 __all__ = [
+    "ATTACKER_ROUTES",
     "CA_ROUTE",
     "LAB_ID",
+    "LAB_KEY_HEADER",
     "LAB_ROUTES",
     "TRUSTED_PROXIES",
     "Shop",
@@ -39,6 +44,22 @@ __all__ = [
 LAB_ID = "13-capstone"
 CA_ROUTE = "/api/_lab/ca.pem"
 LAB_ROUTES = "/api/_lab/"
+#: Lab-only routes that play what an attacker holds (the stolen database, the public
+#: repository, a leaked log, a bought mailing list): open to exploits in a keyed shop.
+ATTACKER_ROUTES = frozenset(
+    {
+        CA_ROUTE,
+        "/api/_lab/breach",
+        "/api/_lab/dump",
+        "/api/_lab/source",
+        "/api/_lab/old-config",
+        "/api/_lab/token-log",
+        "/api/_lab/mailing-list",
+    }
+)
+#: A keyed shop (the audit's fresh shops) answers its other lab-only routes only to a
+#: request carrying its key in this header: the check's, never the learner's exploit.
+LAB_KEY_HEADER = "X-Labkit-Lab-Key"
 #: The shop's load balancer (as in 09): the only peer whose X-Forwarded-* may be believed.
 TRUSTED_PROXIES = frozenset({"127.0.0.2"})
 
@@ -63,6 +84,7 @@ class Shop:
     tls: LocalTLS
     parts: dict[str, Callable[..., Any]]
     fixed: frozenset[str]
+    lab_key: str | None = None
     login_response: Callable[..., Any] | None = None
     current_user: Dependency | None = None
     lab_facts: dict[str, Any] = field(default_factory=dict)
@@ -70,6 +92,24 @@ class Shop:
     def uses(self, slot: str) -> bool:
         """True when the shop has a function for ``slot`` (a secure default or a fix)."""
         return slot in self.parts
+
+
+class LabKeyGate:
+    """In a keyed shop, the lab-only routes outside :data:`ATTACKER_ROUTES` answer 403
+    unless the request carries the shop's key (the audit's check holds it)."""
+
+    def __init__(self, app: ASGIApp, key: str) -> None:
+        self.app, self.key = app, key
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", ""))
+        if scope["type"] == "http" and path.startswith(LAB_ROUTES) and path not in ATTACKER_ROUTES:
+            sent = Headers(scope=scope).get(LAB_KEY_HEADER, "")
+            if not hmac.compare_digest(sent.encode(), self.key.encode()):
+                body = {"error": "lab-only route: not something an attacker holds"}
+                await JSONResponse(body, status_code=403)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def add_core_routes(shop: Shop) -> None:

@@ -204,6 +204,8 @@ class CardVault:
         self.store, self.parts = shop.store, shop.parts
         self.keyring = secure_crypto.Keyring.generate()
         self.lock = threading.Lock()
+        #: Every number as it was saved (card id -> digits), for the keyed audit check only.
+        self.saved: dict[int, str] = {}
 
     def seal(self, card_id: int, number: str) -> None:
         with self.lock:
@@ -229,6 +231,7 @@ class CardVault:
                 "INSERT INTO cards (owner_id, holder) VALUES (?, ?)", (owner_id, holder)
             )
             card_id = int(cursor.lastrowid or 0)
+        self.saved[card_id] = number
         self.seal(card_id, number)
         return card_id
 
@@ -334,6 +337,14 @@ def _install_cards(shop: Shop) -> None:
         vault.put(card_id, json.dumps(stored))
         return {"id": card_id, "stored": stored}
 
+    @app.get("/api/_lab/cards/numbers", include_in_schema=False)
+    def card_numbers() -> list[dict[str, Any]]:
+        """Every saved number in clear, with its owner: what the audit judges a recovered
+        card against (closed to exploits in the audit's keyed shops)."""
+        rows = {row["id"]: row for row in vault.rows()}
+        return [{"id": i, "ownerId": rows[i]["owner_id"], "number": n}
+                for i, n in sorted(vault.saved.items()) if i in rows]  # fmt: skip
+
     @app.get("/api/_lab/cards/keyring", include_in_schema=False)
     def card_keyring() -> dict[str, Any]:
         return vault.keyring_view()
@@ -358,13 +369,14 @@ def _install_lookup(shop: Shop) -> None:
     app, store = shop.app, shop.store
     assert shop.current_user is not None, "install tokens before data"
     claims = Depends(shop.current_user)
+    rng = secrets.SystemRandom()
     with store.connect() as db:
-        for email, (name, age) in STAFF_PROFILES.items():
+        for email, (name, _) in STAFF_PROFILES.items():  # ages drawn afresh for every shop
             user = db.execute("SELECT id FROM users WHERE email = ?", (email,)).fetchone()
             if user is not None:
                 db.execute(
                     "INSERT OR REPLACE INTO profiles (user_id, name, age) VALUES (?, ?, ?)",
-                    (user["id"], name, age),
+                    (user["id"], name, rng.randint(21, 69)),
                 )
 
     @contextmanager
@@ -386,12 +398,10 @@ def _install_lookup(shop: Shop) -> None:
         try:
             with database() as db:
                 found = [_row_dict(row) for row in shop.parts["find_users"](db, email)]
-        except sqlite3.Error as exc:
-            body = {"error": "Internal server error"}
-            if not shop.secure:  # the broken shop prints SQLite's message, as debug builds do
-                body = {"error": "Database error", "detail": f"{type(exc).__name__}: {exc}"}
-            return JSONResponse(body, status_code=500)
-        return {"users": [{k: row[k] for k in PUBLIC_COLUMNS if k in row} for row in found]}
+        except sqlite3.Error as exc:  # the broken shop prints SQLite's message (debug builds)
+            return JSONResponse(shop.parts["database_error"](exc), status_code=500)
+        shown = shop.parts["public_profile"]
+        return {"users": [shown({k: row[k] for k in PUBLIC_COLUMNS if k in row}) for row in found]}
 
 
 # -- the partner API (eternal-api-key) ---------------------------------------------------------

@@ -52,6 +52,7 @@ from labkit.patterns import service_tokens, webhooks
 from labkit.patterns import tokens as secure_tokens
 from labkit.sandbox.apps.base import LabState, new_lab_app
 from labkit.sandbox.apps.shop.core import Shop
+from labkit.sandbox.apps.shop.source import source_files
 from labkit.sandbox.fixes import FixFault, FixSlot
 from labkit.sandbox.store import UserRecord
 from labkit.vulnerable import shop_tokens as weak
@@ -366,7 +367,7 @@ def _install_orders(shop: Shop, user: Any) -> None:
     def one_order(order_id: int, claims: dict[str, Any] = user) -> Any:
         with store.connect() as db:
             row = db.execute("SELECT * FROM orders WHERE id = ?", (order_id,)).fetchone()
-        if row is None or (row["user_id"] != claims["sub"] and claims.get("role") != "admin"):
+        if row is None or not shop.parts["can_read_order"](row["user_id"], claims):
             return JSONResponse({"error": "Order not found"}, status_code=404)
         return _order(row)
 
@@ -411,12 +412,14 @@ def _install_payments(shop: Shop) -> None:
 
     @app.get("/api/_lab/source", include_in_schema=False)
     def source() -> dict[str, Any]:
+        """The shop's repository, public by mistake: a slice of the code it runs."""
         leaky = _PAYMENTS_LEAKY.format(secret=literal)
+        files = source_files(shop)
         if not rotated:
-            return {"files": {"shop/payments.py": leaky}, "history": []}
+            return {"files": {**files, "shop/payments.py": leaky}, "history": []}
         old = {"commit": "3f9c2e1", "message": "Payments: provider webhook",
                "files": {"shop/payments.py": leaky}}  # fmt: skip
-        return {"files": {"shop/payments.py": _PAYMENTS_CLEAN}, "history": [old]}
+        return {"files": {**files, "shop/payments.py": _PAYMENTS_CLEAN}, "history": [old]}
 
     @app.get("/api/_lab/vault", include_in_schema=False)
     def vault() -> dict[str, str]:
