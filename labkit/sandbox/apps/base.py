@@ -17,7 +17,33 @@ from labkit.sandbox.apps.pages import add_docs, index_page
 from labkit.sandbox.fixes import install_fault_handler
 from labkit.sandbox.store import LabStore, Users
 
-__all__ = ["LabState", "lab_state", "new_lab_app"]
+__all__ = ["ERROR_RESPONSE", "LabState", "lab_state", "new_lab_app"]
+
+#: Every route's OpenAPI ``default`` response: any status a route does not list comes in the
+#: seed's error shape, ``{"error": message}`` or ``{"errors": [...]}`` (a page route may answer
+#: an HTML page). ``tests/test_fuzz_apps.py`` holds every secure app to it with schemathesis.
+ERROR_RESPONSE: dict[str, Any] = {
+    "description": 'An error: {"error": message} or {"errors": [...]} (an HTML page for pages)',
+    "content": {
+        "application/json": {
+            "schema": {
+                "anyOf": [
+                    {
+                        "type": "object",
+                        "required": ["error"],
+                        "properties": {"error": {"type": "string"}},
+                    },
+                    {
+                        "type": "object",
+                        "required": ["errors"],
+                        "properties": {"errors": {"type": ["array", "object"]}},
+                    },
+                ]
+            }
+        },
+        "text/html": {"schema": {"type": "string"}},
+    },
+}
 
 
 @dataclass
@@ -60,7 +86,13 @@ class LabState:
 def new_lab_app(title: str, *, secure: bool, state: LabState) -> FastAPI:
     """A FastAPI app with the lab's state attached and learner faults turned into 500s."""
     mode = "secure reference" if secure else "DELIBERATELY VULNERABLE"
-    app = FastAPI(title=f"{title} ({mode})", version="labkit", docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title=f"{title} ({mode})",
+        version="labkit",
+        docs_url=None,
+        redoc_url=None,
+        responses={"default": ERROR_RESPONSE},
+    )
     app.state.lab = state
     install_fault_handler(app)
     add_docs(app)

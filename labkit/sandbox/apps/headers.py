@@ -207,6 +207,15 @@ def _claims(request: Request) -> dict[str, Any]:
 Claims = Annotated[dict[str, Any], Depends(_claims)]
 
 
+#: A form post that answers with a redirect to the next page (no body).
+_SAVED: dict[int | str, dict[str, Any]] = {303: {"description": "Done: see Location"}}
+
+
+def _text(media_type: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI for a route that serves a static text file (not FastAPI's default JSON)."""
+    return {200: {"content": {media_type: {"schema": {"type": "string"}}}}}
+
+
 def _same_origin(request: Request) -> bool:
     """A browser's form post from this very origin (``Origin``, RFC 6454 §7; Fetch
     Metadata's ``Sec-Fetch-Site`` when present)."""
@@ -380,7 +389,7 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
         )
         return HTMLResponse(_layout("Profile", body, esc))
 
-    @app.post("/profile/visibility", response_model=None)
+    @app.post("/profile/visibility", response_model=None, responses=_SAVED)
     async def set_visibility_form(request: Request) -> Response:
         # the form refuses cross-site posts (lab 03's CSRF lesson): only a click on the real
         # page — which clickjacking borrows — can change the setting
@@ -411,7 +420,7 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
         )
         return HTMLResponse(_layout("Reset", body, esc))
 
-    @app.post("/reset", response_model=None)
+    @app.post("/reset", response_model=None, responses=_SAVED)
     async def reset_form(request: Request) -> Response:
         if not _same_origin(request):
             return JSONResponse({"error": "Cross-site request refused"}, status_code=403)
@@ -423,15 +432,15 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
             return JSONResponse({"error": "Invalid or expired reset token"}, status_code=400)
         return Response(status_code=303, headers={"Location": "/login"})
 
-    @app.get("/static/site.css")
+    @app.get("/static/site.css", response_class=Response, responses=_text("text/css"))
     def site_css() -> Response:
         return Response(SITE_CSS, media_type="text/css")
 
-    @app.get("/static/login.js")
+    @app.get("/static/login.js", response_class=Response, responses=_text("text/javascript"))
     def login_js() -> Response:
         return Response(LOGIN_JS, media_type="text/javascript")
 
-    @app.get("/robots.txt")
+    @app.get("/robots.txt", response_class=PlainTextResponse)
     def robots() -> PlainTextResponse:
         return PlainTextResponse("User-agent: *\nDisallow:\n")
 
