@@ -25,6 +25,7 @@ from labkit.sandbox.apps import apikeys, injection, sessions
 from labkit.sandbox.apps import jwt as jwt_app
 from labkit.sandbox.apps.base import lab_state
 from labkit.sandbox.server import Sandbox
+from labkit.sandbox.store import LabStore
 from tests.labs import running_lab
 
 MB = 1024 * 1024
@@ -441,3 +442,17 @@ def test_07_database_stops_growing_at_its_cap(injection_lab: Sandbox) -> None:
     assert codes[:3] == [201] * 3 and codes[-1] == 500, codes
     assert "capped at 64 MiB" in answers[-1].json()["labkitNote"]
     assert store.path.stat().st_size <= sqlite_guard.MAX_DATABASE_BYTES
+
+
+def test_every_lab_store_connection_is_capped() -> None:
+    store = LabStore("hostile")
+    try:
+        with store.connect() as db:
+            db.execute("CREATE TABLE blobs (b BLOB)")
+            db.execute("INSERT INTO blobs VALUES (zeroblob(8 * 1024 * 1024))")
+        with pytest.raises(sqlite3.OperationalError, match="full"), store.connect() as db:
+            for _ in range(10):
+                db.execute("INSERT INTO blobs VALUES (zeroblob(8 * 1024 * 1024))")
+        assert store.path.stat().st_size <= sqlite_guard.MAX_DATABASE_BYTES
+    finally:
+        store.close()

@@ -11,7 +11,8 @@ every connection :meth:`~SqliteGuard.apply` is given:
   ceiling: 07's over-long name of a few MB is still stored, the lesson needs it);
 * rows fetched through the connection's row factory stop at :data:`MAX_ROWS` and
   :data:`MAX_FETCHED_BYTES` of values;
-* ``PRAGMA max_page_count`` keeps the database file under :data:`MAX_DATABASE_BYTES`.
+* ``PRAGMA max_page_count`` keeps the database file under :data:`MAX_DATABASE_BYTES`
+  (:func:`cap_size`, which every :class:`~labkit.sandbox.store.LabStore` connection gets too).
 
 A stopped statement raises :class:`SqlLimit` (an ``sqlite3.OperationalError``), whose message
 says which limit it met, where :meth:`Budget.raise_if_stopped` is called; elsewhere SQLite's
@@ -37,6 +38,7 @@ __all__ = [
     "Budget",
     "SqlLimit",
     "SqliteGuard",
+    "cap_size",
     "for_lab",
 ]
 
@@ -113,6 +115,15 @@ class Budget:
             ) from exc
 
 
+def cap_size(db: sqlite3.Connection, max_bytes: int = MAX_DATABASE_BYTES) -> None:
+    """Keep ``db``'s file under ``max_bytes``: past it, writes fail with SQLITE_FULL.
+
+    ``max_page_count`` lasts as long as the connection: set it on every connection.
+    """
+    page_size = int(db.execute("PRAGMA page_size").fetchone()[0])
+    db.execute(f"PRAGMA max_page_count = {max(1, max_bytes // page_size)}")
+
+
 class SqliteGuard:
     """The SQLite limits of one lab app; :meth:`close` stops its statements still running."""
 
@@ -144,8 +155,7 @@ class SqliteGuard:
         """Fence ``db`` (call it after setting ``row_factory``, which it wraps)."""
         budget = Budget(self, self.budget_s)
         db.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, self.max_value_bytes)
-        page_size = db.execute("PRAGMA page_size").fetchone()[0]
-        db.execute(f"PRAGMA max_page_count = {max(1, self.max_db_bytes // int(page_size))}")
+        cap_size(db, self.max_db_bytes)
         db.set_progress_handler(budget.progress, _PROGRESS_STEPS)
         inner = db.row_factory
 

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from labkit.sandbox.sqlite_guard import cap_size
+
 __all__ = ["STAFF", "LabStore", "SeedUser", "UserRecord", "Users", "generate_password"]
 
 #: The seeded accounts of every lab: (email, role).
@@ -100,6 +102,7 @@ class LabStore:
         """A short-lived connection (commit on success); safe to use from any thread."""
         db = sqlite3.connect(self.path, timeout=10)
         db.row_factory = sqlite3.Row
+        cap_size(db)  # a lab database stays under 64 MiB on disk (issue #14)
         try:
             with db:
                 yield db
