@@ -76,7 +76,9 @@ function report(result) {
 }
 const params = new URLSearchParams(location.search);
 const target = params.get("target");
-if (params.get("mode") === "null") {
+if (!target) {
+  document.getElementById("result").textContent = "Nothing to see here.";
+} else if (params.get("mode") === "null") {
   const frame = document.createElement("iframe");
   frame.sandbox = "allow-scripts";
   frame.srcdoc = "<script>(" + steal.toString() + ")(" + JSON.stringify(target) +

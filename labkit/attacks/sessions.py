@@ -306,14 +306,18 @@ def attacker_site() -> FastAPI:
         with lock:
             return list(loot)
 
-    @app.get("/csrf", response_class=HTMLResponse)
-    def csrf(request: Request, action: str) -> str:
+    @app.get("/csrf", response_class=HTMLResponse, response_model=None)
+    def csrf(request: Request, action: str) -> Response:
+        if urlsplit(action).scheme.lower() not in ("http", "https"):
+            # a form posts to a web site; a javascript: action would be a script planted in
+            # this page (behind a hub's proxy, on JupyterLab's own origin)
+            return Response("action must be an http(s) URL", status_code=400)
         inputs = "".join(
             f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
             for k, v in request.query_params.items()
             if k != "action"
         )
-        return _CSRF_PAGE.format(action=html.escape(action), inputs=inputs)
+        return HTMLResponse(_CSRF_PAGE.format(action=html.escape(action), inputs=inputs))
 
     return app
 

