@@ -21,7 +21,7 @@ import pytest
 
 from labkit.attacks import jwt as attacks
 from labkit.sandbox import sqlite_guard
-from labkit.sandbox.apps import apikeys, injection, sessions
+from labkit.sandbox.apps import apikeys, injection, oauth, sessions
 from labkit.sandbox.apps import jwt as jwt_app
 from labkit.sandbox.apps.base import lab_state
 from labkit.sandbox.server import Sandbox
@@ -456,3 +456,27 @@ def test_every_lab_store_connection_is_capped() -> None:
         assert store.path.stat().st_size <= sqlite_guard.MAX_DATABASE_BYTES
     finally:
         store.close()
+
+
+def test_07_lab_members_refuse_ages_sqlite_cannot_store(injection_lab: Sandbox) -> None:
+    member = {"email": "huge@example.com", "name": "Huge", "age": 2**70}
+    answer = injection_lab.client.post("/api/_lab/members", json={"users": [member]})
+    assert answer.status_code == 422
+
+
+@pytest.mark.parametrize("seconds", ["NaN", "Infinity", "1e308", "-600"])
+def test_04_age_code_refuses_non_finite_and_huge_ages(seconds: str) -> None:
+    app = oauth.create_app()
+    try:
+        with Sandbox(app, name="04-oauth-hostile") as box:
+            answer = box.client.post(
+                "/api/_lab/age-code",
+                content=f'{{"code": "x", "seconds": {seconds}}}'.encode(),
+                headers={"content-type": "application/json"},
+            )
+            assert answer.status_code == 422
+            assert box.client.post("/api/_lab/age-code", json={"code": "x"}).json() == {
+                "aged": False
+            }
+    finally:
+        lab_state(app).close()

@@ -90,7 +90,7 @@ class Credentials(BaseModel):
 class Member(BaseModel):
     email: str = Field(max_length=255)
     name: str = Field(max_length=200)
-    age: int | None = None
+    age: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)  # SQLite's INTEGER
 
 
 class Members(BaseModel):

@@ -41,7 +41,7 @@ import httpx
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_request
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from labkit.patterns import oauth as secure_oauth
@@ -502,7 +502,10 @@ class Account(BaseModel):
 
 class AgeCode(BaseModel):
     code: str
-    seconds: float = secure_oauth.CODE_TTL_S + 60
+    # a year at most, finite (a NaN age made a code that never expires) (#14)
+    seconds: float = Field(
+        default=secure_oauth.CODE_TTL_S + 60, ge=0, le=366 * 24 * 3600, allow_inf_nan=False
+    )
 
 
 class Click(BaseModel):
