@@ -338,6 +338,11 @@ def test_forms_and_scripts_work_through_the_proxy(page: Any, jupyter: Jupyter) -
         assert page.inner_text("#who") == user["email"], page.inner_text("#result")
     with _lab_pages("12-headers") as served:
         port = served.server.main.port
+        page.goto(jupyter.proxied(port, "/"))  # sandboxed (it reflects q): its form still works
+        page.fill("#q", "tea")
+        page.click("form[role=search] button")
+        page.wait_for_url(jupyter.proxied(port, "/?q=tea"))
+        assert page.locator(".results li").count() == 2
         victim = served.server.main.client.get("/api/_lab/victim").json()
         page.goto(jupyter.proxied(port, "/login"))
         page.fill("input[name=email]", victim["email"])
