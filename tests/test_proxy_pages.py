@@ -414,6 +414,15 @@ def test_a_planted_script_cannot_read_the_jupyter_api_through_the_proxy(
         box = served.box(app)
         report = _probe(page, jupyter.proxied(box.port, path))
         direct = httpx.get(box.url + path, trust_env=False)
+        # /proxy/absolute/PORT/ sets no X-Forwarded-Context and passes the whole path on (the
+        # app answers 404 today); were the page served there, the Host still gives it away
+        absolute = httpx.get(
+            f"{jupyter.base}proxy/absolute/{box.port}{path}",
+            headers={"Authorization": f"token {jupyter.token}"},
+            trust_env=False,
+        )
+    planted = absolute.status_code == 200 and "labkitProbe" in absolute.text
+    assert not planted or PLANTED_CSP in absolute.headers.get_list("content-security-policy")
     assert report.get("ran") is True, report  # the XSS still runs: the lesson shows
     assert not _reads_jupyter(report), report
     assert not str(report.get("fetch", "")).startswith("200"), report
