@@ -480,3 +480,20 @@ def test_04_age_code_refuses_non_finite_and_huge_ages(seconds: str) -> None:
             }
     finally:
         lab_state(app).close()
+
+
+@pytest.mark.slow
+def test_13_shop_clock_moves_a_bounded_total(tmp_path_factory: pytest.TempPathFactory) -> None:
+    with running_lab(tmp_path_factory, "13-capstone") as lab:
+        codes = [
+            lab.client.post("/api/_lab/clock", json={"advanceDays": 3650}).status_code
+            for _ in range(12)
+        ]
+        assert codes[:10] == [200] * 10 and 200 not in codes[10:], codes
+        assert lab.client.get("/api/_lab/clock").json()["offsetDays"] == 36_500
+        bob = lab.users["bob"]
+        token = lab.client.post(
+            "/api/auth/login", json={"email": bob.email, "password": bob.password}
+        ).json()["accessToken"]
+        keys = lab.client.get("/api/keys", headers={"Authorization": f"Bearer {token}"})
+        assert keys.status_code == 200

@@ -147,10 +147,22 @@ class Advance(BaseModel):
 
 
 class LabClock:
-    """The app's clock: real time plus an offset the lab can move forward."""
+    """The app's clock: real time plus an offset the lab can move forward, at most
+    :data:`CLOCK_MAX_OFFSET_DAYS` in all (an offset past it raises ValueError and is not kept:
+    every app sharing this clock keeps working)."""
 
     def __init__(self) -> None:
-        self.offset = 0.0
+        self._offset = 0.0
+
+    @property
+    def offset(self) -> float:
+        return self._offset
+
+    @offset.setter
+    def offset(self, value: float) -> None:
+        if not 0 <= value <= CLOCK_MAX_OFFSET_DAYS * DAY:  # NaN fails too
+            raise ValueError(f"the lab clock moves at most {CLOCK_MAX_OFFSET_DAYS} days in all")
+        self._offset = value
 
     def now(self) -> float:
         return time.time() + self.offset
