@@ -124,8 +124,7 @@ print(f"{len(routes)} routes:", *routes, sep="\n  ")
 
 # %%
 files = lab.client.get("/api/_lab/source").json()["files"]  # the leaked repository
-print(*files, sep="\n")
-print(files["shop/orders.py"])
+{path: f"{text.count(chr(10))} lines" for path, text in files.items()}  # read them: print(files[path])
 
 # %%
 breach = lab.client.get("/api/_lab/breach").json()  # the stolen database file

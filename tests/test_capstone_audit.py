@@ -236,3 +236,35 @@ def test_verify_replays_the_learners_findings_against_the_fixed_shop(
     refused = [d for d in result.details if d.endswith("is now refused")]
     assert len(refused) >= len(ORDER) - 1  # every row's finding (and some bonus ones)
     assert LAB.checks["verify"].fixes  # findings= stays optional: the fixes are required
+
+
+# -- points: one per demonstrated finding ---------------------------------------------------------
+def test_the_audit_earns_a_point_per_finding_in_grading_and_in_the_course_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labkit.exercises.capstone.audit import AUDIT_POINTS
+    from labkit.exercises.capstone.points import audit_points
+    from labkit.exercises.completion import course_summary
+    from labkit.exercises.progress import ProgressStore
+    from labkit.grading.canonical import Canonical, CheckSlot
+    from labkit.grading.score import score
+    from labkit.grading.worker import WorkerResult
+
+    assert LAB.checks["audit"].points == AUDIT_POINTS == len(ROWS) + len(BONUS)
+    partial = "7 of 12 rows and 2 of 5 bonus flaws demonstrated by your exploits"
+    assert audit_points(partial, AUDIT_POINTS) == 9
+    assert audit_points("the check could not finish", AUDIT_POINTS) is None
+    lab = Canonical("13-capstone", None, (CheckSlot("audit", AUDIT_POINTS),
+                                          CheckSlot("verify", 3)), ())  # fmt: skip
+    result = WorkerResult({"audit": (False, partial + "; ✗ finding 1 ..."),
+                           "verify": (True, "ok")}, {}, "", "")  # fmt: skip
+    rows = {r.check: r for r in score("ann", lab, result)}
+    assert (rows["audit"].status, rows["audit"].points) == ("failed", 9)
+    assert rows["verify"].points == 3
+    monkeypatch.setenv("LABKIT_HOME", str(tmp_path))
+    store = ProgressStore()
+    store.record_result("13-capstone", "audit", False, partial)
+    summary = course_summary(store=store)
+    capstone = next(row for row in summary.labs if row.lab == "13-capstone")
+    assert capstone.points == 9 and capstone.findings == partial
+    assert f"findings: {partial}" in repr(summary) and partial in summary.html
