@@ -497,3 +497,33 @@ def test_13_shop_clock_moves_a_bounded_total(tmp_path_factory: pytest.TempPathFa
         ).json()["accessToken"]
         keys = lab.client.get("/api/keys", headers={"Authorization": f"Bearer {token}"})
         assert keys.status_code == 200
+
+
+# -- learner fixes that run out of memory -----------------------------------------------------
+GREEDY_FIX = """
+    import resource
+    import psutil
+    from labkit.sandbox.apps import injection
+    from labkit.sandbox.server import Sandbox
+
+    def validate_user(data):
+        hoard = b"x" * (2 * 1024**3)  # 2 GB, touched
+        return data, None
+
+    with Sandbox(injection.create_app(validate_user=validate_user), name="07-greedy") as lab:
+        # the kernel's address space capped 1 GB above what it uses: Python raises MemoryError
+        room = psutil.Process().memory_info().vms + 1024**3
+        resource.setrlimit(resource.RLIMIT_AS, (room, resource.RLIM_INFINITY))
+        baseline()
+        answer = lab.client.post("/api/users", json={"email": "a@example.com", "name": "A"})
+        again = lab.client.post("/api/users", json={"email": "b@example.com", "name": "B"})
+        report(status=answer.status_code, body=answer.json(), again=again.status_code)
+"""
+
+
+@pytest.mark.slow
+def test_a_fix_that_runs_out_of_memory_becomes_feedback() -> None:
+    outcome = _measure(GREEDY_FIX)
+    assert outcome["status"] == 500
+    assert "validate_user ran out of memory" in outcome["body"]["labkitFault"]
+    assert outcome["again"] == 500  # the kernel lives on and answers the next request

@@ -90,6 +90,11 @@ def guard(slot: FixSlot, fn: Callable[..., Any]) -> Callable[..., Any]:
                 raise exc
             if isinstance(exc, NotImplementedError):
                 raise FixFault(f"{slot.name} is not written yet (it raises NotImplementedError)")
+            if isinstance(exc, MemoryError):  # only where Python raises it: see README
+                raise FixFault(
+                    f"{slot.name} ran out of memory (MemoryError): your fix asked for more "
+                    "memory than the kernel could get"
+                )
             raise FixFault(f"{slot.name} raised {type(exc).__name__}: {exc}")
         if outcome.get("timeout"):
             raise FixFault(f"{slot.name} did not return within {slot.timeout:g} s")
