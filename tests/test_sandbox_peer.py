@@ -3,8 +3,8 @@
 A client run as another user (uid 65534, ``nobody``) gets ``403 Forbidden`` from every app
 and every companion of every lab, vulnerable and secure, and from the uvicorn processes of
 11; the app never sees the request (its traffic log stays empty). The same request from this
-process's user is served. Dropping to another uid needs root: under ``CI=true`` a non-root
-run fails instead of skipping.
+process's user is served. Dropping to another uid needs root (or passwordless sudo): under
+``CI=true`` a run without either fails instead of skipping.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -58,20 +59,36 @@ print(json.dumps(out))
 """
 
 
+def _sudo_works() -> bool:
+    if shutil.which("sudo") is None:
+        return False
+    probe = ["sudo", "-n", "-u", f"#{OTHER_UID}", "-g", f"#{OTHER_UID}", "--", "true"]
+    return subprocess.run(probe, capture_output=True, timeout=30).returncode == 0
+
+
+def _other_user(command: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """``command`` and the Popen options that run it as uid 65534: directly as root, else
+    through passwordless sudo."""
+    if os.geteuid() == 0:
+        return command, {"user": OTHER_UID, "group": OTHER_UID, "extra_groups": [], "cwd": "/"}
+    sudo = ["sudo", "-n", "-u", f"#{OTHER_UID}", "-g", f"#{OTHER_UID}", "--"]
+    return sudo + command, {"cwd": "/"}
+
+
 def _require_root() -> None:
-    if hasattr(os, "geteuid") and os.geteuid() == 0 and sys.platform.startswith("linux"):
+    if sys.platform.startswith("linux") and (os.geteuid() == 0 or _sudo_works()):
         return
-    reason = "needs root on Linux to run a client as another user (uid 65534)"
+    reason = "needs root (or passwordless sudo) on Linux to run a client as uid 65534"
     if ci_enabled():
         pytest.fail(f"CI=true: the neighbour test must run, not skip: {reason}")
     pytest.skip(reason)
 
 
 def _as_other_user(python: str, args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    command, options = _other_user([python, "-c", CLIENT, *args])
     return subprocess.run(
-        [python, "-c", CLIENT, *args],
-        user=OTHER_UID, group=OTHER_UID, extra_groups=[], cwd="/",
-        env={"PATH": "/usr/bin:/bin", **env}, capture_output=True, text=True, timeout=120,
+        command, **options, env={"PATH": "/usr/bin:/bin", **env}, capture_output=True,
+        text=True, timeout=120,
     )  # fmt: skip
 
 
@@ -186,10 +203,10 @@ held = [socket.create_connection(("127.0.0.1", {box.port})) for _ in range(300)]
 print("holding", flush=True)
 sys.stdin.read()
 """
+    command, options = _other_user([other_python, "-c", flood])
     holder = subprocess.Popen(
-        [other_python, "-c", flood], user=OTHER_UID, group=OTHER_UID, extra_groups=[],
-        cwd="/", stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        command, **options, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
         assert box.client.get("/record").status_code == 200 and seen == ["GET"]
@@ -225,10 +242,8 @@ s = socket.socket(socket.{family})
 s.connect(({"'::1'" if family == "AF_INET6" else "'127.0.0.1'"}, {port}))
 sys.stdin.read()
 """
-    return subprocess.Popen(
-        [python, "-c", code], user=OTHER_UID, group=OTHER_UID, extra_groups=[], cwd="/",
-        stdin=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    command, options = _other_user([python, "-c", code])
+    return subprocess.Popen(command, **options, stdin=subprocess.PIPE, text=True)
 
 
 @pytest.mark.parametrize("family", ["AF_INET", "AF_INET6"])
@@ -322,3 +337,16 @@ def test_unknown_transports_and_remote_hosts_are_admitted(monkeypatch: pytest.Mo
     assert not peer.allowed(("127.0.0.1", 8080), ("127.0.0.1", 5000))  # loopback, unlisted
     monkeypatch.setattr(peer, "_lookup", lambda s, c: peer._Lookup(None, False))
     assert peer.allowed(("127.0.0.1", 8080), ("127.0.0.1", 5000))  # no table: cannot tell
+
+
+def test_without_root_or_sudo_ci_fails_instead_of_skipping(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tests.test_sandbox_peer as me
+
+    monkeypatch.setattr(me.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(me, "_sudo_works", lambda: False)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="must run, not skip"):
+        _require_root()
+    monkeypatch.setenv("CI", "")
+    with pytest.raises(pytest.skip.Exception):
+        _require_root()
