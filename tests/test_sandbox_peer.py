@@ -339,6 +339,24 @@ def test_unknown_transports_and_remote_hosts_are_admitted(monkeypatch: pytest.Mo
     assert peer.allowed(("127.0.0.1", 8080), ("127.0.0.1", 5000))  # no table: cannot tell
 
 
+def test_a_table_that_misreports_our_own_end_cannot_lock_the_learner_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server, client = ("127.0.0.1", 8080), ("127.0.0.1", 5000)
+    me, other = os.getuid(), os.getuid() + 1
+
+    def table(owner_of_client: int, owner_of_server: int | None) -> None:
+        rows = {(server, client): owner_of_client, (client, server): owner_of_server}
+        monkeypatch.setattr(peer, "_lookup", lambda s, c: peer._Lookup(rows[(s, c)], True))
+
+    table(other, me)
+    assert not peer.allowed(server, client)  # the table is right about us: refuse
+    table(other, other)
+    assert peer.allowed(server, client)  # it names a stranger as our own end's owner
+    table(other, None)
+    assert not peer.allowed(server, client)
+
+
 def test_without_root_or_sudo_ci_fails_instead_of_skipping(monkeypatch: pytest.MonkeyPatch) -> None:
     import tests.test_sandbox_peer as me
 

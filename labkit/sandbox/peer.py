@@ -252,9 +252,10 @@ def allowed(server_addr: Address | None, client_addr: Address | None) -> bool:
     """Whether the connection ``client_addr`` -> ``server_addr`` may reach a sandbox.
 
     Admitted: ``LABKIT_ALLOW_ANY_USER=1``; a client socket owned by :func:`allowed_uids`;
-    no usable table (not Linux, or the table does not list even the server's end); a peer
-    on another host (reachable only when ``labkit serve --host`` was given consent). Refused:
-    another user's socket, or a loopback peer whose socket this namespace does not list.
+    no usable table (not Linux, the table does not list even the server's end, or it names
+    another owner for the server's own end); a peer on another host (reachable only when
+    ``labkit serve --host`` was given consent). Refused: another user's socket, or a loopback
+    peer whose socket this namespace does not list.
     """
     if _any_user():
         return True
@@ -263,7 +264,12 @@ def allowed(server_addr: Address | None, client_addr: Address | None) -> bool:
     assert server_addr is not None and client_addr is not None
     found = _lookup(server_addr, client_addr)
     if found.client_uid is not None:
-        return found.client_uid in allowed_uids()
+        if found.client_uid in allowed_uids():
+            return True
+        # before refusing: does the table name *our* end's owner right? (a kernel that
+        # misreports owners, e.g. as 0, must not lock the learner out of their own labs)
+        ours = _lookup(client_addr, server_addr).client_uid  # the row server -> client
+        return ours is not None and ours != os.getuid()
     if not found.listed:
         return True  # the table does not describe this connection: cannot tell, admit
     return not _is_loopback(client_addr[0])
