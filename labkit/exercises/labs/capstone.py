@@ -91,7 +91,7 @@ def audit(ctx: CheckContext) -> Verdict:
         details.append(f"rows without a demonstrated finding: {', '.join(missing)}")
     summary = (
         f"{len(rows)} of {len(ORDER)} rows and {len(bonus)} of {len(BONUS)} bonus flaws "
-        "demonstrated by your exploits"
+        "demonstrated by your exploits" + (f" (bonus: {', '.join(bonus)})" if bonus else "")
     )
     return Verdict(not missing, summary, tuple(details))
 
