@@ -1,7 +1,7 @@
 """13-capstone, accounts part: fast password hashes, login enumeration, no auth rate limit.
 
 Each anti-pattern's locate confirms at its route of the vulnerable shop and nowhere else (nor on
-the reference shop), and the audit confirms a row only where that row's own flaw lives; each
+the reference shop) — the audit itself judges the learner's findings (test_capstone_audit.py); each
 fix-<id> check fails on the stub and passes on the reference (wrong fixes:
 tests/fixes/13-capstone/); the three fixes work alone and together, and the seeded staff log
 in whatever is fixed.

@@ -330,7 +330,10 @@ def replay_on(runner: Target, fixed: Target) -> tuple[list[tuple[int, str, Verdi
             resolved = _resolve(found, routes) if routes and not found.get("problem") else ""
             if isinstance(resolved, str) and not resolved.startswith("cwe:"):
                 continue
-            judging, error = stage.replay(client, number - 1, routes)
+            try:
+                judging, error = stage.replay(client, number - 1, routes)
+            except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+                judging, error = None, f"it could not be replayed ({type(exc).__name__}: {exc})"
             for weakness in _candidates(resolved, routes):
                 if judging is None or judging.evidence is None:
                     results.append((number, weakness.id, Verdict(False, error or "no evidence")))

@@ -16,6 +16,8 @@ shop (:mod:`labkit.exercises.capstone`). From them come:
 
 from __future__ import annotations
 
+import httpx
+
 from labkit.exercises.capstone import accounts, data, edge, tokens
 from labkit.exercises.capstone.antipattern import AntiPattern
 from labkit.exercises.capstone.audit import (
@@ -166,10 +168,14 @@ def _replay_findings(patched: Target, findings: Findings) -> None:
     """The learner's own exploits (``findings=FINDINGS``) against their fixed shop: a row's
     exploit that still shows its weakness fails verify; a bonus flaw, which no slot of this
     lab fixes, is only reported."""
-    results, _ = replay_on(patched, patched)
+    try:
+        results, _ = replay_on(patched, patched)
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:  # the batteries stand
+        findings.fail(f"your findings could not be replayed ({type(exc).__name__}: {exc})")
+        return
     for number, weakness, verdict in results:
         if not verdict.passed:
-            findings.saw(f"your finding {number} ({weakness}) is now refused")
+            findings.saw(f"your finding {number} ({weakness}) is now refused: {verdict.summary}")
         elif weakness in ROWS:
             findings.fail(f"your finding {number} still works: {verdict.summary}", rule=weakness)
         else:
