@@ -64,20 +64,20 @@ lab.urls
 # %% [markdown]
 # ## The twelve rows
 #
-# | # | avoid | do instead | taught in |
-# | --- | --- | --- | --- |
-# | 1 | JWT in localStorage | httpOnly secure cookie (refresh), memory (access) | 02-jwt |
-# | 2 | MD5/SHA for passwords | bcrypt or argon2 with proper cost factor | 01-passwords |
-# | 3 | Hardcoded secrets in code | Environment variables + secrets manager | 08-secrets |
-# | 4 | `cors({ origin: '*' })` | Explicit allowed origins list | 10-cors |
-# | 5 | "Invalid password" message | "Invalid email or password" (no enumeration) | 01-passwords |
-# | 6 | No rate limiting on auth | Strict rate limits on login/register | 11-rate-limiting |
-# | 7 | Rolling your own crypto | Use established libraries (jose, bcrypt) | 09-encryption |
-# | 8 | Trusting user input | Validate with zod/joi, parameterized queries | 07-injection |
-# | 9 | Same API key forever | Rotate keys regularly, support multiple active | 05-api-keys |
-# | 10 | No HTTPS redirect | Force HTTPS + HSTS header | 09-encryption |
-# | 11 | Symmetric JWT for multi-service | Use RS256/ES256 (asymmetric) for distributed | 02-jwt |
-# | 12 | No input length limits | Max length on all string inputs | 07-injection |
+# | # | avoid | do instead | taught in | weakness id |
+# | --- | --- | --- | --- | --- |
+# | 1 | JWT in localStorage | httpOnly secure cookie (refresh), memory (access) | 02-jwt | `jwt-in-localstorage` |
+# | 2 | MD5/SHA for passwords | bcrypt or argon2 with proper cost factor | 01-passwords | `fast-password-hash` |
+# | 3 | Hardcoded secrets in code | Environment variables + secrets manager | 08-secrets | `hardcoded-secret` |
+# | 4 | `cors({ origin: '*' })` | Explicit allowed origins list | 10-cors | `cors-wildcard` |
+# | 5 | "Invalid password" message | "Invalid email or password" (no enumeration) | 01-passwords | `login-enumeration` |
+# | 6 | No rate limiting on auth | Strict rate limits on login/register | 11-rate-limiting | `no-auth-rate-limit` |
+# | 7 | Rolling your own crypto | Use established libraries (jose, bcrypt) | 09-encryption | `homemade-crypto` |
+# | 8 | Trusting user input | Validate with zod/joi, parameterized queries | 07-injection | `trusting-input` |
+# | 9 | Same API key forever | Rotate keys regularly, support multiple active | 05-api-keys | `eternal-api-key` |
+# | 10 | No HTTPS redirect | Force HTTPS + HSTS header | 09-encryption | `no-https-redirect` |
+# | 11 | Symmetric JWT for multi-service | Use RS256/ES256 (asymmetric) for distributed | 02-jwt | `symmetric-jwt` |
+# | 12 | No input length limits | Max length on all string inputs | 07-injection | `no-length-limits` |
 
 
 # %% [markdown]
