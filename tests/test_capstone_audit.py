@@ -277,3 +277,21 @@ def test_verify_on_the_stubs_keeps_the_batteries_feedback_with_findings(lab: Lab
     assert not result.passed
     assert result.summary != "the app stopped answering during the check", result
     assert "not written yet" in " ".join(result.details)
+
+
+def test_verify_names_a_finding_that_still_works_against_a_wrong_fix(
+    lab: Lab, solved: dict[str, Any]
+) -> None:
+    fixes = {name: solved[name] for name in LAB.checks["verify"].fixes}
+    star = fixes["cors_settings"]
+
+    def reflect_any(trusted: list[str]) -> dict[str, Any]:
+        return {**star(trusted), "allow_origins": [], "allow_origin_regex": ".*"}
+
+    fixes["cors_settings"] = reflect_any
+    result = lab.check("verify", findings=solved["FINDINGS"], **fixes)
+    assert not result.passed
+    found = solved["FINDINGS"]
+    number = next(i for i, f in enumerate(found, 1) if f["weakness"] == "cors-wildcard")
+    still = f"[cors-wildcard] your finding {number} still works"
+    assert any(d.startswith(still) for d in result.details), result
