@@ -97,6 +97,8 @@ def test_the_audit_needs_findings_as_a_list(lab: Lab) -> None:
     assert not wrong.passed and "must be a list" in wrong.summary
     empty = lab.check("audit", findings=[])
     assert not empty.passed and "empty" in empty.summary
+    loop = lab.check("audit", findings=[{"routes": ["GET /api/status"]}] * 41)
+    assert not loop.passed and "at most 40" in loop.summary
 
 
 # -- refusals, each with its reason -----------------------------------------------------------

@@ -67,6 +67,8 @@ def _at(*marks: str) -> frozenset[Route]:
     return frozenset(r for m in marks if (r := parse_route(m)) is not None)
 
 
+#: More findings than flaws to find by far: a list that long is a guessing loop.
+MAX_FINDINGS = 40
 #: How long to wait before reading a shop's traffic again (never needed in tests so far).
 SETTLE_S = 0.3
 _W = Weakness
@@ -296,6 +298,9 @@ def judge_findings(runner: Target) -> tuple[list[Outcome], str | None]:
         findings = list(data.get("findings", []))
         if not findings:
             return [], "FINDINGS is empty: add a finding for each flaw you demonstrated"
+        if len(findings) > MAX_FINDINGS:
+            return [], (f"{len(findings)} findings: the audit judges at most {MAX_FINDINGS} "
+                        "(one per flaw you can show is enough)")  # fmt: skip
         outcomes: list[Outcome] = []
         with served_shop("fresh", secure=False) as fresh, \
                 served_shop("secure", secure=True) as reference:  # fmt: skip
