@@ -45,9 +45,29 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(home, ignore_errors=True)
 
 
+#: Tests of a minute or more (see ``--durations``): run first, so that under pytest-xdist no
+#: worker starts one of them while the others have already run out of work.
+LONG_FIRST = (
+    "tests/test_grading_labs.py::test_every_lab_solved_build_passes_and_release_fails",
+    "tests/test_grading_labs.py",
+    "tests/test_binder.py::test_binder_requirements_install_into_a_fresh_venv",
+    "tests/test_notebooks.py::test_solved_build_passes_nbval",
+    "tests/test_grading_cluster.py",
+    "tests/test_grading_tamper.py",
+    "tests/test_proxy_pages.py",
+)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     _ci_guard_markers(items)
+    def rank(item: pytest.Item) -> int:
+        return next(
+            (i for i, prefix in enumerate(LONG_FIRST) if item.nodeid.startswith(prefix)),
+            len(LONG_FIRST),
+        )
+
+    items.sort(key=rank)  # stable: the rest keeps its order
 
 
 # --- Redis -------------------------------------------------------------------

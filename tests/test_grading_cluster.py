@@ -14,6 +14,7 @@ import nbformat
 import pytest
 
 from labkit.course.build import build_notebook
+from labkit.grading import cluster as cluster_module
 from labkit.grading.cluster import ClusterUnavailable, local_cluster, run_on_cluster
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,6 +62,7 @@ def test_dask_grading_equals_local_grading(tmp_path: Path, cluster: str) -> None
     assert local.count(",passed,") == 2 and local.count(",failed,") == 2
 
 
-def test_an_unreachable_scheduler_is_a_clear_error() -> None:
+def test_an_unreachable_scheduler_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cluster_module, "CONNECT_TIMEOUT_S", 2)  # the message, not the 30 s wait
     with pytest.raises(ClusterUnavailable, match="cannot reach the Dask scheduler"):
         run_on_cluster(f"tcp://127.0.0.1:{_free_port()}")
