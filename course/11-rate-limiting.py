@@ -114,18 +114,25 @@ statuses
 # %% [markdown]
 # Now look at how staging decides *who you are*: it reads `X-Forwarded-For` — from anyone,
 # taking the first entry. So send each pair once, with a different address in an
-# `X-Forwarded-For` header every time (pick random documentation addresses from RFC 5737, e.g.
-# `203.0.113.1`–`203.0.113.254`: they belong to no one). Store the pairs that log in in
-# `stuffed`, a list of `(email, password)`.
+# `X-Forwarded-For` header every time (documentation addresses from RFC 5737, such as
+# `203.0.113.1`–`203.0.113.254`, belong to no one; `fake_ip()` below hands out each once).
+# Store the pairs that log in in `stuffed`, a list of `(email, password)`.
 
 # %% labkit={"answer": "credential-stuffing"}
 import random
 from collections import Counter
 
 
+DOC_NETS = ("192.0.2", "198.51.100", "203.0.113")  # RFC 5737: documentation only
+unused: list[str] = []
+
+
 def fake_ip() -> str:
-    """A random address from 203.0.113.0/24 (RFC 5737: documentation only)."""
-    return f"203.0.113.{random.randint(1, 254)}"
+    """A documentation address not sent before (a repeat would meet its own per-IP count)."""
+    if not unused:  # all 762 used: start over, in a new order
+        unused.extend(f"{net}.{n}" for net in DOC_NETS for n in range(1, 255))
+        random.shuffle(unused)
+    return unused.pop()
 
 
 ### BEGIN SOLUTION
