@@ -122,7 +122,6 @@ statuses
 import random
 from collections import Counter
 
-
 DOC_NETS = ("192.0.2", "198.51.100", "203.0.113")  # RFC 5737: documentation only
 unused: list[str] = []
 
