@@ -235,12 +235,17 @@ def _echoed_accounts(own: list[str]) -> Verdict:
     )
 
 
+def _no_login(own: list[str]) -> Verdict:
+    """Why evidence of passwords opened no account of this shop."""
+    return _echoed_accounts(own) if own else _no(
+        "no {email: password} in your evidence logs in to an account of this shop"
+    )
+
+
 def fast_hash(j: Judging) -> Verdict:
     opened, own = _logins(j)
     if not opened:
-        return _echoed_accounts(own) if own else _no(
-            "no {email: password} in your evidence logs in to an account of this shop"
-        )
+        return _no_login(own)
     failed, _ = j.failed_logins()
     if failed >= ONLINE_GUESSES:
         return _no(
@@ -259,9 +264,7 @@ def fast_hash(j: Judging) -> Verdict:
 def rate_limit(j: Judging) -> Verdict:
     opened, own = _logins(j)
     if not opened:
-        return _echoed_accounts(own) if own else _no(
-            "no {email: password} in your evidence logs in to an account of this shop"
-        )
+        return _no_login(own)
     failed, refused = j.failed_logins()
     if j.exchanges is not None and failed < ONLINE_GUESSES:
         return _no(
