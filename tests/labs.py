@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,3 +37,10 @@ def served(app: Any, name: str) -> Iterator[Target]:
         yield Target(server.url, server.urls)
     finally:
         server.close()
+
+
+def free_port() -> int:
+    """A loopback TCP port free at the moment of asking."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -3,7 +3,6 @@ loopback grade the same submissions into the same gradebook as a local run."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -16,17 +15,12 @@ import pytest
 from labkit.course.build import build_notebook
 from labkit.grading import cluster as cluster_module
 from labkit.grading.cluster import ClusterUnavailable, local_cluster, run_on_cluster
+from tests.labs import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 COURSE = REPO / "course"
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -65,4 +59,4 @@ def test_dask_grading_equals_local_grading(tmp_path: Path, cluster: str) -> None
 def test_an_unreachable_scheduler_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cluster_module, "CONNECT_TIMEOUT_S", 2)  # the message, not the 30 s wait
     with pytest.raises(ClusterUnavailable, match="cannot reach the Dask scheduler"):
-        run_on_cluster(f"tcp://127.0.0.1:{_free_port()}")
+        run_on_cluster(f"tcp://127.0.0.1:{free_port()}")

@@ -29,6 +29,7 @@ import psutil
 import pytest
 
 from labkit.browser import chromium, find_chromium
+from tests.labs import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -89,14 +90,6 @@ class Lab:
             return "(no log)"
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _write_settings(settings_dir: Path) -> None:
     for rel, value in SETTINGS.items():
         path = settings_dir / rel
@@ -149,7 +142,7 @@ def lab_factory(tmp_path: Path) -> Iterator:
             PYTHONUNBUFFERED="1",
         )
         for attempt in range(3):  # the free port may be taken before the server binds it
-            port, token = _free_port(), secrets.token_hex(16)
+            port, token = free_port(), secrets.token_hex(16)
             log = tmp_path / f"jupyterlab-{attempt}.log"
             lab = Lab(f"http://127.0.0.1:{port}/", token, root, log)
             with log.open("wb") as out:

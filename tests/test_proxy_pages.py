@@ -19,7 +19,6 @@ import contextlib
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -42,6 +41,7 @@ from labkit.exercises.registry import LABS, get_lab
 from labkit.sandbox.apps.pages import PLANTED_CSP
 from labkit.sandbox.lab_server import LabServer
 from labkit.sandbox.server import Sandbox
+from tests.labs import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -95,19 +95,13 @@ class Jupyter:
             return "(no log)"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _start_jupyter(root: Path, work: Path) -> tuple[subprocess.Popen[bytes], Jupyter]:
     # only jupyter-server-proxy matters here; JupyterLab's own extensions stay off (faster)
     off = ("jupyterlab", "jupyter_lsp", "notebook_shim", "jupyter_server_terminals")
     extensions = "{" + ", ".join(f"'{name}': False" for name in off) + "}"
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(work / "runtime"), "PYTHONUNBUFFERED": "1"}
     for attempt in range(3):  # the free port may be taken before the server binds it
-        port, token = _free_port(), secrets.token_hex(16)
+        port, token = free_port(), secrets.token_hex(16)
         jupyter = Jupyter(f"http://127.0.0.1:{port}", token, work / f"jupyter-{attempt}.log")
         with jupyter.log.open("wb") as out:
             proc = subprocess.Popen(
