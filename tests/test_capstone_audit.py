@@ -297,3 +297,19 @@ def test_verify_names_a_finding_that_still_works_against_a_wrong_fix(
     number = next(i for i, f in enumerate(found, 1) if f["weakness"] == "cors-wildcard")
     still = f"[cors-wildcard] your finding {number} still works"
     assert any(d.startswith(still) for d in result.details), result
+
+
+# -- login-enumeration: a right list is not enough -------------------------------------------
+@pytest.mark.parametrize("secure", [False, True], ids=["broken", "secure"])
+def test_a_list_that_matches_by_chance_does_not_show_enumeration(secure: bool) -> None:
+    """A throttled exploit that reads each 429 as "has an account" names the customers by
+    chance (1 in 45 shops, once): the judge's control login tells that from a real leak."""
+    from labkit.exercises.capstone import judges as j
+
+    with served_shop("chance", secure=secure) as shop:
+        facts = j.prepare(shop)
+        judging = j.Judging(shop, facts, j.snapshot(shop), sorted(facts.customers), [], [])
+        verdict = ROWS["login-enumeration"].judge(judging)
+    assert verdict.passed is not secure, verdict.summary
+    if secure:
+        assert "answers a customer and a stranger alike" in verdict.summary

@@ -325,6 +325,19 @@ def cors(j: Judging) -> Verdict:
                "Access-Control-Allow-Origin: <that origin> and credentials")  # fmt: skip
 
 
+def _login_answers_alike(j: Judging, customer: str) -> bool:
+    """The control behind a right list: a wrong password for ``customer`` and one for an
+    unknown email, from the judge's own address, get the same answer (or a 429). A list that
+    matches by chance — a throttled exploit reads every 429 as "has an account" — meets it."""
+    stranger = f"nobody-{secrets.token_hex(6)}@{customer.rpartition('@')[2]}"
+    with j.client() as client:
+        answers = [client.post(LOGIN, json={"email": email, "password": secrets.token_urlsafe(12)})
+                   for email in (customer, stranger)]  # fmt: skip
+    if any(a.status_code == 429 for a in answers):
+        return True
+    return len({(a.status_code, a.text) for a in answers}) == 1
+
+
 def enumeration(j: Judging) -> Verdict:
     mailing = {e.lower(): e for e in j.facts.mailing}
     said = {s.strip().lower() for s in strings(j.evidence)}
@@ -333,6 +346,11 @@ def enumeration(j: Judging) -> Verdict:
     if not named:
         return _no("your evidence names nobody of the mailing list (/api/_lab/mailing-list)")
     if named == truth:
+        if _login_answers_alike(j, sorted(truth)[0]):
+            return _no(
+                "this shop's login answers a customer and a stranger alike (a 429 of its rate "
+                "limit says nothing about the account): your list did not come from its answers"
+            )
         return Verdict(True, f"told {len(truth)} customers from {len(mailing) - len(truth)} "
                        "strangers on the bought mailing list, by the login's answers")  # fmt: skip
     wrong, missed = sorted(named - truth), sorted(truth - named)
