@@ -133,7 +133,8 @@ breach = lab.client.get("/api/_lab/breach").json()  # the stolen database file
 # %% [markdown]
 # A worked example opens the cell below: the shop's plain-HTTP listener. Its exploit asks for a
 # page over `http://` and returns the answer; the check looks at where it came from and what
-# the shop said.
+# the shop said. Being given, it earns no point: the audit counts the other eleven rows and
+# the bonus flaws (its row's fix, in Part 2, is still yours).
 #
 # Then yours: write one exploit per flaw and add its finding to `FINDINGS`. Stuck? Run
 # `lab.hints("audit")`: the hints go from method to route, one at a time (each one you reveal

@@ -21,8 +21,16 @@ import pytest
 
 from labkit.course.build import build_notebook
 from labkit.course.cells import ANSWER, cell_role
-from labkit.exercises.capstone.audit import BONUS, ROWS, served_shop
+from labkit.exercises.capstone.audit import (
+    AUDIT_POINTS,
+    BONUS,
+    COUNTED,
+    EXAMPLE,
+    ROWS,
+    served_shop,
+)
 from labkit.exercises.capstone.evidence import parse_cwe, parse_route
+from labkit.exercises.capstone.points import audit_points, audit_summary, credited
 from labkit.exercises.lab import Lab
 from labkit.exercises.labs.capstone import LAB, ORDER
 from labkit.sandbox.apps.shop import runner
@@ -73,21 +81,30 @@ def test_every_row_and_every_bonus_flaw_is_credited_to_its_reference_exploit(
 ) -> None:
     result = lab.check("audit", findings=solved["FINDINGS"])
     assert result.passed, result
-    assert result.summary.startswith(f"12 of 12 rows and {len(BONUS)} of {len(BONUS)} bonus")
-    credited = [d for d in result.details if d.startswith("✓")]
-    assert len(credited) == len(solved["FINDINGS"]) == len(ROWS) + len(BONUS)
-    named = " ".join(credited)
-    assert all(f"— {row}:" in named for row in ORDER)
+    assert result.summary.startswith(f"11 of 11 rows and {len(BONUS)} of {len(BONUS)} bonus")
+    shown = [d for d in result.details if d.startswith("✓")]
+    assert len(shown) == len(solved["FINDINGS"]) == len(ROWS) + len(BONUS)
+    named = " ".join(shown)
+    assert all(f"— {row}:" in named for row in COUNTED)
+    assert f"— {EXAMPLE}, the worked example (no point):" in named
     assert all(f"— bonus {flaw}:" in named for flaw in BONUS)
+    assert audit_points(result.summary, AUDIT_POINTS) == AUDIT_POINTS  # the max
+    assert credited(result.summary) == [(r, False) for r in COUNTED] + [
+        (b, True) for b in sorted(BONUS)
+    ]
 
 
-def test_the_stub_holds_one_worked_example_and_fails_the_audit(lab: Lab) -> None:
+def test_the_stub_holds_one_worked_example_that_earns_no_point(lab: Lab) -> None:
     stub = answers_of(solved=False)
-    assert len(stub["FINDINGS"]) == 1
+    assert len(stub["FINDINGS"]) == 1 and stub["FINDINGS"][0]["weakness"] == EXAMPLE
     result = lab.check("audit", findings=stub["FINDINGS"])
     assert not result.passed
-    assert result.summary.startswith("1 of 12 rows and 0 of")
+    assert result.summary == "0 of 11 rows and 0 of 5 bonus flaws demonstrated by your exploits"
+    assert audit_points(result.summary, AUDIT_POINTS) == 0 and credited(result.summary) == []
+    assert line_of(result.details, 1).startswith("✓")  # it works: it is shown, not counted
+    assert "the worked example (no point)" in line_of(result.details, 1)
     assert "rows without a demonstrated finding" in result.details[-1]
+    assert EXAMPLE not in result.details[-1].split(" (")[0]  # not asked for again
 
 
 def test_the_audit_needs_findings_as_a_list(lab: Lab) -> None:
@@ -171,7 +188,7 @@ def test_refusals_say_why(
          "exploit": "union"}),
     ]  # fmt: skip
     result = lab.check("audit", findings=[finding for _, finding in cases])
-    assert not result.passed and result.summary.startswith("0 of 12 rows and 0 of")
+    assert not result.passed and result.summary.startswith("0 of 11 rows and 0 of")
     for number, (reason, _) in enumerate(cases, 1):
         line = line_of(result.details, number)
         assert line.startswith("✗") and reason in line, line
@@ -244,17 +261,26 @@ def test_verify_replays_the_learners_findings_against_the_fixed_shop(
 def test_the_audit_earns_a_point_per_finding_in_grading_and_in_the_course_summary(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from labkit.exercises.capstone.audit import AUDIT_POINTS
-    from labkit.exercises.capstone.points import audit_points
     from labkit.exercises.completion import course_summary
     from labkit.exercises.progress import ProgressStore
     from labkit.grading.canonical import Canonical, CheckSlot
     from labkit.grading.score import score
     from labkit.grading.worker import WorkerResult
 
-    assert LAB.checks["audit"].points == AUDIT_POINTS == len(ROWS) + len(BONUS)
-    partial = "7 of 12 rows and 2 of 5 bonus flaws demonstrated by your exploits"
+    assert LAB.checks["audit"].points == AUDIT_POINTS == len(ROWS) - 1 + len(BONUS) == 16
+    rows = ["jwt-in-localstorage", "fast-password-hash", "hardcoded-secret", "cors-wildcard",
+            "login-enumeration", "no-auth-rate-limit", "homemade-crypto"]  # fmt: skip
+    partial = audit_summary(rows, 11, ["order-idor", "sql-error-disclosure"], 5)
+    assert partial.startswith("7 of 11 rows and 2 of 5 bonus flaws demonstrated by your exploits")
     assert audit_points(partial, AUDIT_POINTS) == 9
+    assert audit_points("7 of 12 rows and 2 of 5 bonus flaws demonstrated", 16) == 9  # older
+    assert credited("7 of 12 rows and 2 of 5 bonus flaws demonstrated by your exploits") == []
+    assert credited(partial + "; ✗ finding 9 ... | FLAGGED: x") == [
+        *((r, False) for r in rows),
+        ("order-idor", True),
+        ("sql-error-disclosure", True),
+    ]
+    assert credited(audit_summary([], 11, ["order-idor"], 5)) == [("order-idor", True)]
     assert audit_points("the check could not finish", AUDIT_POINTS) is None
     lab = Canonical("13-capstone", None, (CheckSlot("audit", AUDIT_POINTS),
                                           CheckSlot("verify", 3)), ())  # fmt: skip
@@ -269,7 +295,11 @@ def test_the_audit_earns_a_point_per_finding_in_grading_and_in_the_course_summar
     summary = course_summary(store=store)
     capstone = next(row for row in summary.labs if row.lab == "13-capstone")
     assert capstone.points == 9 and capstone.findings == partial
-    assert f"findings: {partial}" in repr(summary) and partial in summary.html
+    listed = ("findings: 7 of 11 rows and 2 of 5 bonus flaws: jwt-in-localstorage, "
+              "fast-password-hash, hardcoded-secret, cors-wildcard, login-enumeration, "
+              "no-auth-rate-limit, homemade-crypto, order-idor (bonus), "
+              "sql-error-disclosure (bonus)")  # fmt: skip
+    assert listed in repr(summary) and listed in summary.html
 
 
 def test_verify_on_the_stubs_keeps_the_batteries_feedback_with_findings(lab: Lab) -> None:

@@ -375,6 +375,6 @@ def test_capstone_checklist_in_jupyterlab(lab_factory, tmp_path: Path) -> None:
                 raise AssertionError(diagnose("Confirm showed no result")) from exc
             text = checklist.inner_text()
             assert "✅" in text, diagnose(f"no ✅ in the checklist: {text[:600]}")
-            assert "1 of 12 rows" in text
+            assert "0 of 11 rows" in text
         finally:
             page.screenshot(path=str(tmp_path / "checklist.png"), full_page=True)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from labkit.exercises.capstone.points import AUDIT, audit_points
+from labkit.exercises.capstone.points import AUDIT, audit_points, credited
 from labkit.exercises.feedback import widget_bundle
 from labkit.exercises.progress import ProgressStore
 from labkit.exercises.registry import LABS, get_lab
@@ -41,6 +41,20 @@ class LabSummary:
     @property
     def complete(self) -> bool:
         return self.total > 0 and self.passed == self.total
+
+    @property
+    def credited(self) -> list[str]:
+        """Each finding the audit credited: its weakness id, ``(bonus)`` after a bonus flaw."""
+        return [f"{w} (bonus)" if bonus else w for w, bonus in credited(self.findings)]
+
+    @property
+    def findings_line(self) -> str:
+        """The findings as the summary shows them: the counts and each credited finding ("7
+        of 11 rows and 2 of 5 bonus flaws: cors-wildcard, ..., order-idor (bonus)"), else the
+        verdict as it is."""
+        named = self.credited
+        counts = self.findings.partition(" demonstrated")[0]
+        return f"{counts}: {', '.join(named)}" if named else self.findings
 
 
 class CourseSummary:
@@ -93,7 +107,7 @@ class CourseSummary:
                 f"  {lab.points:>2}/{lab.max_points:<2} points  {lab.hints} hints"
             )
             if lab.findings:
-                lines.append(f"    findings: {lab.findings}")
+                lines.append(f"    findings: {lab.findings_line}")
         return "\n".join(lines)
 
     def _table(self) -> str:
@@ -101,7 +115,7 @@ class CourseSummary:
         for lab in self.labs:
             share = lab.passed / lab.total if lab.total else 0.0
             colour = "#1a7f37" if lab.complete else ("#bf8700" if lab.passed else "#d0d7de")
-            found = html.escape(lab.findings)
+            found = html.escape(lab.findings_line)
             found = f"<br><small>findings: {found}</small>" if found else ""
             rows.append(
                 f"<tr><td>{'✅' if lab.complete else ''}</td>"

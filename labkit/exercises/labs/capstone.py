@@ -7,7 +7,8 @@ shop (:mod:`labkit.exercises.capstone`). From them come:
 - ``audit`` — the learner's findings (routes, weakness, ``exploit(client)``), each exploit
   replayed on a fresh BrokenShop and on the secure shop (:mod:`labkit.exercises.capstone.audit`):
   a finding counts only when its evidence shows its weakness on the first and nothing on the
-  second — the twelve rows, and bonus flaws outside the table;
+  second — the twelve rows (the worked example's row earns no point), and bonus flaws
+  outside the table;
 - ``fix-<id>`` — one per row: the learner's functions plugged into a fresh shop, and the
   battery of the lab that taught the pattern replayed against it;
 - ``verify`` — every fix at once, every battery replayed against the one fixed shop, and
@@ -23,10 +24,13 @@ from labkit.exercises.capstone.antipattern import AntiPattern
 from labkit.exercises.capstone.audit import (
     AUDIT_POINTS,
     BONUS,
+    COUNTED,
+    EXAMPLE,
     ROWS,
     judge_findings,
     replay_on,
 )
+from labkit.exercises.capstone.points import audit_summary
 from labkit.exercises.check import CheckContext, Findings, Target, Verdict
 from labkit.exercises.registry import LabDefinition
 from labkit.exercises.rules import Rule
@@ -85,16 +89,14 @@ def audit(ctx: CheckContext) -> Verdict:
     outcomes, problem = judge_findings(ctx.require_patched())
     if problem:
         return Verdict(False, problem, (f"row ids: {', '.join(ORDER)}",))
-    rows = sorted({o.credit for o in outcomes if o.credit in ROWS}, key=ORDER.index)
+    rows = sorted({o.credit for o in outcomes if o.credit in COUNTED}, key=ORDER.index)
     bonus = sorted({o.credit for o in outcomes if o.credit in BONUS})
     details = [o.line() for o in outcomes]
-    missing = [r for r in ORDER if r not in rows]
+    missing = [r for r in ORDER if r in COUNTED and r not in rows]
     if missing:
-        details.append(f"rows without a demonstrated finding: {', '.join(missing)}")
-    summary = (
-        f"{len(rows)} of {len(ORDER)} rows and {len(bonus)} of {len(BONUS)} bonus flaws "
-        "demonstrated by your exploits" + (f" (bonus: {', '.join(bonus)})" if bonus else "")
-    )
+        details.append(f"rows without a demonstrated finding: {', '.join(missing)} "
+                       f"({EXAMPLE}, the worked example's row, earns no point)")  # fmt: skip
+    summary = audit_summary(rows, len(COUNTED), bonus, len(BONUS))
     return Verdict(not missing, summary, tuple(details))
 
 
