@@ -14,14 +14,17 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
+from fastapi import Depends
 
+import labkit.sandbox
 from labkit.attacks import jwt as attacks
+from labkit.patterns.sessions import SessionRecord
 from labkit.sandbox import sqlite_guard
-from labkit.sandbox.apps import apikeys, injection, oauth, sessions
+from labkit.sandbox.apps import apikeys, authz, injection, oauth, sessions
 from labkit.sandbox.apps import jwt as jwt_app
 from labkit.sandbox.apps.base import lab_state
 from labkit.sandbox.server import Sandbox
@@ -293,8 +296,8 @@ def _statement_running(probe: sqlite3.Connection) -> bool:
 def test_a_runaway_query_stops_when_the_lab_closes() -> None:
     app = injection.create_app()
     state = lab_state(app)
-    sqlite_guard.for_lab(state).budget_s = 600  # only closing the lab can stop it
     assert state.store is not None
+    state.store.guard.budget_s = 600  # only closing the lab can stop it
     probe = sqlite3.connect(state.store.path, timeout=0, isolation_level=None)
     box = Sandbox(app, name="07-injection-closing").start()
     client = httpx.Client(base_url=box.url, timeout=120, trust_env=False)
@@ -427,7 +430,7 @@ def test_13_shop_lookup_stops_a_runaway_query(tmp_path_factory: pytest.TempPathF
             timeout=60,
         )
         assert answer.status_code == 500
-        assert "interrupted" in answer.json()["detail"]
+        assert "budget for SQL work" in answer.json()["detail"]
 
 
 @pytest.mark.slow
@@ -464,6 +467,77 @@ def test_every_lab_store_connection_is_capped() -> None:
         store.close()
 
 
+# -- every lab database: the same guard ---------------------------------------------------------
+def test_every_lab_app_opens_sqlite_only_through_the_guarded_store() -> None:
+    """Outside 07 and 13 no route puts a request's input into SQL text (every query is a
+    constant with bound parameters, or names a table of the app's own): the guard there
+    fences learner code and stops work at close. One place opens connections for it."""
+    root = Path(labkit.sandbox.__file__).parent
+    opening = sorted(
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if "sqlite3.connect(" in path.read_text(encoding="utf-8")
+    )
+    assert opening == ["store.py"]
+
+
+def _runaway_authorize(*permissions: str) -> Any:
+    """A learner's 06 dependency that runs endless SQL on the lab's database."""
+
+    def caller(
+        claims: Annotated[dict[str, Any], Depends(authz.token_claims)],
+        db: Annotated[authz.Database, Depends(authz.database)],
+    ) -> authz.User:
+        with db.store.connect() as connection:
+            connection.execute(RUNAWAY_SQL).fetchone()
+        user = db.user(int(claims["sub"]))
+        assert user is not None
+        return user
+
+    return caller
+
+
+RUNAWAY_SQL = "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c) SELECT max(n) FROM c"
+
+
+def test_06_a_learner_dependency_running_endless_sql_is_stopped_with_feedback() -> None:
+    app = authz.create_app(authorize=_runaway_authorize)
+    state = lab_state(app)
+    assert state.store is not None
+    state.store.guard.budget_s = 1  # the fix's own 10 s timeout cannot stop SQLite's C loop
+    try:
+        with Sandbox(app, name="06-authorization-hostile") as box:
+            alice = state.users["alice"]
+            token = box.client.post(
+                "/api/auth/login", json={"email": alice.email, "password": alice.password}
+            ).json()["accessToken"]
+            answer = box.client.get(
+                "/api/posts", headers={"Authorization": f"Bearer {token}"}, timeout=60
+            )
+            assert answer.status_code == 500
+            assert "budget for SQL work" in answer.text, answer.text
+            assert box.client.get("/api/_lab/dump").status_code == 200  # served as before
+    finally:
+        state.close()
+
+
+def test_03_session_table_is_fenced_by_the_lab_database_guard(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(sessions.REDIS_ENV, raising=False)
+    store = LabStore("03-sessions-guard")
+    try:
+        table, where = sessions.open_session_store(store, ttl_s=60)
+        assert where.startswith("sqlite")
+        table.put("sid", SessionRecord(email="a@example.com", created=0.0, last_seen=0.0))
+        assert table.get("sid") is not None
+        store.guard.max_rows = 0
+        with pytest.raises(sqlite_guard.SqlLimit, match="row cap"):
+            table.get("sid")
+    finally:
+        store.close()
+
+
 def test_07_lab_members_refuse_ages_sqlite_cannot_store(injection_lab: Sandbox) -> None:
     member = {"email": "huge@example.com", "name": "Huge", "age": 2**70}
     answer = injection_lab.client.post("/api/_lab/members", json={"users": [member]})
@@ -495,8 +569,15 @@ def test_13_shop_clock_moves_a_bounded_total(tmp_path_factory: pytest.TempPathFa
             lab.client.post("/api/_lab/clock", json={"advanceDays": 3650}).status_code
             for _ in range(12)
         ]
-        assert codes[:10] == [200] * 10 and 200 not in codes[10:], codes
+        assert codes == [200] * 10 + [422] * 2, codes
         assert lab.client.get("/api/_lab/clock").json()["offsetDays"] == 36_500
+        refused = lab.client.post("/api/_lab/clock", json={"advanceDays": 1}).json()
+        assert "at most 36500 days" in refused["errors"][0]["msg"]
+        for nonsense in (b'{"advanceDays": NaN}', b'{"advanceDays": 1e308}'):
+            answer = lab.client.post(
+                "/api/_lab/clock", content=nonsense, headers={"content-type": "application/json"}
+            )
+            assert answer.status_code == 422
         bob = lab.users["bob"]
         token = lab.client.post(
             "/api/auth/login", json={"email": bob.email, "password": bob.password}

@@ -24,7 +24,7 @@ import json
 import secrets
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -116,15 +116,28 @@ CREATE INDEX IF NOT EXISTS sessions_email ON sessions (email);
 
 
 class SqliteSessionStore:
-    """Sessions in their own table of a SQLite file (the lab's database by default)."""
+    """Sessions in their own table of a SQLite file (the lab's database by default).
 
-    def __init__(self, path: str | Path) -> None:
+    ``connect`` opens a short-lived connection that commits on success (default: a plain
+    ``sqlite3.connect(path)``); a lab passes its database's own, which bounds every query.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        connect: Callable[[], AbstractContextManager[sqlite3.Connection]] | None = None,
+    ) -> None:
         self.path = Path(path)
+        self._opener = connect
         with self._connect() as db:
             db.executescript(_SCHEMA)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
+        if self._opener is not None:
+            with self._opener() as db:
+                yield db
+            return
         db = sqlite3.connect(self.path, timeout=10)
         try:
             with db:

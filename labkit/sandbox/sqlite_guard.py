@@ -2,8 +2,10 @@
 
 Labs 07 and 13 let the learner write SQL (that is the lesson), in the kernel's own process.
 One ``UNION SELECT randomblob(300000000)`` peaked at 1.2 GB; a recursive CTE kept AnyIO worker
-threads spinning long after the lab was closed. A :class:`SqliteGuard` per lab app fences
-every connection :meth:`~SqliteGuard.apply` is given:
+threads spinning long after the lab was closed. Every lab database
+(:class:`~labkit.sandbox.store.LabStore`) has a :class:`SqliteGuard`, which fences each
+connection :meth:`~labkit.sandbox.store.LabStore.connect` opens, whatever runs on it (the
+lab's own queries, 03's session table, the learner's SQL):
 
 * a progress handler stops a statement once the connection has worked
   :data:`WORK_BUDGET_S`, or at once when the lab closes (:meth:`~SqliteGuard.close`);
@@ -12,11 +14,11 @@ every connection :meth:`~SqliteGuard.apply` is given:
 * rows fetched through the connection's row factory stop at :data:`MAX_ROWS` and
   :data:`MAX_FETCHED_BYTES` of values;
 * ``PRAGMA max_page_count`` keeps the database file under :data:`MAX_DATABASE_BYTES`
-  (:func:`cap_size`, which every :class:`~labkit.sandbox.store.LabStore` connection gets too).
+  (:func:`cap_size`).
 
 A stopped statement raises :class:`SqlLimit` (an ``sqlite3.OperationalError``), whose message
-says which limit it met, where :meth:`Budget.raise_if_stopped` is called; elsewhere SQLite's
-own ``interrupted`` / ``string or blob too big`` / ``database or disk is full``.
+says which limit it met: :meth:`Budget.raise_if_stopped` (called by ``LabStore.connect``) turns
+SQLite's own ``interrupted`` / ``string or blob too big`` / ``database or disk is full`` into it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-import weakref
 from typing import Any
 
 from labkit.sandbox.limits import BODY_CEILING_BYTES
@@ -39,7 +40,6 @@ __all__ = [
     "SqlLimit",
     "SqliteGuard",
     "cap_size",
-    "for_lab",
 ]
 
 #: SQL work per connection (a lab request opens one): a few ms is the norm, argon2 checks of
@@ -165,20 +165,3 @@ class SqliteGuard:
 
         db.row_factory = counted
         return budget
-
-
-_guards: dict[int, SqliteGuard] = {}
-_guards_lock = threading.Lock()
-
-
-def for_lab(state: Any) -> SqliteGuard:
-    """The guard of a lab (its :class:`~labkit.sandbox.apps.base.LabState`), made on first
-    use and closed with the lab."""
-    key = id(state)
-    with _guards_lock:
-        guard = _guards.get(key)
-        if guard is None:
-            guard = _guards[key] = SqliteGuard()
-            state.on_close.append(guard.close)
-            weakref.finalize(state, _guards.pop, key, None)
-    return guard

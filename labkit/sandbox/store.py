@@ -1,5 +1,10 @@
 """The lab database: a real SQLite file per sandbox, in a temporary directory of its own.
 
+Every connection to it comes from :meth:`LabStore.connect`, fenced by the store's
+:class:`~labkit.sandbox.sqlite_guard.SqliteGuard` (time, value size, rows, disk; stopped when
+the store closes): one place, whether a lab's own queries, its session table or the learner's
+SQL (07, 13) run on it.
+
 Every lab that has users seeds the same three staff accounts (alice admin, bob editor, carol
 viewer) with passwords generated fresh for each store, so answers cannot be copied between
 runs or learners. How a password is *stored* is up to the lab app (that is lesson 01), so the
@@ -17,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from labkit.sandbox.sqlite_guard import cap_size
+from labkit.sandbox.sqlite_guard import SqliteGuard
 
 __all__ = ["STAFF", "LabStore", "SeedUser", "UserRecord", "Users", "generate_password"]
 
@@ -89,23 +94,37 @@ class Users(Mapping[str, SeedUser]):
 
 
 class LabStore:
-    """A SQLite database file in a fresh temp dir; ``close()`` deletes it."""
+    """A SQLite database file in a fresh temp dir; ``close()`` stops its queries and deletes it.
+
+    ``guard`` holds the limits of every connection (tests may lower ``guard.budget_s``).
+    """
 
     def __init__(self, name: str = "lab") -> None:
         self._dir = Path(tempfile.mkdtemp(prefix=f"labkit-{name}-"))
         self.path = self._dir / "lab.sqlite3"
+        self.guard = SqliteGuard()
         with self.connect() as db:
             db.executescript(_SCHEMA)
 
     @contextmanager
-    def connect(self) -> Iterator[sqlite3.Connection]:
-        """A short-lived connection (commit on success); safe to use from any thread."""
-        db = sqlite3.connect(self.path, timeout=10)
+    def connect(self, *, any_thread: bool = False) -> Iterator[sqlite3.Connection]:
+        """A short-lived connection (commit on success), rows as :class:`sqlite3.Row`.
+
+        Fenced by :attr:`guard` (issue #14): a statement past a limit raises
+        :class:`~labkit.sandbox.sqlite_guard.SqlLimit`, naming it, even when it surfaces
+        wrapped (a learner function's fault). ``any_thread`` lets another thread use the
+        connection meanwhile (a learner's function runs in a guard thread while the request's
+        thread waits for it).
+        """
+        db = sqlite3.connect(self.path, timeout=10, check_same_thread=not any_thread)
         db.row_factory = sqlite3.Row
-        cap_size(db)  # a lab database stays under 64 MiB on disk (issue #14)
+        budget = self.guard.apply(db)
         try:
             with db:
                 yield db
+        except Exception as exc:
+            budget.raise_if_stopped(exc)
+            raise
         finally:
             db.close()
 
@@ -144,6 +163,7 @@ class LabStore:
         return [UserRecord(**dict(r)) for r in rows]
 
     def close(self) -> None:
+        self.guard.close()
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def __repr__(self) -> str:

@@ -167,6 +167,20 @@ class LabClock:
     def now(self) -> float:
         return time.time() + self.offset
 
+    def advance(self, body: Advance) -> Any:
+        """What ``POST /api/_lab/clock`` answers (05 and the capstone): the clock, or a 422
+        past :data:`CLOCK_MAX_OFFSET_DAYS` in all (the offset is then kept as it was)."""
+        if self.offset / DAY + body.advanceDays > CLOCK_MAX_OFFSET_DAYS:
+            error = {
+                "loc": ["body", "advanceDays"],
+                "msg": f"the lab clock moves at most {CLOCK_MAX_OFFSET_DAYS} days in all "
+                f"(it is {self.offset / DAY:g} days ahead)",
+                "type": "lab_clock_limit",
+            }
+            return JSONResponse({"errors": [error]}, status_code=422)
+        self.offset += body.advanceDays * DAY
+        return {"now": self.now(), "offsetDays": self.offset / DAY}
+
 
 class KeyTable:
     """The ``api_keys`` table: rows in, :class:`~labkit.patterns.apikeys.ApiKey` out."""
@@ -501,16 +515,7 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
 
     @app.post("/api/_lab/clock", include_in_schema=False)
     def advance_clock(body: Advance) -> Any:
-        if clock.offset / DAY + body.advanceDays > CLOCK_MAX_OFFSET_DAYS:
-            error = {
-                "loc": ["body", "advanceDays"],
-                "msg": f"the lab clock moves at most {CLOCK_MAX_OFFSET_DAYS} days in all "
-                f"(it is {clock.offset / DAY:g} days ahead)",
-                "type": "lab_clock_limit",
-            }
-            return JSONResponse({"errors": [error]}, status_code=422)
-        clock.offset += body.advanceDays * DAY
-        return {"now": clock.now(), "offsetDays": clock.offset / DAY}
+        return clock.advance(body)
 
     @app.post("/api/_lab/keys", include_in_schema=False)
     def lab_key(body: LabKey) -> dict[str, Any]:

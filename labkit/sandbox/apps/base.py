@@ -17,7 +17,7 @@ from labkit.sandbox.apps.pages import add_docs, index_page
 from labkit.sandbox.fixes import install_fault_handler
 from labkit.sandbox.store import LabStore, Users
 
-__all__ = ["ERROR_RESPONSE", "LabState", "lab_state", "new_lab_app"]
+__all__ = ["ERROR_RESPONSE", "LabState", "finite_json", "lab_state", "new_lab_app"]
 
 #: Every route's OpenAPI ``default`` response: any status a route does not list comes in the
 #: seed's error shape, ``{"error": message}`` or ``{"errors": [...]}`` (a page route may answer
@@ -77,6 +77,8 @@ class LabState:
             callback(self.urls)
 
     def close(self) -> None:
+        if self.store is not None:
+            self.store.guard.close()  # SQL still running stops now, before the callbacks wait
         for callback in self.on_close:
             callback()
         if self.store is not None:
@@ -129,18 +131,18 @@ def _app_path(request: Request) -> str:
 async def _validation_errors(request: Request, exc: Exception) -> JSONResponse:
     """422 with the contract's ``{"errors": [...]}`` shape (FastAPI's default is ``detail``)."""
     errors = exc.errors() if isinstance(exc, RequestValidationError) else []
-    return JSONResponse({"errors": _finite(jsonable_encoder(errors))}, status_code=422)
+    return JSONResponse({"errors": finite_json(jsonable_encoder(errors))}, status_code=422)
 
 
-def _finite(value: Any) -> Any:
-    """``value`` with NaN and infinities as strings: JSON has none (``{"advance": NaN}``
-    made the 422 itself fail with a 500)."""
+def finite_json(value: Any) -> Any:
+    """``value`` (JSON-ready) with NaN and infinities as strings: JSON has none
+    (``{"advance": NaN}`` made the 422 itself fail with a 500)."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
+        return {key: finite_json(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_finite(item) for item in value]
+        return [finite_json(item) for item in value]
     return value
 
 

@@ -39,7 +39,7 @@ from labkit.patterns import validation as safe
 from labkit.sandbox.apps.base import LabState, new_lab_app
 from labkit.sandbox.bearer import BearerAuth
 from labkit.sandbox.fixes import FixFault, FixSlot, plug_fixes
-from labkit.sandbox.sqlite_guard import SqlLimit, for_lab
+from labkit.sandbox.sqlite_guard import SqlLimit
 from labkit.sandbox.store import LabStore
 from labkit.vulnerable import validation as weak
 
@@ -159,24 +159,15 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
     auth.install(app)
     safe.install_body_limit(app, parts["body_too_large"])
     dummy = secure_passwords.dummy_hash()
-    sql_guard = for_lab(state)  # time, memory, rows and disk of the learner's SQL; stops at close
 
     @contextmanager
     def database() -> Iterator[sqlite3.Connection]:
-        # check_same_thread=False: a learner's query function runs in a guard thread (see
-        # labkit.sandbox.fixes) while the request thread waits for it: one user at a time
-        db = sqlite3.connect(store.path, timeout=10, check_same_thread=False)
-        db.row_factory = sqlite3.Row
-        db.create_function("password_matches", 2, _password_matches)
-        budget = sql_guard.apply(db)
-        try:
-            with db:
-                yield db
-        except (sqlite3.Error, FixFault) as exc:
-            budget.raise_if_stopped(exc)
-            raise
-        finally:
-            db.close()
+        # any_thread: a learner's query function runs in a guard thread (see
+        # labkit.sandbox.fixes) while the request thread waits for it: one user at a time.
+        # The store's guard bounds the learner's SQL in time, memory, rows and disk (#14).
+        with store.connect(any_thread=True) as db:
+            db.create_function("password_matches", 2, _password_matches)
+            yield db
 
     def db_error(exc: sqlite3.Error) -> JSONResponse:
         body = {"error": "Internal server error"}

@@ -141,7 +141,8 @@ def open_session_store(lab_store: LabStore, *, ttl_s: int) -> tuple[SessionStore
             url, prefix=f"labkit:{LAB_ID}:{secrets.token_hex(6)}:", ttl_s=ttl_s
         )
         return store, f"redis {store.prefix}*"
-    return SqliteSessionStore(lab_store.path), f"sqlite {lab_store.path} (table sessions)"
+    table = SqliteSessionStore(lab_store.path, connect=lab_store.connect)  # guarded (#14)
+    return table, f"sqlite {lab_store.path} (table sessions)"
 
 
 def _parts(secure: bool, fixes: dict[str, Any], start: int) -> dict[str, Any]:

@@ -77,7 +77,6 @@ from labkit.sandbox.apps.injection import PUBLIC_COLUMNS, STAFF_PROFILES
 from labkit.sandbox.apps.injection import SLOTS as INJECTION_SLOTS
 from labkit.sandbox.apps.shop.core import LAB_ROUTES, Shop
 from labkit.sandbox.fixes import FixFault, FixSlot
-from labkit.sandbox.sqlite_guard import for_lab
 from labkit.vulnerable import apikeys as weak_keys
 from labkit.vulnerable import shop_data as weak_cards
 from labkit.vulnerable import validation as weak_sql
@@ -381,17 +380,12 @@ def _install_lookup(shop: Shop) -> None:
 
     @contextmanager
     def database() -> Iterator[sqlite3.Connection]:
-        # check_same_thread=False: a learner's function runs in a guard thread while the
-        # request thread waits for it (one user at a time), as in 07
-        db = sqlite3.connect(store.path, timeout=10, check_same_thread=False)
-        db.row_factory = sqlite3.Row
-        for_lab(shop.state).apply(db)  # time, memory, rows, disk; stopped at close (#14)
-        try:
+        # any_thread: a learner's function runs in a guard thread while the
+        # request thread waits for it (one user at a time), as in 07; the store's guard bounds
+        # the SQL in time, memory, rows and disk, and stops it at close (#14)
+        with store.connect(any_thread=True) as db:
             db.execute(_USERS_VIEW)
-            with db:
-                yield db
-        finally:
-            db.close()
+            yield db
 
     @app.get("/api/users", response_model=None)
     def find_friend(email: str = Query(max_length=255), user: dict[str, Any] = claims) -> Any:
@@ -496,6 +490,5 @@ def _install_partner_api(shop: Shop) -> None:
         return {"now": clock.now(), "offsetDays": clock.offset / DAY}
 
     @app.post("/api/_lab/clock", include_in_schema=False)
-    def advance_clock(body: Advance) -> dict[str, float]:
-        clock.offset += body.advanceDays * DAY
-        return {"now": clock.now(), "offsetDays": clock.offset / DAY}
+    def advance_clock(body: Advance) -> Any:
+        return clock.advance(body)  # 05's bound: a 422 past 36,500 days in all (#14)

@@ -20,6 +20,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from labkit.sandbox.apps.base import finite_json
 from labkit.sandbox.apps.shop.core import Shop
 from labkit.sandbox.fixes import FixSlot
 from labkit.vulnerable import shop_exposure as weak
@@ -82,6 +83,7 @@ def install(shop: Shop) -> None:
 
     async def unprocessable(request: Request, exc: Exception) -> JSONResponse:
         errors = exc.errors() if isinstance(exc, RequestValidationError) else []
-        return JSONResponse({"errors": jsonable_encoder(shape(list(errors)))}, status_code=422)
+        body = finite_json(jsonable_encoder(shape(list(errors))))  # an echoed NaN is a string
+        return JSONResponse({"errors": body}, status_code=422)
 
     shop.app.add_exception_handler(RequestValidationError, unprocessable)
