@@ -18,6 +18,10 @@ What is measured, and why (everything in one run, on this machine):
    MD5 each one is: the numbers behind the lab's "use a slow hash" argument.
 6. Grading throughput: ``labkit grade`` on 40 copies of a solved notebook with ``--jobs`` =
    cores (every check must come back ``passed``), end to end as an instructor runs it.
+9. Kernel memory under hostile requests (``hostile.py``): peak and kept RSS of a process
+   serving a lab while a 300 MB body, 02's jku gzip bomb, 07's randomblob UNION or 1,100
+   half-open connections hit it. ``python benchmarks/run.py --only hostile`` runs this section
+   alone and replaces it in ``BENCHMARKS.md``, leaving the others as they are.
 
 Medians are reported with their spread and n. Targets are for this report only: a missed
 target does not fail the run; a notebook that fails under nbval or nbclient does (exit 1,
@@ -26,6 +30,7 @@ after BENCHMARKS.md is written).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime as dt
 import os
@@ -44,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from hostile import PEAK_TARGET_MB, HostileResult, bench_hostile
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "BENCHMARKS.md"
@@ -792,8 +798,84 @@ def report_browser(times: list[float] | None) -> str:
     )
 
 
+# -- 9. hostile requests -------------------------------------------------------------------
+def report_hostile(results: list[HostileResult]) -> str:
+    """Section 9 of BENCHMARKS.md."""
+    rows = []
+    for r in results:
+        if r.error:
+            rows.append([r.name, r.lab, f"**could not run**: {r.error}", "", "", "", ""])
+            continue
+        answers = "✓" if r.after == "ok" else f"✗ {r.after}"
+        if r.during:
+            answers = f"meanwhile {'✓' if r.during == 'ok' else '✗ ' + r.during}, after {answers}"
+        ok = r.peak_mb <= PEAK_TARGET_MB and r.after == "ok" and r.during in ("", "ok")
+        rows.append(
+            [r.name, r.lab, r.answer, answers, f"{r.rss_mb:.0f}",
+             f"+{r.peak_mb:.0f} {'✓ met' if ok else '✗ not met'}", f"{r.kept_mb:+.0f}"]
+        )  # fmt: skip
+    header = [
+        "hostile request",
+        "lab",
+        "answer",
+        "the lab process answers its own request",
+        "RSS before MB",
+        "peak growth MB",
+        "kept MB",
+    ]
+    return "\n\n".join(
+        [
+            "## 9. Kernel memory under hostile requests",
+            "One fresh process per row serves the lab in a `Sandbox` (as `open_lab` does in a "
+            "kernel; 1,024 file descriptors), warmed up with one ordinary request; this process "
+            "then sends the hostile request from outside. *Peak growth*: `VmHWM` past the "
+            "resident memory just before (the peak is reset with `/proc/self/clear_refs`); "
+            "*kept*: `VmRSS` afterwards (after `gc.collect()`) minus the same. Before issue "
+            "#14 the body peaked at +1.25 GB and kept 756 MB, the gzip bomb peaked at 1.58 GB, "
+            "the blob at 1.2 GB, and the half-open requests hung the kernel for good. "
+            f"Target: peak growth ≤ {PEAK_TARGET_MB:.0f} MB and the process still answers. "
+            f"Measured {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')} (this section "
+            "alone: `python benchmarks/run.py --only hostile`).",
+            table(header, rows),
+        ]
+    )
+
+
+HOSTILE_HEADING = "## 9. Kernel memory under hostile requests"
+
+
+def write_section(heading: str, section: str) -> None:
+    """Put ``section`` in BENCHMARKS.md in place of the one under ``heading`` (else before
+    the failure line, else at the end); every other section stays as it is."""
+    text = OUTPUT.read_text(encoding="utf-8") if OUTPUT.exists() else "# labkit benchmarks\n"
+    start = text.find(heading)
+    if start >= 0:
+        ends = [
+            i for i in (text.find("\n## ", start + 1), text.find("\n**FAILED", start)) if i >= 0
+        ]
+        end = min(ends) + 1 if ends else len(text)
+        text = text[:start] + section + "\n\n" + text[end:].lstrip("\n")
+    elif "\n**FAILED" in text:
+        at = text.index("\n**FAILED") + 1
+        text = text[:at] + section + "\n\n" + text[at:]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    OUTPUT.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+
+
 # -- main ---------------------------------------------------------------------------------
 def main() -> int:
+    parser = argparse.ArgumentParser(description="labkit benchmarks (writes BENCHMARKS.md)")
+    parser.add_argument(
+        "--only",
+        choices=["hostile"],
+        help="run one section and replace it in BENCHMARKS.md (the others stay as they are)",
+    )
+    if parser.parse_args().only == "hostile":
+        section = report_hostile(bench_hostile())
+        write_section(HOSTILE_HEADING, section)
+        print(section)
+        return 0
     started, load_start = time.perf_counter(), load_average()
     with tempfile.TemporaryDirectory(prefix="labkit-bench-") as tmp:
         work = Path(tmp)
@@ -807,6 +889,7 @@ def main() -> int:
         passwords = [nb for nb in notebooks if nb.stem == "01-passwords"]
         rss = bench_rss(notebooks + [with_argon2_defaults(nb) for nb in passwords], work / "solved")
         grading = bench_grading(notebooks, work)
+        hostile = bench_hostile()
     total = time.perf_counter() - started
     failed = [r.notebook for r in nbval if r.failures] + [r.notebook for r in rss if r.errors]
     failed += grading_failures(grading)
@@ -823,6 +906,7 @@ def main() -> int:
         report_guesses(guesses),
         report_grading(grading),
         report_browser(browser),
+        report_hostile(hostile),
     ]
     if failed:
         sections.append(f"**FAILED notebooks: {', '.join(sorted(set(failed)))}**")
