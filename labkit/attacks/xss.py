@@ -25,7 +25,10 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+import time
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -64,6 +67,7 @@ __all__ = [
     "sniff_upload",
     "steal_cookie",
     "stealer_code",
+    "victim_session",
     "xss_payloads",
 ]
 
@@ -71,6 +75,9 @@ T = TypeVar("T")
 SESSION_COOKIE = "session"
 SIMULATION = "SIMULATION (no Chromium: the standards' algorithms, no JavaScript run)"
 _SETTLE_MS = 5_000
+#: How long a page must have had no request in flight to count as settled (Playwright's
+#: ``networkidle`` waits 500 ms; every request is tracked here, so a shorter quiet will do).
+_QUIET_S = 0.15
 _JS_TYPES = frozenset(
     {"text/javascript", "application/javascript", "application/ecmascript", "text/ecmascript",
      "application/x-javascript", "text/jscript", "module"}
@@ -188,8 +195,8 @@ def _victim_login(victim_url: str) -> tuple[str, str]:
 def _logged_in(browser: Browser, victim_url: str, **context: Any) -> tuple[BrowserContext, Page]:
     """A fresh browser profile where the victim has logged in on the app's own login page."""
     ctx = browser.new_context(**context)
-    page = ctx.new_page()
-    page.goto(victim_url.rstrip("/") + "/login")
+    page = _watched(ctx.new_page())
+    page.goto(victim_url.rstrip("/") + "/login", wait_until="domcontentloaded")
     status = page.evaluate(
         """async ([email, password]) => (await fetch("/api/auth/login", {
             method: "POST", headers: {"Content-Type": "application/json"},
@@ -202,15 +209,73 @@ def _logged_in(browser: Browser, victim_url: str, **context: Any) -> tuple[Brows
     return ctx, page
 
 
+@contextmanager
+def victim_session(browser: Browser, victim_url: str) -> Iterator[BrowserContext]:
+    """A browser profile where the victim has logged in once, for several probes in a row
+    (``session=`` of :func:`steal_cookie` and :func:`clickjack`); closed at the end."""
+    ctx, page = _logged_in(browser, victim_url)
+    page.close()
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+
+
 def _session_cookie(ctx: BrowserContext) -> str:
     return next((str(c["value"]) for c in ctx.cookies() if c["name"] == SESSION_COOKIE), "")
 
 
+class _Traffic:
+    """The requests in flight on one page (its frames included), counted from its creation."""
+
+    def __init__(self, page: Page) -> None:
+        self.in_flight = 0
+        self.changed = time.monotonic()
+        page.on("request", lambda _: self._step(1))
+        page.on("requestfinished", lambda _: self._step(-1))
+        page.on("requestfailed", lambda _: self._step(-1))
+
+    def _step(self, by: int) -> None:
+        self.in_flight = max(0, self.in_flight + by)
+        self.changed = time.monotonic()
+
+    def quiet_since(self, start: float) -> bool:
+        """No request in flight, none begun or ended for :data:`_QUIET_S`, counted from
+        ``start`` at the earliest (events reach Python only while the page is waited on)."""
+        return self.in_flight == 0 and time.monotonic() - max(self.changed, start) >= _QUIET_S
+
+
+_TRAFFIC: weakref.WeakKeyDictionary[Page, _Traffic] = weakref.WeakKeyDictionary()
+
+
+def _watched(page: Page) -> Page:
+    """``page``, its requests counted from now on, so :func:`_settle` can tell when it is done."""
+    _TRAFFIC[page] = _Traffic(page)
+    return page
+
+
 def _settle(page: Page) -> None:
-    try:
-        page.wait_for_load_state("networkidle", timeout=_SETTLE_MS)
-    except Exception:  # a page that keeps fetching: judge what happened so far
-        page.wait_for_timeout(500)
+    """Wait until the document has loaded (or given way to another navigation) and no request
+    has been in flight for :data:`_QUIET_S` — at most :data:`_SETTLE_MS`."""
+    traffic = _TRAFFIC.get(page)
+    if traffic is None:
+        try:
+            page.wait_for_load_state("networkidle", timeout=_SETTLE_MS)
+        except Exception:  # a page that keeps fetching: judge what happened so far
+            page.wait_for_timeout(500)
+        return
+    start = time.monotonic()
+    deadline = start + _SETTLE_MS / 1000
+    loaded = False
+    while time.monotonic() < deadline:
+        if not loaded:
+            try:
+                loaded = page.evaluate("document.readyState") == "complete"
+            except Exception:  # a navigation in progress: its requests are counted
+                loaded = False
+        if loaded and traffic.quiet_since(start):
+            return
+        page.wait_for_timeout(25)
 
 
 def _open(page: Page, url: str) -> None:
@@ -246,13 +311,23 @@ def steal_cookie(
     extra_csp: str | None = None,
     bypass_csp: bool = False,
     browser: Browser | None = None,
+    session: BrowserContext | None = None,
 ) -> Probe:
     """The victim, logged in, opens ``url``: does her session cookie reach the attacker?
 
     ``extra_csp``: a policy the browser adds to the app's pages (to ask "would this CSP
     alone have helped?"); ``bypass_csp``: the browser ignores the app's CSP (to judge output
-    encoding alone).
+    encoding alone); ``session``: her logged-in profile from :func:`victim_session` (with
+    ``browser`` and neither option), else a profile of its own.
     """
+    if session is not None and browser is not None and not extra_csp and not bypass_csp:
+        page = _watched(session.new_page())
+        try:
+            cookie, messages = _session_cookie(session), _console(page)
+            _open(page, url)
+        finally:
+            page.close()
+        return _theft(attacker_url, cookie, messages, _via(browser))
     if browser is not None:
         return _steal_cookie(browser, victim_url, attacker_url, url, extra_csp, bypass_csp)
     return browser_or_simulation(
@@ -297,9 +372,14 @@ def _steal_cookie(
         _open(page, url)
     finally:
         ctx.close()
+    via = _via(browser) + (" + added CSP" if extra_csp else "") + (" CSP bypassed" * bypass_csp)
+    return _theft(attacker_url, cookie, messages, via)
+
+
+def _theft(attacker_url: str, cookie: str, messages: Sequence[str], via: str) -> Probe:
+    """The verdict of a cookie-theft attempt: did the attacker's site receive ``cookie``?"""
     received = [e["value"] for e in loot(attacker_url, "cookie")]
     stolen = bool(cookie) and any(cookie in value for value in received)
-    via = _via(browser) + (" + added CSP" if extra_csp else "") + (" CSP bypassed" * bypass_csp)
     if stolen:
         evidence = f"the attacker received the victim's session cookie ({cookie[:24]}…)"
     elif not cookie:
@@ -369,13 +449,14 @@ def clickjack(
     page_url: str | None = None,
     *,
     browser: Browser | None = None,
+    session: BrowserContext | None = None,
 ) -> Probe:
     """The victim opens ``page_url`` (default: the attacker site's own framing page) and
     clicks its decoy ``#prize``: did the frame render, and did the click make her reading
-    list public?"""
+    list public? ``session``: as for :func:`steal_cookie`."""
     page_url = page_url or attacker_url.rstrip("/") + "/"
     if browser is not None:
-        return _clickjack(browser, victim_url, page_url)
+        return _clickjack(browser, victim_url, page_url, session)
     return browser_or_simulation(
         lambda b: _clickjack(b, victim_url, page_url),
         lambda: simulate_clickjack(victim_url, page_url),
@@ -395,11 +476,18 @@ def _shows(frame: Any, selector: str) -> bool:
         return False
 
 
-def _clickjack(browser: Browser, victim_url: str, page_url: str) -> Probe:
-    ctx, home = _logged_in(browser, victim_url)
+def _clickjack(
+    browser: Browser, victim_url: str, page_url: str, session: BrowserContext | None = None
+) -> Probe:
+    if session is None:
+        ctx, home = _logged_in(browser, victim_url)
+    else:
+        ctx, home = session, session.new_page()
+        home.goto(victim_url.rstrip("/") + "/login", wait_until="domcontentloaded")
+    attack = None
     try:
         home.evaluate(_FETCH_PROFILE, {"public": False})
-        attack = ctx.new_page()
+        attack = _watched(ctx.new_page())
         messages = _console(attack)
         attack.goto(page_url)
         _settle(attack)
@@ -409,11 +497,15 @@ def _clickjack(browser: Browser, victim_url: str, page_url: str) -> Probe:
         box = prize.bounding_box() if prize is not None else None
         if box is not None:
             attack.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-            attack.wait_for_timeout(300)
             _settle(attack)
         public = bool(home.evaluate(_FETCH_PROFILE, None).get("public"))
     finally:
-        ctx.close()
+        if session is None:
+            ctx.close()
+        else:
+            for page in (home, attack):
+                if page is not None:
+                    page.close()
     if public:
         evidence = "the frame showed the victim's profile and her click made it public"
     elif rendered:
@@ -505,7 +597,7 @@ def _token_of(link: str) -> str:
 def _referer(browser: Browser, link: str, attacker_url: str) -> Probe:
     ctx = browser.new_context()
     try:
-        page = ctx.new_page()
+        page = _watched(ctx.new_page())
         page.goto(link)
         help_link = page.query_selector("#help")
         if help_link is None:

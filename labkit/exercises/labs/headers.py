@@ -518,10 +518,10 @@ def _browser_login(
         page.fill("input[name=email]", email)
         page.fill("input[name=password]", password)
         page.click("#submit")
-        for _ in range(100):  # up to 10 s, unless the browser refused the site's script
+        for _ in range(400):  # up to 10 s, unless the browser refused the site's script
             if page.url.startswith(victim_url + "/profile") or refused:
                 break
-            page.wait_for_timeout(100)
+            page.wait_for_timeout(25)
         reached = page.url.startswith(victim_url + "/profile")
         if not reached:
             return f"(no profile: {refused[0][:160] if refused else 'timed out'})", False
@@ -802,9 +802,12 @@ def _header_probes(patched: Target, findings: Findings, seen_nonces: Sequence[st
     login = _login_flow_probe(patched)
 
     def work(b: Browser) -> list[Probe]:
+        with xss.victim_session(b, victim) as session:  # one login for both
+            theft = xss.steal_cookie(victim, attacker, url, browser=b, session=session)
+            framed = xss.clickjack(victim, attacker, browser=b, session=session)
         probes = [
-            xss.steal_cookie(victim, attacker, url, browser=b),
-            xss.clickjack(victim, attacker, browser=b),
+            theft,
+            framed,
             xss.sniff_upload(victim, browser=b),
             xss.referer_leak(victim, attacker, browser=b),
             login(b),
