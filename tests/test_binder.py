@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
 import pytest
+import redis
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,3 +109,45 @@ def test_binder_requirements_install_into_a_fresh_venv(tmp_path: Path) -> None:
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
     assert "Python" in doctor.stdout and "fastapi" in doctor.stdout
     assert "jupyter-server-proxy" in doctor.stdout
+
+
+@pytest.mark.redis
+def test_start_runs_redis_with_a_password_only_this_user_can_read(tmp_path: Path) -> None:
+    """binder/start's Redis, as lab 11's private one: a random password from a config file
+    (mode 0600, not on the command line), CONFIG disabled; LABKIT_REDIS_URL carries it."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server not on PATH")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "LABKIT_REDIS_PORT": str(port), "TMPDIR": str(tmp_path)}
+    env.pop("LABKIT_REDIS_URL", None)
+    started = subprocess.run(
+        [str(BINDER / "start"), sys.executable, "-c",
+         "import os; print(os.environ.get('LABKIT_REDIS_URL', ''))"],
+        env=env, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    folder = tmp_path / f"labkit-redis-{os.getuid()}-{port}"
+    pid = int((folder / "redis.pid").read_text())
+    try:
+        url = started.stdout.strip()
+        password = url.removeprefix("redis://:").split("@")[0]
+        assert url == f"redis://:{password}@127.0.0.1:{port}/0" and len(password) >= 24
+        assert (folder / "redis.conf").stat().st_mode & 0o077 == 0
+        assert password not in Path(f"/proc/{pid}/cmdline").read_text()
+        stranger = redis.Redis(port=port, socket_timeout=5)
+        with pytest.raises(redis.AuthenticationError):
+            stranger.flushall()
+        stranger.close()
+        learner = redis.Redis.from_url(url, socket_timeout=5)
+        assert learner.ping()
+        with pytest.raises(redis.ResponseError, match="unknown command"):
+            learner.config_get("dir")
+        learner.close()
+        again = subprocess.run(  # a second start finds its own Redis and its password
+            [str(BINDER / "start"), "printenv", "LABKIT_REDIS_URL"],
+            env=env, capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        assert again.stdout.strip() == url
+    finally:
+        os.kill(pid, signal.SIGTERM)
