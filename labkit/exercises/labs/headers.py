@@ -1036,11 +1036,14 @@ def verify(ctx: CheckContext) -> Verdict:
 
     def work(b: Browser) -> list[Probe]:
         mine = [xss.steal_cookie(victim, attacker, own_steal, browser=b)] if own_steal else []
-        if own_page:
-            mine.append(xss.clickjack(victim, attacker, own_page, browser=b))
+        with xss.victim_session(b, victim) as session:  # one login for three probes
+            theft = xss.steal_cookie(victim, attacker, steal, browser=b, session=session)
+            framed = xss.clickjack(victim, attacker, browser=b, session=session)
+            if own_page:
+                mine.append(xss.clickjack(victim, attacker, own_page, browser=b, session=session))
         return [
-            xss.steal_cookie(victim, attacker, steal, browser=b),
-            xss.clickjack(victim, attacker, browser=b),
+            theft,
+            framed,
             xss.sniff_upload(victim, browser=b),
             xss.referer_leak(victim, attacker, browser=b),
             login_flow(b),
