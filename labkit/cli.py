@@ -1,4 +1,4 @@
-"""The ``labkit`` command: serve, build, grade, progress, doctor, lab, list."""
+"""The ``labkit`` command: serve, build, edition, grade, progress, doctor, lab, list."""
 
 from __future__ import annotations
 
@@ -26,11 +26,15 @@ SECURE_WARNING = (
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from labkit.edition import STUDENT, secure_refusal
     from labkit.exercises.registry import UnknownLab, get_lab
     from labkit.sandbox.lab_server import LabServer
     from labkit.sandbox.peer import describe_access
     from labkit.sandbox.server import SandboxError
 
+    if args.secure and STUDENT:
+        print(secure_refusal(args.lab), file=sys.stderr)
+        return 2
     if args.host not in LOOPBACK_HOSTS:
         # --secure too: every lab app keeps its lab-only routes (/api/_lab/..., which hand out
         # seeded passwords) and its companions (attacker pages, OAuth client).
@@ -103,6 +107,33 @@ def _build(args: argparse.Namespace) -> int:
         print(f"build failed: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _edition(args: argparse.Namespace) -> int:
+    from labkit.course.build import BuildError
+    from labkit.course.edition import EditionError, build_edition
+    from labkit.edition import KEPT
+
+    try:
+        done = build_edition(Path(args.course), Path(args.out_dir))
+    except (BuildError, EditionError, OSError) as exc:
+        print(f"edition failed: {exc}", file=sys.stderr)
+        return 1
+    labs = sorted({lab for a in done.left_out for lab in a.lab.split(", ")})
+    print(f"wrote the student edition to {done.out}/: {len(done.notebooks)} release notebooks "
+          f"in notebooks/, an installable labkit (pip install {done.out})")  # fmt: skip
+    print(f"left out: labkit.course, labkit.grading, the solved builds, and {len(done.left_out)} "
+          f"reference definitions ({', '.join(labs)}); labkit serve --secure refuses")  # fmt: skip
+    print("still readable in it (the lab apps or the checks need them):")
+    for kept in KEPT:
+        print(f"  {kept.answers}: {', '.join(kept.targets)} ({kept.why})")
+    return 0
+
+
+def _instructor_only(command: str) -> int:
+    print(f"labkit {command} is an instructor command: the student edition does not ship it",
+          file=sys.stderr)  # fmt: skip
+    return 2
 
 
 def _progress(args: argparse.Namespace) -> int:
@@ -305,6 +336,13 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--check", action="store_true", help="fail if notebooks/ is stale")
     build.set_defaults(run=_build)
 
+    edition = commands.add_parser(
+        "edition", help="build the student edition: release notebooks + labkit without answers"
+    )
+    edition.add_argument("out_dir", help="where to write it (new, or an earlier edition)")
+    edition.add_argument("--course", default="course", help="sources (default: course)")
+    edition.set_defaults(run=_edition)
+
     prog = commands.add_parser("progress", help="show, export, import or reset progress")
     group = prog.add_mutually_exclusive_group()
     group.add_argument("--export", metavar="FILE")
@@ -371,8 +409,15 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+INSTRUCTOR_COMMANDS = ("build", "edition", "grade", "collect", "report")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from labkit.edition import STUDENT
+
     args = parser().parse_args(argv)
+    if STUDENT and args.command in INSTRUCTOR_COMMANDS:
+        return _instructor_only(args.command)
     return int(args.run(args))
 
 

@@ -18,13 +18,14 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from labkit import edition
 from labkit.exercises.capstone import judges as j
 from labkit.exercises.capstone.evidence import Route, parse_cwe, parse_route, route_matches
 from labkit.exercises.check import Target, Verdict
@@ -139,6 +140,11 @@ class Outcome:
         return f"✓ finding {self.number} ({self.label}) — {kind}: {self.message}"
 
 
+#: Said of a credited finding in the student edition, which does not ship the secure shop.
+NOT_COMPARED = (" (not replayed on the secure shop: the student edition does not ship it; "
+                "that replay runs when your instructor grades)")  # fmt: skip
+
+
 # -- shops the check serves ----------------------------------------------------------------
 @contextmanager
 def served_shop(name: str, *, secure: bool) -> Iterator[j.ShopUnderTest]:
@@ -239,7 +245,7 @@ def _touched(judging: j.Judging, weakness: Weakness, routes: list[Route]) -> boo
 
 
 def judge_one(number: int, found: dict[str, Any], runner: httpx.Client, broken: Stage,
-              secure: Stage) -> Outcome:  # fmt: skip
+              secure: Stage | None) -> Outcome:  # fmt: skip
     """Run finding ``number`` on the fresh shop, then on the secure one, and judge it."""
     routes = [r for m in found.get("routes", []) if (r := parse_route(m)) is not None]
     claimed = str(found.get("weakness"))
@@ -276,6 +282,8 @@ def judge_one(number: int, found: dict[str, Any], runner: httpx.Client, broken: 
         other = _also_shows(judging, _candidates(resolved, routes))
         hint = f" — it does show {other.id} ({other.title})" if other else ""
         return Outcome(number, label, None, f"{verdict.summary}{hint}")
+    if secure is None:  # the student edition: no secure shop to compare with
+        return Outcome(number, label, weakness.id, verdict.summary + NOT_COMPARED)
     again, error = secure.replay(runner, number - 1, routes)
     if again is not None and again.evidence is not None and _safe(weakness, again).passed:
         return Outcome(number, label, None, "your exploit shows the same on the secure shop, "
@@ -311,9 +319,10 @@ def judge_findings(runner: Target) -> tuple[list[Outcome], str | None]:
             return [], (f"{len(findings)} findings: the audit judges at most {MAX_FINDINGS} "
                         "(one per flaw you can show is enough)")  # fmt: skip
         outcomes: list[Outcome] = []
-        with served_shop("fresh", secure=False) as fresh, \
-                served_shop("secure", secure=True) as reference:  # fmt: skip
-            broken, secure = Stage(fresh, 13), Stage(reference, 33)
+        reference_shop = nullcontext() if edition.STUDENT else served_shop("secure", secure=True)
+        with served_shop("fresh", secure=False) as fresh, reference_shop as reference:
+            broken = Stage(fresh, 13)
+            secure = Stage(reference, 33) if reference is not None else None
             for number, found in enumerate(findings, 1):
                 try:
                     outcome = judge_one(number, found, client, broken, secure)

@@ -65,6 +65,7 @@ from limits.storage import MemoryStorage
 from limits.strategies import RateLimiter
 from pydantic import BaseModel
 
+from labkit import edition
 from labkit.patterns import passwords as secure_passwords
 from labkit.patterns import ratelimit as secure_limits
 from labkit.patterns.ratelimit import BURST, ITEMS, LOGIN, SITE, Decision, Policy, consume
@@ -495,7 +496,12 @@ def process_app() -> Any:
     """App factory for ``uvicorn --factory``: the shop with the reference limiter, or with the
     hot-fix's when ``LABKIT_RATELIMIT_SECURE=0``. Accounts use the fast hash of the vulnerable
     shop: these processes start in a notebook cell, and their lesson is the limiter."""
-    parts = SECURE_PARTS if os.environ.get(SECURE_ENV, "1") != "0" else HOTFIX_PARTS
+    if os.environ.get(SECURE_ENV, "1") == "0":
+        parts = HOTFIX_PARTS
+    elif edition.STUDENT:  # no reference parts there; this lesson is the storage (new_limiter)
+        parts = {**HOTFIX_PARTS, "new_limiter": secure_limits.new_limiter}
+    else:
+        parts = SECURE_PARTS
     return create_app(served=True, **parts)
 
 
