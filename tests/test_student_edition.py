@@ -90,6 +90,12 @@ def test_every_left_out_answer_raises_and_the_rest_imports(edition: Path, tmp_pa
                 assert answer.lab in str(exc)
             else:
                 raise AssertionError(f"{{answer.target}} still answers")
+        from labkit.exercises.registry import get_lab
+        try:
+            get_lab("02-jwt").create_app(secure=True)
+            raise AssertionError("the secure 02 app was built")
+        except ReferenceNotShipped as exc:
+            assert "the secure reference app" in str(exc)
         print("ok", len(LEFT_OUT))
     """)
     assert run.returncode == 0, run.stderr[-3000:]

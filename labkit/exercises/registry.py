@@ -86,6 +86,10 @@ class LabDefinition:
     checks: dict[str, CheckSpec] = field(default_factory=dict)
 
     def create_app(self, *, secure: bool = False, **fixes: Any) -> Any:
+        from labkit import edition
+
+        if secure and edition.STUDENT:
+            raise edition.ReferenceNotShipped(self.id, "the secure reference app")
         module_name, _, attr = self.app_factory.partition(":")
         factory = getattr(importlib.import_module(module_name), attr or "create_app")
         return factory(secure=secure, **fixes)
