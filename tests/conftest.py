@@ -55,6 +55,7 @@ LONG_FIRST = (
     "tests/test_grading_cluster.py",
     "tests/test_grading_tamper.py",
     "tests/test_proxy_pages.py",
+    "tests/test_jupyterlab_browser.py::test_run_all_of_a_browser_lab_in_jupyterlab",
 )
 
 

@@ -378,3 +378,52 @@ def test_capstone_checklist_in_jupyterlab(lab_factory, tmp_path: Path) -> None:
             assert "0 of 11 rows" in text
         finally:
             page.screenshot(path=str(tmp_path / "checklist.png"), full_page=True)
+
+
+RUN_ALL_TIMEOUT = 300  # s, for a whole lab's Run All (12 drives Chromium in ~20 checks)
+
+
+@pytest.mark.parametrize("lab_id", ["03-sessions", "12-headers"])
+def test_run_all_of_a_browser_lab_in_jupyterlab(lab_factory, tmp_path: Path, lab_id: str) -> None:
+    """A learner's Run All in JupyterLab of the two labs that drive a real browser from the
+    kernel (solved build): no cell errors, every check panel passed, Chromium not simulated."""
+    _skip_without_chromium()
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    from labkit.course.build import build_notebook
+
+    notebook = tmp_path / f"{lab_id}.ipynb"
+    nbformat.write(build_notebook(REPO / "course" / f"{lab_id}.py", solved=True), notebook)
+    checks = sum('"check"' in json.dumps(c.get("metadata", {}).get("labkit", {}))
+                 for c in nbformat.read(notebook, as_version=4).cells)  # fmt: skip
+    lab = lab_factory(notebook)
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        try:
+            diagnose = _open_and_run_all(page, lab, notebook.name, errors)
+            try:
+                page.wait_for_function(
+                    "() => window.__labkitRunAll !== 'running'", timeout=RUN_ALL_TIMEOUT * 1000
+                )
+            except PlaywrightTimeout as exc:
+                late = f"run-all not done after {RUN_ALL_TIMEOUT}s"
+                raise AssertionError(diagnose(late)) from exc
+            text = "\n".join(page.locator(".jp-OutputArea-output").all_inner_texts())
+            tracebacks = page.locator(".jp-OutputArea-output[data-mime-type*='stderr']")
+            passed = page.locator(".labkit-result.labkit-passed").count()
+            failed = page.locator(".labkit-result.labkit-failed").count()
+            assert page.evaluate("window.__labkitRunAll") == "true", diagnose("run-all failed")
+            assert not page.locator(".jp-RenderedText[data-mime-type*='error']").count(), (
+                diagnose("a cell raised")
+            )
+            assert (passed, failed) == (checks, 0), diagnose(f"{passed} passed, {failed} failed")
+            assert "SIMULATION" not in text, diagnose("a check ran as a SIMULATION")
+            assert "Chromium" in text, diagnose(f"no output names Chromium:\n{text[-3000:]}")
+            assert tracebacks.count() == 0 or "Traceback" not in "".join(
+                tracebacks.all_inner_texts()
+            ), diagnose("a traceback on stderr")
+        finally:
+            page.screenshot(path=str(tmp_path / f"{lab_id}.png"), full_page=True)
