@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from labkit.course.edition import build_edition, reference_sources, scan
-from labkit.edition import LEFT_OUT
+from labkit.course.edition import EditionError, build_edition, reference_sources, scan
+from labkit.edition import KEPT, LEFT_OUT
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -25,9 +25,22 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def edition(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``labkit edition OUT``, which prints what it left out and what is still readable."""
     out = tmp_path_factory.mktemp("edition") / "student"
-    build_edition(REPO / "course", out)
+    command = [sys.executable, "-m", "labkit", "edition", str(out), "--course", "course"]
+    run = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert f"{len(LEFT_OUT)} reference definitions" in run.stdout
+    for kept in KEPT:
+        assert all(target in run.stdout for target in kept.targets), kept
     return out
+
+
+def test_a_folder_that_holds_no_earlier_edition_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(EditionError, match="not empty"):
+        (tmp_path / "mine.txt").write_text("keep me")
+        build_edition(REPO / "course", tmp_path)
+    assert (tmp_path / "mine.txt").exists()
 
 
 def _env(edition: Path, tmp_path: Path) -> dict[str, str]:
