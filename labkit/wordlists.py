@@ -32,6 +32,7 @@ def common_passwords(limit: int | None = None) -> tuple[str, ...]:
     return words if limit is None else words[:limit]
 
 
+@functools.lru_cache(maxsize=16)  # every shop a check starts seeds from the same lists
 def seed_passwords(limit: int) -> tuple[str, ...]:
     """The common passwords among the ``limit`` most frequent that a lab may give a seeded
     account: the same list, minus profanity (the cracking output is shown in class)."""

@@ -11,6 +11,7 @@ a client has to opt in with ``ssl.create_default_context(cafile=tls.ca)``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 import shutil
 import ssl
@@ -163,9 +164,19 @@ class LocalTLS:
 
 def client_context(*, cafile: str | None = None, cadata: str | None = None) -> ssl.SSLContext:
     """``ssl.create_default_context`` trusting exactly the given CA: verification and
-    hostname checks stay on (never ``verify=False``)."""
+    hostname checks stay on (never ``verify=False``).
+
+    One context per CA, shared (an ``SSLContext`` serves any number of clients and threads;
+    nobody here changes it): a battery that opens a fresh client per probe would otherwise
+    build and load a context for each (tens of ms apiece on a busy machine).
+    """
     if not (cafile or cadata):
         raise ValueError("give the CA certificate as cafile= or cadata=")
+    return _context(cafile, cadata)
+
+
+@functools.lru_cache(maxsize=64)
+def _context(cafile: str | None, cadata: str | None) -> ssl.SSLContext:
     kwargs: dict[str, Any] = {"cafile": cafile} if cafile else {"cadata": cadata}
     return ssl.create_default_context(**kwargs)
 

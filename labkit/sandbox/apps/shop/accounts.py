@@ -167,7 +167,8 @@ def _seed(store: LabStore, secure: bool) -> Users:
     pool = seed_passwords(LEAKED_PASSWORD_POOL)
     emails = [f"{name}@{CUSTOMER_DOMAIN}" for name in CUSTOMERS]
     weak = seed_passwords(WEAK_POOL[1])  # within the first 100 words of the attack list
-    common = sorted(set(pool) - set(weak), key=pool.index)
+    excluded = frozenset(weak)
+    common = [w for w in dict.fromkeys(pool) if w not in excluded]  # in the pool's order
     passwords = dict(zip(emails, rng.sample(common, len(emails)), strict=True))
     passwords[WEAK_CUSTOMER] = rng.choice(weak[WEAK_POOL[0] :])
     same_scheme = [e for i, e in enumerate(emails) if i % 2 == 0 and e != WEAK_CUSTOMER]
