@@ -52,6 +52,10 @@ def test_every_lab_solved_build_passes_and_release_fails(tmp_path: Path) -> None
     ]
     assert not wrong, wrong
     assert all(r["max_points"] != "" for r in rows)
+    audit = {r["student"]: r for r in rows if (r["lab"], r["check"]) == ("13-capstone", "audit")}
+    assert audit["solved"]["points"] == audit["solved"]["max_points"] == "16"  # every finding
+    assert audit["release"]["points"] == "0"  # the worked example earns nothing
+    assert "(bonus: " in audit["solved"]["message"]  # the credited findings, named
     with open(book.with_name("book-summary.csv"), newline="", encoding="utf-8") as handle:
         summary = {r["student"]: r for r in csv.DictReader(handle)}
     course = Course(REPO / "course")
