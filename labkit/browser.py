@@ -36,6 +36,7 @@ __all__ = [
     "find_chromium",
     "playwright_installed",
     "run_in_browser",
+    "warm_up",
 ]
 
 T = TypeVar("T")
@@ -249,6 +250,18 @@ def _submit(fn: Callable[[Browser], T]) -> tuple[_BrowserWorker, Future[T]]:
                 return _worker, future
             _worker = None  # it went idle just now: start a fresh one
     raise BrowserUnavailable("the browser worker could not take the job")
+
+
+def warm_up() -> bool:
+    """Start the shared Chromium in the background (no wait), so a lab's first browser cell
+    does not pay its start-up; False (and nothing started) when no browser can run."""
+    if not playwright_installed() or find_chromium() is None:
+        return False
+    try:
+        _submit(lambda browser: None)
+    except BrowserUnavailable:
+        return False
+    return True
 
 
 def run_in_browser(fn: Callable[[Browser], T], *, timeout: float = 60) -> T:

@@ -203,3 +203,33 @@ def test_an_idle_browser_stops_and_the_next_call_starts_one(
     assert not worker.thread.is_alive(), "the idle browser did not stop"
     assert browser.run_in_browser(lambda b: b.version) == first
     browser.close_shared_browser()
+
+
+# -- warming up: a browser lab starts Chromium while the learner reads ---------------------
+def test_warm_up_starts_the_shared_chromium_that_the_next_job_uses(exe: str) -> None:
+    browser.close_shared_browser()
+    assert browser.warm_up() is True
+    worker = browser._worker
+    assert worker is not None and worker.thread.is_alive()
+    assert run_in_browser(lambda b: b.is_connected()) is True
+    assert browser._worker is worker  # the job ran in the Chromium warm_up started
+
+
+def test_warm_up_without_a_browser_starts_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    browser.close_shared_browser()
+    monkeypatch.setattr(browser, "find_chromium", lambda: None)
+    assert browser.warm_up() is False
+    assert browser._worker is None
+
+
+def test_only_a_browser_lab_warms_the_browser_up(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    from labkit.exercises import lab as lab_module
+
+    monkeypatch.setenv("LABKIT_HOME", str(tmp_path))
+    calls: list[str] = []
+    monkeypatch.setattr(browser, "warm_up", lambda: calls.append("warm") or True)
+    for lab_id in ("00-welcome", "12-headers"):
+        lab_module.open_lab(lab_id).close()
+    assert calls == ["warm"]

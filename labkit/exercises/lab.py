@@ -240,6 +240,10 @@ def open_lab(lab_id: str) -> Lab:
         previous.close()
     lab = Lab(definition)
     _open[lab_id] = lab
+    if definition.uses_browser:
+        from labkit.browser import warm_up
+
+        warm_up()
     return lab
 
 

@@ -84,6 +84,9 @@ class LabDefinition:
     title: str
     app_factory: str
     checks: dict[str, CheckSpec] = field(default_factory=dict)
+    #: Its attacks and checks drive headless Chromium: :func:`labkit.open_lab` starts the
+    #: browser in the background while the learner reads.
+    uses_browser: bool = False
 
     def create_app(self, *, secure: bool = False, **fixes: Any) -> Any:
         from labkit import edition

@@ -35,7 +35,7 @@ from labkit.exercises.rules import Rule, merge_rules
 
 __all__ = ["APP_ORIGIN", "LAB"]
 
-LAB = LabDefinition("10-cors", "10 · CORS", "labkit.sandbox.apps.cors")
+LAB = LabDefinition("10-cors", "10 · CORS", "labkit.sandbox.apps.cors", uses_browser=True)
 
 APP_ORIGIN = "https://app.example.com"
 ACCOUNT, VICTIM, LOGIN = "/api/account", "/api/_lab/victim", "/api/auth/login"

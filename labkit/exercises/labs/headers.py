@@ -35,7 +35,9 @@ if TYPE_CHECKING:
 
 __all__ = ["LAB", "OBSERVATORY_MINIMUM", "grade"]
 
-LAB = LabDefinition("12-headers", "12 · Security headers and CSP", "labkit.sandbox.apps.headers")
+LAB = LabDefinition(
+    "12-headers", "12 · Security headers and CSP", "labkit.sandbox.apps.headers", uses_browser=True
+)
 
 #: A grade of A or better (MDN HTTP Observatory chart): 90 points.
 OBSERVATORY_MINIMUM = 90

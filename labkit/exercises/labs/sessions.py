@@ -41,7 +41,9 @@ from labkit.patterns.sessions import id_digest
 
 __all__ = ["LAB"]
 
-LAB = LabDefinition("03-sessions", "03 · Sessions", "labkit.sandbox.apps.sessions")
+LAB = LabDefinition(
+    "03-sessions", "03 · Sessions", "labkit.sandbox.apps.sessions", uses_browser=True
+)
 
 LOGIN, LOGOUT, ME = "/api/auth/login", "/api/auth/logout", "/api/me"
 ELEVATE, TRANSFER = "/api/auth/elevate", "/api/transfer"
