@@ -64,7 +64,11 @@ def _serve(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 1
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Ctrl-C and SIGTERM stop it, even when it was started with them ignored or blocked
+    # (both survive exec: a shell's `&` job ignores SIGINT)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     mode = "secure" if args.secure else "vulnerable"
     print(f"Serving {args.lab} ({mode}) at {server.url}")
     for user in state.users.values():

@@ -60,10 +60,22 @@ def ssl_context(ca_file: str) -> ssl.SSLContext:
 STOP_TIMEOUT_S = 60
 
 
+def _signal_state(pid: int) -> str:
+    """The process's blocked, ignored and caught signals (Linux), for a failure message."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return "(no /proc)"
+    return " ".join(line for line in lines if line.startswith(("SigBlk", "SigIgn", "SigCgt")))
+
+
 def stop(process: subprocess.Popen[str]) -> int:
     process.send_signal(signal.SIGINT)
     try:
         return process.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"labkit serve did not stop on SIGINT: {_signal_state(process.pid)}"
+                             ) from exc  # fmt: skip
     finally:
         if process.poll() is None:
             process.kill()
