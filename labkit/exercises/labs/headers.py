@@ -1035,8 +1035,11 @@ def verify(ctx: CheckContext) -> Verdict:
     own_steal, own_page = own.get("payload"), own.get("page")
 
     def work(b: Browser) -> list[Probe]:
-        mine = [xss.steal_cookie(victim, attacker, own_steal, browser=b)] if own_steal else []
+        mine: list[Probe] = []
         with xss.victim_session(b, victim) as session:  # alice's browser, logged in once
+            if own_steal:  # each theft in this profile judges only its own visit's loot
+                mine.append(xss.steal_cookie(victim, attacker, own_steal, browser=b,
+                                             session=session))  # fmt: skip
             battery = [
                 xss.steal_cookie(victim, attacker, steal, browser=b, session=session),
                 xss.clickjack(victim, attacker, browser=b, session=session),
