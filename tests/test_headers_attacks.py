@@ -305,7 +305,10 @@ def test_forms_refuse_cross_site_posts_but_work_on_their_page(
         assert client.get("/api/_lab/victim").json()["password"] == "a brand new passphrase"
 
 
-def test_thefts_in_one_logged_in_profile_are_judged_per_visit(vulnerable: LabServer) -> None:
+@pytest.mark.browser
+def test_thefts_in_one_logged_in_profile_are_judged_per_visit(
+    vulnerable: LabServer, chromium_path: str
+) -> None:
     """``victim_session`` shares alice's login between probes: a harmless link opened after a
     successful theft in the same profile is not credited with the earlier loot."""
     victim, attacker = vulnerable.url, vulnerable.urls["attacker"]
