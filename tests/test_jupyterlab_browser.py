@@ -184,6 +184,15 @@ def lab_factory(tmp_path: Path) -> Iterator:
             _stop(proc, lab)
 
 
+def _lab_page(browser: Any) -> tuple[Any, list[str]]:
+    """A JupyterLab-sized page and the list its uncaught page errors are appended to."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(60_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return page, errors
+
+
 def _open_and_run_all(page: Any, lab: Lab, name: str, errors: list[str]) -> Callable[[str], str]:
     """Open notebook ``name``, wait for its kernel, start run-all (not awaited: a hung cell
     must not hang the test). Returns ``diagnose(what)``, a failure message with the cells'
@@ -225,10 +234,7 @@ def _run_notebook_and_click_hint(lab: Lab, name: str, screenshot: Path) -> tuple
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(60_000)
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        page, errors = _lab_page(browser)
         try:
             diagnose = _open_and_run_all(page, lab, name, errors)
 
@@ -351,10 +357,7 @@ def test_capstone_checklist_in_jupyterlab(lab_factory, tmp_path: Path) -> None:
     nbformat.write(nb, path)
     lab = lab_factory(path)
     with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(60_000)
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        page, errors = _lab_page(browser)
         try:
             diagnose = _open_and_run_all(page, lab, path.name, errors)
             checklist = page.locator(".labkit-checklist").first
@@ -398,10 +401,7 @@ def test_run_all_of_a_browser_lab_in_jupyterlab(lab_factory, tmp_path: Path, lab
                  for c in nbformat.read(notebook, as_version=4).cells)  # fmt: skip
     lab = lab_factory(notebook)
     with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(60_000)
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        page, errors = _lab_page(browser)
         try:
             diagnose = _open_and_run_all(page, lab, notebook.name, errors)
             try:

@@ -268,8 +268,8 @@ def _watched(page: Page) -> Page:
 
 
 def _settle(page: Page) -> None:
-    """Wait until the document has loaded (or given way to another navigation) and no request
-    has been in flight for :data:`_QUIET_S` — at most :data:`_SETTLE_MS`."""
+    """Wait until the document has loaded and no request of the page (a navigation away
+    included) has been in flight for :data:`_QUIET_S` — at most :data:`_SETTLE_MS`."""
     traffic = _TRAFFIC.get(page)
     if traffic is None:
         try:
