@@ -340,12 +340,16 @@ class NbvalResult:
     failures: list[str]
 
 
+#: As tests/test_notebooks.py: the test suite's plugins a notebook run never uses.
+NOT_FOR_NOTEBOOKS = ("-p", "no:hypothesispytest", "-p", "no:schemathesis", "-p", "no:anyio")
+
+
 def run_nbval(notebook: Path, work: Path) -> tuple[float, float | None, str | None]:
     """One nbval run: (wall s, pytest's own session s, failure output or None)."""
     env = {**os.environ, "LABKIT_HOME": str(fresh_home(work, notebook.stem))}
     env.pop("PYTEST_ADDOPTS", None)
     command = [sys.executable, "-m", "pytest", "--nbval-lax", notebook.name]
-    command += ["-p", "no:cacheprovider", "-q", "-o", "addopts="]
+    command += ["-p", "no:cacheprovider", "-q", "-o", "addopts=", *NOT_FOR_NOTEBOOKS]
     start = time.perf_counter()
     done = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start
@@ -390,8 +394,10 @@ def report_nbval(results: list[NbvalResult]) -> str:
         [
             "## 3. nbval wall time per solved notebook",
             f"Target: median ≤ {NBVAL_TARGET_S:.0f} s per notebook — **{mark(ok)}**",
-            "`python -m pytest --nbval-lax NB -p no:cacheprovider -q -o addopts=` in a "
-            "subprocess (cwd = the solved build, fresh `LABKIT_HOME` each run). Wall time "
+            "`python -m pytest --nbval-lax NB -p no:cacheprovider -q -o addopts=` with the "
+            "test suite's own plugins off (`-p no:hypothesispytest -p no:schemathesis -p "
+            "no:anyio`, as tests/test_notebooks.py runs it) in a subprocess (cwd = the "
+            "solved build, fresh `LABKIT_HOME` each run). Wall time "
             "includes interpreter and pytest start-up and the kernel launch; "
             '"pytest session" is the time pytest itself reports.',
             table(
