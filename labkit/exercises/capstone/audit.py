@@ -18,10 +18,12 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -32,6 +34,8 @@ from labkit.exercises.check import Target, Verdict
 from labkit.sandbox.apps.shop.core import LAB_ROUTES
 from labkit.sandbox.apps.shop.runner import EXPLOIT_TIMEOUT_S, LIST_ROUTE, RUN_ROUTE
 from labkit.sandbox.lab_server import LabServer
+
+T = TypeVar("T")
 
 __all__ = [
     "AUDIT_POINTS",
@@ -244,9 +248,19 @@ def _touched(judging: j.Judging, weakness: Weakness, routes: list[Route]) -> boo
                for e in judging.exchanges)  # fmt: skip
 
 
-def judge_one(number: int, found: dict[str, Any], runner: httpx.Client, broken: Stage,
-              secure: Stage | None) -> Outcome:  # fmt: skip
-    """Run finding ``number`` on the fresh shop, then on the secure one, and judge it."""
+@dataclass
+class Credited:
+    """A finding its exploit demonstrated on the fresh shop, still to replay on the secure
+    shop: credited as ``outcome`` unless the same exploit shows ``weakness`` there too."""
+
+    outcome: Outcome
+    weakness: Weakness
+    routes: list[Route]
+
+
+def judge_on_fresh(number: int, found: dict[str, Any], runner: httpx.Client, broken: Stage
+                   ) -> Outcome | Credited:  # fmt: skip
+    """Run finding ``number`` on the fresh shop and judge it: refused, or :class:`Credited`."""
     routes = [r for m in found.get("routes", []) if (r := parse_route(m)) is not None]
     claimed = str(found.get("weakness"))
     if claimed == "other" and found.get("cwe"):
@@ -282,13 +296,19 @@ def judge_one(number: int, found: dict[str, Any], runner: httpx.Client, broken: 
         other = _also_shows(judging, _candidates(resolved, routes))
         hint = f" — it does show {other.id} ({other.title})" if other else ""
         return Outcome(number, label, None, f"{verdict.summary}{hint}")
-    if secure is None:  # the student edition: no secure shop to compare with
-        return Outcome(number, label, weakness.id, verdict.summary + NOT_COMPARED)
-    again, error = secure.replay(runner, number - 1, routes)
-    if again is not None and again.evidence is not None and _safe(weakness, again).passed:
-        return Outcome(number, label, None, "your exploit shows the same on the secure shop, "
-                       f"so it does not demonstrate {weakness.id}")  # fmt: skip
-    return Outcome(number, label, weakness.id, verdict.summary)
+    return Credited(Outcome(number, label, weakness.id, verdict.summary), weakness, routes)
+
+
+def confirm_on_secure(credited: Credited, runner: httpx.Client, secure: Future[Stage]
+                      ) -> Outcome:  # fmt: skip
+    """The credited finding's exploit on the secure shop: showing the same there refuses it."""
+    outcome = credited.outcome
+    again, _ = secure.result().replay(runner, outcome.number - 1, credited.routes)
+    if again is not None and again.evidence is not None and _safe(credited.weakness,
+                                                                 again).passed:
+        return Outcome(outcome.number, outcome.label, None, "your exploit shows the same on "
+                       f"the secure shop, so it does not demonstrate {credited.weakness.id}")
+    return outcome
 
 
 def _also_shows(judging: j.Judging, claimed: list[Weakness]) -> Weakness | None:
@@ -304,7 +324,12 @@ def _also_shows(judging: j.Judging, claimed: list[Weakness]) -> Weakness | None:
 
 
 def judge_findings(runner: Target) -> tuple[list[Outcome], str | None]:
-    """Every finding of the learner's runner, judged; or why none could be."""
+    """Every finding of the learner's runner, judged; or why none could be.
+
+    The secure shop starts, and replays each credited finding, in a thread of its own while
+    the fresh shop runs the next finding (two shops, two runner clients): each shop still
+    sees one exploit at a time.
+    """
     with runner.client(timeout=60.0) as client:
         listed = client.get(LIST_ROUTE)
         if listed.status_code != 200:
@@ -318,24 +343,48 @@ def judge_findings(runner: Target) -> tuple[list[Outcome], str | None]:
         if len(findings) > MAX_FINDINGS:
             return [], (f"{len(findings)} findings: the audit judges at most {MAX_FINDINGS} "
                         "(one per flaw you can show is enough)")  # fmt: skip
-        outcomes: list[Outcome] = []
-        reference_shop = nullcontext() if edition.STUDENT else served_shop("secure", secure=True)
-        with served_shop("fresh", secure=False) as fresh, reference_shop as reference:
-            broken = Stage(fresh, 13)
-            secure = Stage(reference, 33) if reference is not None else None
-            for number, found in enumerate(findings, 1):
-                try:
-                    outcome = judge_one(number, found, client, broken, secure)
-                except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-                    outcome = Outcome(number, str(found.get("weakness")), None,
-                                      f"the check could not replay it ({type(exc).__name__}: "
-                                      f"{exc})")  # fmt: skip
-                earlier = [o for o in outcomes if o.credit and o.credit == outcome.credit]
-                if earlier:
-                    outcome.message += f" (already credited by finding {earlier[0].number})"
-                    outcome.credit = None
-                outcomes.append(outcome)
+        with (
+            ExitStack() as secure_shop,
+            runner.client(timeout=60.0) as secure_client,
+            ThreadPoolExecutor(1, thread_name_prefix="13-secure-shop") as secure_thread,
+        ):
+            secure = None if edition.STUDENT else secure_thread.submit(
+                lambda: Stage(secure_shop.enter_context(served_shop("secure", secure=True)), 33))
+            with served_shop("fresh", secure=False) as fresh:
+                outcomes = _judge_all(findings, client, Stage(fresh, 13), secure_client,
+                                      secure, secure_thread)  # fmt: skip
+    for index, outcome in enumerate(outcomes):
+        earlier = [o for o in outcomes[:index] if o.credit and o.credit == outcome.credit]
+        if earlier:
+            outcome.message += f" (already credited by finding {earlier[0].number})"
+            outcome.credit = None
     return outcomes, None
+
+
+def _judge_all(findings: list[dict[str, Any]], client: httpx.Client, broken: Stage,
+               secure_client: httpx.Client, secure: Future[Stage] | None,
+               secure_thread: ThreadPoolExecutor) -> list[Outcome]:  # fmt: skip
+    """Each finding on the fresh shop here; each credited one then on the secure thread."""
+    judged: list[Outcome | Future[Outcome]] = []
+    for number, found in enumerate(findings, 1):
+        outcome = _guarded(number, found, partial(judge_on_fresh, number, found, client, broken))
+        if isinstance(outcome, Credited) and secure is None:  # the student edition
+            outcome.outcome.message += NOT_COMPARED
+            outcome = outcome.outcome
+        if isinstance(outcome, Credited):
+            confirm = partial(confirm_on_secure, outcome, secure_client, secure)
+            outcome = secure_thread.submit(_guarded, number, found, confirm)
+        judged.append(outcome)
+    return [o.result() if isinstance(o, Future) else o for o in judged]
+
+
+def _guarded(number: int, found: dict[str, Any], step: Callable[[], T]) -> T | Outcome:
+    """``step()``, or finding ``number``'s refusal saying why the check could not replay it."""
+    try:
+        return step()
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        return Outcome(number, str(found.get("weakness")), None,
+                       f"the check could not replay it ({type(exc).__name__}: {exc})")
 
 
 def replay_on(runner: Target, fixed: Target) -> tuple[list[tuple[int, str, Verdict]], str]:
