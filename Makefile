@@ -56,6 +56,11 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -e '.[dev]'
 	@touch $(VENV)/.installed $@
 
+# `make bench` adds JupyterHub (section 10: a learner's memory on a local hub).
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e '.[dev,bench]'
+	@touch $(VENV)/.installed $(VENV)/.installed-dev $@
+
 # --- user-facing targets ---------------------------------------------------
 
 # Your work lives in work/ (ignored by git): `git pull` brings course updates to notebooks/
@@ -68,7 +73,9 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS) tests/
 
-bench: $(VENV)/.installed-dev
+# Section 10 also needs configurable-http-proxy (npm install -g configurable-http-proxy);
+# without it that section says "not measured" and how to install it.
+bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/run.py
 
 build: $(VENV)/.installed

@@ -22,6 +22,9 @@ What is measured, and why (everything in one run, on this machine):
    serving a lab while a 300 MB body, 02's jku gzip bomb, 07's randomblob UNION or 1,100
    half-open connections hit it. ``python benchmarks/run.py --only hostile`` runs this section
    alone and replaces it in ``BENCHMARKS.md``, leaving the others as they are.
+10. Per-learner memory on a real local JupyterHub (``hub.py``): PSS of one learner's
+    single-user server, kernel and Chromium after each solved notebook, after the browser's
+    idle stop and with every kernel shut down, against 300 MB. ``--only hub`` runs it alone.
 
 Medians are reported with their spread and n. Targets are for this report only: a missed
 target does not fail the run; a notebook that fails under nbval or nbclient does (exit 1,
@@ -50,6 +53,7 @@ from typing import Any
 
 import httpx
 from hostile import PEAK_TARGET_MB, HostileResult, bench_hostile
+from hub import BROWSER_IDLE_S, PAIR, TARGET_MB, HubResult, bench_hub
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "BENCHMARKS.md"
@@ -850,6 +854,66 @@ def report_hostile(results: list[HostileResult]) -> str:
 HOSTILE_HEADING = "## 9. Kernel memory under hostile requests"
 
 
+# -- 10. a local JupyterHub ----------------------------------------------------------------
+HUB_HEADING = "## 10. Per-learner memory on a local JupyterHub"
+
+
+def report_hub(result: HubResult) -> str:
+    """Section 10 of BENCHMARKS.md."""
+    when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    if result.missing:
+        return f"{HUB_HEADING}\n\n**Not measured** ({when}): {result.missing}"
+    one = [r for r in result.rows if "+" not in r.state]
+    worst = max(one, key=lambda r: r.total_mb) if one else None
+    idle = [r for r in one if "idle stop" in r.state or "no kernel" in r.state]
+    idle += [r for r in one if r.state.startswith("after") and not r.browser_processes]
+    worst_idle = max(idle, key=lambda r: r.total_mb) if idle else None
+    verdict = (
+        f"Target: ≤ {TARGET_MB:.0f} MB per learner (server + kernel + browser) in every "
+        "state with one notebook open"
+        + (f" — **{mark(worst.total_mb <= TARGET_MB)}** (highest: {worst.total_mb:.0f} MB, "
+           f"{worst.state})" if worst else "")
+        + (f"; without a running Chromium (never used, or stopped after the idle period) the "
+           f"highest is {worst_idle.total_mb:.0f} MB ({worst_idle.state}) — "
+           f"**{mark(worst_idle.total_mb <= TARGET_MB)}**" if worst_idle else "")
+        + "."
+    )  # fmt: skip
+    rows = [
+        [r.state, f"{r.server_mb:.0f}", f"{r.kernel_mb:.0f}",
+         f"{r.browser_mb:.0f} ({r.browser_processes} proc.)" if r.browser_processes else "0",
+         f"{r.total_mb:.0f}",
+         ("✓" if r.total_mb <= TARGET_MB else "✗ over") + (f" {r.note}" if r.note else "")]
+        for r in result.rows
+    ]  # fmt: skip
+    header = ["state", "server MB", "kernel MB", "browser MB", "total MB", f"≤ {TARGET_MB:.0f} MB"]
+    parts = [
+        HUB_HEADING,
+        verdict,
+        "A real JupyterHub (DummyAuthenticator, SimpleLocalProcessSpawner, "
+        "configurable-http-proxy; hub, proxy, sqlite database, cookie secret and home in a "
+        f"temporary folder; {result.versions}). One learner, driven through the proxy with "
+        f"their own hub API token: the hub starts their `jupyterhub-singleuser` (ready in "
+        f"{result.spawn_s:.1f} s), then each solved notebook runs in a fresh kernel started "
+        "with `POST /user/learner/api/kernels`, its code cells sent over the kernel websocket "
+        "(`execute_request` → `execute_reply`); the kernel is shut down before the next one. "
+        f"`LABKIT_BROWSER_IDLE_S={BROWSER_IDLE_S}` in the server's environment (labkit's "
+        "default is 120 s), so the browser's idle stop is seen in a short run: after a "
+        "notebook that used Chromium, the next row is taken once its processes are gone. "
+        f"Last: {' and '.join(PAIR)} open together (two kernels). Memory: `Pss` of "
+        "`/proc/PID/smaps_rollup` (shared pages split between the processes sharing them) "
+        "summed over the server's process tree; *server* is jupyterhub-singleuser, *kernel* "
+        "the ipykernel processes (a lab's sandboxes run in the kernel), *browser* "
+        "Playwright's driver and Chromium's processes. MB = 10^6 bytes. Hub and proxy "
+        "(shared by every learner) are not counted.",
+        table(header, rows),
+        f"Measured {when}, load {load_average()} at the end (this section alone: "
+        "`python benchmarks/run.py --only hub`).",
+    ]
+    if result.errors:
+        parts.insert(-1, "**Errors:** " + "; ".join(f"`{e}`" for e in result.errors))
+    return "\n\n".join(parts)
+
+
 def write_section(heading: str, section: str) -> None:
     """Put ``section`` in BENCHMARKS.md in place of the one under ``heading`` (else before
     the failure line, else at the end); every other section stays as it is."""
@@ -895,10 +959,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="labkit benchmarks (writes BENCHMARKS.md)")
     parser.add_argument(
         "--only",
-        choices=["hostile", "latency"],
+        choices=["hostile", "latency", "hub"],
         help="run one part and replace its sections in BENCHMARKS.md (the others stay as they "
         "are): 'hostile' is section 9; 'latency' reruns the solved notebooks for sections 4 "
-        "(kernel memory) and 8 (check latency)",
+        "(kernel memory) and 8 (check latency); 'hub' is section 10 (a local JupyterHub)",
     )
     only = parser.parse_args().only
     if only == "hostile":
@@ -906,6 +970,12 @@ def main() -> int:
         write_section(HOSTILE_HEADING, section)
         print(section)
         return 0
+    if only == "hub":
+        hub = bench_hub()
+        section = report_hub(hub)
+        write_section(HUB_HEADING, section)
+        print(section)
+        return 1 if hub.errors else 0
     if only == "latency":
         return bench_latency_only()
     started, load_start = time.perf_counter(), load_average()
@@ -922,9 +992,11 @@ def main() -> int:
         rss = bench_rss(notebooks + [with_argon2_defaults(nb) for nb in passwords], work / "solved")
         grading = bench_grading(notebooks, work)
         hostile = bench_hostile()
+        hub = bench_hub()
     total = time.perf_counter() - started
     failed = [r.notebook for r in nbval if r.failures] + [r.notebook for r in rss if r.errors]
     failed += grading_failures(grading)
+    failed += ["hub"] if hub.errors else []
     sections = [
         "# labkit benchmarks",
         "Written by `make bench` (`benchmarks/run.py`); all numbers from one run on this "
@@ -939,6 +1011,7 @@ def main() -> int:
         report_grading(grading),
         report_browser(browser),
         report_hostile(hostile),
+        report_hub(hub),
     ]
     if failed:
         sections.append(f"**FAILED notebooks: {', '.join(sorted(set(failed)))}**")
