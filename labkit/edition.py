@@ -75,6 +75,7 @@ def _answers(lab: str, module: str, *names: str) -> tuple[Answer, ...]:
 P = "labkit.patterns."
 LEFT_OUT: tuple[Answer, ...] = (
     *_answers("00-welcome", "labkit.sandbox.apps.welcome", "validate_name_reference"),
+    *_answers("02-jwt, 13-capstone", P + "tokens", "refresh_cookie", "clear_refresh_cookie"),
     *_answers("01-passwords, 13-capstone", P + "passwords", "needs_rehash"),
     *_answers("01-passwords", P + "passwords", "validate_password"),
     *_answers("01-passwords, 13-capstone", "labkit.sandbox.apps.passwords", "_secure_login"),
@@ -101,11 +102,20 @@ LEFT_OUT: tuple[Answer, ...] = (
         "05-api-keys, 13-capstone", P + "apikeys", "authenticate", "is_usable", "has_scope"
     ),
     *_answers("05-api-keys", P + "apikeys", "redact_url"),
-    *_answers("06-authorization", P + "authz", "load_current_user", "check_owner", "PostUpdate"),
+    *_answers(
+        "06-authorization",
+        P + "authz",
+        "has_permissions",
+        "authorize",
+        "load_current_user",
+        "check_owner",
+        "PostUpdate",
+    ),
     *_answers("07-injection, 13-capstone", P + "validation", "find_users", "body_too_large"),
     *_answers(
         "07-injection",
         P + "validation",
+        "create_user",
         "find_login",
         "CreateUser",
         "validate_user",
@@ -148,7 +158,7 @@ LEFT_OUT: tuple[Answer, ...] = (
     ),
     *_answers("11-rate-limiting, 13-capstone", P + "ratelimit", "login_keys"),
     *_answers("11-rate-limiting", P + "ratelimit", "_is_trusted", "client_ip"),
-    *_answers("11-rate-limiting", P + "ratelimit", "rate_limit_headers"),
+    *_answers("11-rate-limiting", P + "ratelimit", "rate_limit_headers", "new_limiter"),
     *_answers(
         "12-headers",
         P + "headers",
@@ -176,12 +186,6 @@ KEPT: tuple[Kept, ...] = (
         "the logins of the 03, 04, 05, 07 and 08 apps",
     ),
     Kept(
-        (P + "tokens:refresh_cookie",),
-        "02-jwt cookie (refresh_cookie), 13-capstone fix-jwt-in-localstorage",
-        "the 02 app's logout clears the cookie with clear_refresh_cookie(), built on it (a "
-        "patched app's logout sends that Set-Cookie over HTTP anyway)",
-    ),
-    Kept(
         (P + "tokens:TokenService",),
         "02-jwt tokens and revocation (issue_tokens, verify_token, check_not_revoked, logout)",
         "labkit.sandbox.bearer.BearerAuth, the login tokens of the 06, 07, 09, 10, 11 and 12 apps",
@@ -197,22 +201,6 @@ KEPT: tuple[Kept, ...] = (
         "query-string (read_api_key)",
         "the 05 checks judge a key's format with them; BrokenShop's partner API and the 08 "
         "deployment make and read keys with them",
-    ),
-    Kept(
-        (P + "authz:authorize",),
-        "06-authorization rbac (authorize)",
-        "the vulnerable 06 app guards its reads with it (its flaws are the role read from the "
-        "token and the unguarded DELETE)",
-    ),
-    Kept(
-        (P + "validation:create_user",),
-        "07-injection parameterized (create_user)",
-        "the 07 app seeds its directory with it",
-    ),
-    Kept(
-        (P + "ratelimit:new_limiter",),
-        "11-rate-limiting moving-window (new_limiter)",
-        "BrokenShop's login throttle",
     ),
     Kept(
         ("labkit.attacks",),

@@ -117,7 +117,13 @@ def test_the_vulnerable_twins() -> None:
     assert weak.find_post(Someone(9, "viewer"), doc) is doc  # nobody asks whose it is
     for module in (weak,):
         assert module.__doc__ and module.__doc__.startswith("DELIBERATELY INSECURE")
-    for fn in (weak.token_user, weak.authenticated_only, weak.find_post, weak.apply_update):
+    unchecked = weak.authorize(current_user=current_caller, permissions=authz.PERMISSIONS)
+    assert unchecked(Someone(1, "intern")).role == "intern"  # no permission named: all pass
+    typo = weak.authorize("post:write", current_user=current_caller, permissions=authz.PERMISSIONS)
+    with pytest.raises(HTTPException):  # a misspelt permission: nobody, silently
+        typo(Someone(1, "admin"))
+    fns = (weak.token_user, weak.authenticated_only, weak.authorize, weak.find_post)
+    for fn in (*fns, weak.apply_update):
         doc_text = fn.__doc__ or ""
         assert "Flaw:" in doc_text and "Exploited in: 06-authorization" in doc_text
         assert "Secure twin: labkit.patterns.authz." in doc_text

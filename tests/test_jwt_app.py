@@ -22,7 +22,7 @@ from labkit.exercises.labs.jwt import (
 )
 from labkit.patterns import passwords as secure_passwords
 from labkit.sandbox.apps.base import lab_state
-from labkit.sandbox.apps.jwt import create_app
+from labkit.sandbox.apps.jwt import create_app, expired_cookie
 from labkit.sandbox.bearer import BearerAuth
 from labkit.sandbox.server import Sandbox
 from labkit.sandbox.store import LabStore
@@ -151,6 +151,36 @@ def test_vulnerable_refresh_token_works_as_access_and_after_logout(vulnerable: S
         "/api/auth/refresh", headers={"Cookie": f"refreshToken={refresh}"}
     )
     assert again.status_code == 200
+
+
+def _logout_cookie(box: Sandbox) -> str:
+    user = lab_state(box.app).users["bob"]
+    response = box.client.post(
+        "/api/auth/login", json={"email": user.email, "password": user.password}
+    )
+    access = response.json()["accessToken"]
+    out = box.client.post("/api/auth/logout", headers={"Authorization": f"Bearer {access}"})
+    assert out.status_code == 204
+    return out.headers["set-cookie"]
+
+
+def test_logout_deletes_the_cookie_that_login_set(vulnerable: Sandbox, secure: Sandbox) -> None:
+    """Built from the app's own refresh_cookie part: a patched app clears the learner's cookie
+    (name, Path, flags), not the reference's (which the student edition does not ship)."""
+    assert _logout_cookie(vulnerable) == "refreshToken=; Path=/; Max-Age=0"
+    assert _logout_cookie(secure) == f"refreshToken=; {SEED_COOKIE.rsplit('; ', 1)[0]}; Max-Age=0"
+    assert expired_cookie("a=1; Expires=Wed, 21 Oct 2099 07:28:00 GMT; Path=/x") == (
+        "a=; Path=/x; Max-Age=0"
+    )
+
+    def refresh_cookie(token: str) -> str:
+        return f"__Host-refresh={token}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=3600"
+
+    app = create_app(refresh_cookie=refresh_cookie)
+    with Sandbox(app, name="02-jwt-patched-cookie") as box:
+        cleared = _logout_cookie(box)
+    lab_state(app).close()
+    assert cleared == "__Host-refresh=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0"
 
 
 def test_vulnerable_fails_every_battery(vulnerable: Sandbox) -> None:

@@ -59,6 +59,31 @@ def test_redis_limiter_shared_in_process(redis_url: str) -> None:
     assert decisions[-1].remaining == 0 and 0 < decisions[-1].reset <= secure.LOGIN.window
 
 
+def test_student_edition_processes_share_redis_without_the_reference(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The student edition does not ship new_limiter: its processes run the hot-fix with a
+    fixed window on the storage they are given (the lesson is the storage), built here."""
+    from labkit import edition
+    from labkit.sandbox.apps import ratelimit as app_module
+    from labkit.sandbox.apps.base import lab_state
+
+    monkeypatch.setattr(edition, "STUDENT", True)
+    monkeypatch.setenv(REDIS_ENV, redis_url)
+    monkeypatch.setenv(NAMESPACE_ENV, f"edition-{secrets.token_hex(4)}")
+    monkeypatch.delenv(app_module.SECURE_ENV, raising=False)
+    monkeypatch.setattr(secure, "new_limiter", None)  # as if left out
+    app = app_module.process_app()
+    try:
+        assert lab_state(app).extras["limiter"] == "FixedWindowRateLimiter in redis"
+    finally:
+        lab_state(app).close()
+    first, second = (app_module.shared_fixed_window(redis_url) for _ in range(2))
+    item, key = secure.LOGIN.item, ("labkit:test:edition", secrets.token_hex(4))
+    hits = [limiter.hit(item, *key) for limiter in (first, second) * 3]
+    assert hits == [True] * 5 + [False]  # one count across both limiters
+
+
 @pytest.fixture()
 def password_redis_url() -> Iterator[str]:
     """The lab's own private Redis (``private_redis``): its URL carries the password."""

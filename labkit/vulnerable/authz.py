@@ -7,13 +7,20 @@ catalogue's ``data: req.body`` that lets a request set any column, and a role re
 token that was issued before the user was demoted. Secure twin: :mod:`labkit.patterns.authz`.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, HTTPException
 
-__all__ = ["TokenUser", "apply_update", "authenticated_only", "find_post", "token_user"]
+__all__ = [
+    "TokenUser",
+    "apply_update",
+    "authenticated_only",
+    "authorize",
+    "find_post",
+    "token_user",
+]
 
 #: Every column of the posts table but its primary key: what ``data: req.body`` may write.
 POST_COLUMNS = ("title", "body", "authorId")
@@ -50,6 +57,30 @@ def authenticated_only(current_user: Callable[..., Any]) -> Callable[..., Any]:
     """
 
     def dependency(user: Annotated[Any, Depends(current_user)]) -> Any:
+        return user
+
+    return dependency
+
+
+def authorize(
+    *required: str,
+    current_user: Callable[..., Any],
+    permissions: Mapping[str, Iterable[str]],
+) -> Callable[..., Any]:
+    """The catalogue's ``authorize(...requiredPermissions)`` middleware, as a dependency.
+
+    Flaw: it grants what the role ``current_user`` reports, checked nowhere else: here the role
+    read from the token (:func:`token_user`), so a demoted user keeps the old role's powers
+    while the token lives. And no route configuration is checked: naming no permission lets
+    everyone through (``[].every(...)`` is true), a misspelt one silently denies everyone.
+    Exploited in: 06-authorization (stale role after demotion).
+    Secure twin: labkit.patterns.authz.authorize.
+    """
+
+    def dependency(user: Annotated[Any, Depends(current_user)]) -> Any:
+        user_permissions = permissions.get(user.role) or ()
+        if not all(p in user_permissions for p in required):
+            raise HTTPException(403, "Insufficient permissions")
         return user
 
     return dependency

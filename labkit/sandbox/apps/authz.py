@@ -373,7 +373,9 @@ def create_app(secure: bool = False, **fixes: Any) -> FastAPI:
     else:  # the seed's authorize on reads and on PUT; DELETE routes forgot it
 
         def read_guard(*permissions: str) -> Any:
-            return secure_authz.authorize(*permissions, current_user=_user_from_token)
+            return weak_authz.authorize(
+                *permissions, current_user=_user_from_token, permissions=PERMISSIONS
+            )
 
         def write_guard(permission: str) -> Any:
             if permission == "posts:write":

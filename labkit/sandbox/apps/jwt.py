@@ -55,7 +55,7 @@ from labkit.sandbox.fixes import FixFault, FixSlot, plug_fixes
 from labkit.sandbox.store import LabStore, UserRecord
 from labkit.vulnerable import tokens as weak_tokens
 
-__all__ = ["AUDIENCE", "ISSUER", "SLOTS", "Rejection", "create_app"]
+__all__ = ["AUDIENCE", "ISSUER", "SLOTS", "Rejection", "create_app", "expired_cookie"]
 
 ISSUER = "https://auth.labkit.example"
 AUDIENCE = "https://api.labkit.example"
@@ -146,6 +146,15 @@ def _attacker_origins() -> list[str]:
             except sandbox_server.SandboxError:  # stopped meanwhile
                 continue
     return origins
+
+
+def expired_cookie(set_cookie: str) -> str:
+    """The ``Set-Cookie`` value that deletes the cookie ``set_cookie`` sets: the same name,
+    ``Path``, ``Domain`` and flags, an empty value and ``Max-Age=0`` (RFC 6265 §3.1)."""
+    pair, *attributes = (part.strip() for part in set_cookie.split(";"))
+    dropped = ("max-age", "expires")
+    kept = [a for a in attributes if a and a.partition("=")[0].strip().lower() not in dropped]
+    return "; ".join([f"{pair.partition('=')[0].strip()}=", *kept, "Max-Age=0"])
 
 
 class _Mode:
@@ -307,11 +316,6 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
     })  # fmt: skip
     state.on_close.append(lambda: shutil.rmtree(key_dir, ignore_errors=True))
     app = new_lab_app("02-jwt", secure=secure, state=state)
-    clear_cookie = (
-        "refreshToken=; Path=/; Max-Age=0"
-        if not secure and "refresh_cookie" not in fixes
-        else secure_tokens.clear_refresh_cookie()
-    )
 
     def unauthorized(error: str, note: str | None = None) -> JSONResponse:
         body = {"error": error} if note is None else {"error": error, "labkitNote": note}
@@ -375,7 +379,8 @@ def create_app(secure: bool = False, **fixes: Any) -> Any:
             return claims
         parts["logout"](dict(claims), ledger)
         audit.append({"event": "logout", "sub": str(claims["sub"]), "at": time.time()})
-        return Response(status_code=204, headers={"set-cookie": clear_cookie})
+        clear = expired_cookie(parts["refresh_cookie"]("deleted"))  # the cookie login set
+        return Response(status_code=204, headers={"set-cookie": clear})
 
     @app.get("/api/me", response_model=None)
     def me(request: Request) -> Any:

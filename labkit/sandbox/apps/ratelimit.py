@@ -61,8 +61,8 @@ from typing import Any, ClassVar
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from limits.storage import MemoryStorage
-from limits.strategies import RateLimiter
+from limits.storage import MemoryStorage, storage_from_string
+from limits.strategies import FixedWindowRateLimiter, RateLimiter
 from pydantic import BaseModel
 
 from labkit import edition
@@ -88,6 +88,7 @@ __all__ = [
     "private_redis",
     "process_app",
     "serve_processes",
+    "shared_fixed_window",
 ]
 
 LAB_ID = "11-rate-limiting"
@@ -492,14 +493,21 @@ def create_app(secure: bool = False, *, served: bool | None = None, **fixes: Any
     return app
 
 
+def shared_fixed_window(storage_uri: str) -> RateLimiter:
+    """The hot-fix's fixed window, but counting in the storage it is given: what the student
+    edition's processes run (the multi-process lesson is the storage). Not 11's answer: a
+    fixed window lets a burst through at its boundary."""
+    return FixedWindowRateLimiter(storage_from_string(storage_uri))
+
+
 def process_app() -> Any:
     """App factory for ``uvicorn --factory``: the shop with the reference limiter, or with the
     hot-fix's when ``LABKIT_RATELIMIT_SECURE=0``. Accounts use the fast hash of the vulnerable
     shop: these processes start in a notebook cell, and their lesson is the limiter."""
     if os.environ.get(SECURE_ENV, "1") == "0":
         parts = HOTFIX_PARTS
-    elif edition.STUDENT:  # no reference parts there; this lesson is the storage (new_limiter)
-        parts = {**HOTFIX_PARTS, "new_limiter": secure_limits.new_limiter}
+    elif edition.STUDENT:  # no reference parts there; this lesson is the storage alone
+        parts = {**HOTFIX_PARTS, "new_limiter": shared_fixed_window}
     else:
         parts = SECURE_PARTS
     return create_app(served=True, **parts)

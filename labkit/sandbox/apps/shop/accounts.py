@@ -45,6 +45,8 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from pydantic import BaseModel
 
 from labkit.patterns import passwords as secure_passwords
@@ -132,7 +134,7 @@ class Throttle:
 
     def __init__(self, keys_for: Any) -> None:
         self.keys_for = keys_for
-        self.limiter = secure_limits.new_limiter("memory://")
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())  # one shop, one process
         self.namespace = f"labkit:{LAB_ID}:{secrets.token_hex(6)}"
 
     def keys(self, ip: str, email: str) -> list[str]:
