@@ -66,7 +66,7 @@ PAIR = ("01-passwords", "12-headers")
 USER = "learner"
 CELL_TIMEOUT_S = 600.0
 INSTALL = (
-    f"`{BIN / 'python'} -m pip install -e '.[bench]'` (JupyterHub) and "
+    "`.venv/bin/python -m pip install -e '.[dev,bench]'` (JupyterHub; `make bench` does it) and "
     "`npm install -g configurable-http-proxy` (the proxy; needs Node.js)"
 )
 
