@@ -1,10 +1,9 @@
 """13-capstone, accounts part: fast password hashes, login enumeration, no auth rate limit.
 
-Each anti-pattern's locate confirms at its route of the vulnerable shop and nowhere else (nor on
-the reference shop) — the audit itself judges the learner's findings (test_capstone_audit.py); each
-fix-<id> check fails on the stub and passes on the reference (wrong fixes:
+Each fix-<id> check fails on the stub and passes on the reference (wrong fixes:
 tests/fixes/13-capstone/); the three fixes work alone and together, and the seeded staff log
-in whatever is fixed.
+in whatever is fixed. The audit (each row's exploit shown on BrokenShop, not on the secure
+shop) is tested in test_capstone_audit.py.
 """
 
 from __future__ import annotations
@@ -31,16 +30,6 @@ from tests.labs import running_lab, served
 pytestmark = pytest.mark.usefixtures("not_strict")  # failing on purpose is the point
 
 AP = {ap.id: ap for ap in checks.ANTI_PATTERNS}
-ROUTES = {
-    "fast-password-hash": ("POST", "/api/auth/register"),
-    "login-enumeration": ("POST", "/api/auth/login"),
-    "no-auth-rate-limit": ("POST", "/api/auth/login"),
-}
-WRONG_ROUTES = {
-    "fast-password-hash": ("POST", "/api/auth/login"),
-    "login-enumeration": ("POST", "/api/auth/register"),
-    "no-auth-rate-limit": ("POST", "/api/auth/register"),
-}
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +42,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 def reference_shop() -> Iterator[Target]:
     with served(create_app(secure=True), "13-capstone-secure") as target:
         yield target
-
-
-def vulnerable(lab: Lab) -> Target:
-    return Target(lab.url, lab.urls)
 
 
 def mentions(result: CheckResult, text: str) -> bool:
@@ -87,56 +72,12 @@ REFERENCE: dict[str, dict[str, Callable[..., Any]]] = {
 STUBS = {ap_id: dict.fromkeys(fixes, not_written) for ap_id, fixes in REFERENCE.items()}
 
 
-# -- locate --------------------------------------------------------------------------------
+# -- the rows ------------------------------------------------------------------------------
 def test_the_three_rows_are_registered() -> None:
     lab_def = get_lab("13-capstone")
     for ap_id in AP:
         assert f"fix-{ap_id}" in lab_def.checks
         assert lab_def.checks[f"fix-{ap_id}"].fixes == tuple(REFERENCE[ap_id])
-
-
-@pytest.mark.parametrize("ap_id", sorted(ROUTES))
-def test_locate_confirms_at_the_route(lab: Lab, ap_id: str) -> None:
-    verdict = AP[ap_id].locate(vulnerable(lab), *ROUTES[ap_id])
-    assert verdict.passed, verdict
-
-
-@pytest.mark.parametrize("ap_id", sorted(ROUTES))
-def test_locate_refuses_a_wrong_route(lab: Lab, ap_id: str) -> None:
-    verdict = AP[ap_id].locate(vulnerable(lab), *WRONG_ROUTES[ap_id])
-    assert not verdict.passed and verdict.summary, verdict
-    lab_only = AP[ap_id].locate(vulnerable(lab), "POST", "/api/_lab/legacy-user")
-    assert not lab_only.passed and "lab-only" in lab_only.summary
-
-
-@pytest.mark.parametrize("ap_id", sorted(ROUTES))
-def test_locate_refuses_on_the_reference_shop(reference_shop: Target, ap_id: str) -> None:
-    verdict = AP[ap_id].locate(reference_shop, *ROUTES[ap_id])
-    assert not verdict.passed, verdict
-
-
-@pytest.mark.parametrize(
-    ("ap_id", "mark"),
-    [
-        ("no-auth-rate-limit", "GET /api/status"),  # answers 200 to anything: not a login
-        ("no-auth-rate-limit", "GET /api/products"),
-        ("no-auth-rate-limit", "POST /api/v1/reports"),
-        ("login-enumeration", "POST /api/v1/reports"),  # a 422 that echoes the email
-        ("login-enumeration", "GET /api/users"),
-        ("login-enumeration", "PUT /api/account"),
-    ],
-)
-def test_locate_confirms_only_where_the_rows_flaw_lives(lab: Lab, ap_id: str, mark: str) -> None:
-    """A rate-limit mark needs an authentication route whose guesses are unlimited, an
-    enumeration mark a route that authenticates: answers that merely differ are not it."""
-    verdict = AP[ap_id].locate(vulnerable(lab), *mark.split(" "))
-    assert not verdict.passed, verdict
-
-
-def _is_password_of(word: str, stored: str) -> bool:
-    return secure.verify_password(word, stored)
-
-
 
 
 # -- fix checks ----------------------------------------------------------------------------

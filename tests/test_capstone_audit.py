@@ -4,8 +4,9 @@ The solved notebook's findings (one reference exploit per row and per bonus flaw
 credited — shown on a fresh BrokenShop, nothing on the secure one; and the audit refuses, each
 with its reason, a finding at the wrong route, one whose evidence only repeats its input, one
 filed under the wrong weakness, one whose exploit crashes or hangs, one that returns evidence
-copied from another run, one that never touched its route and one that works on the secure
-shop too. The stub's findings fail the audit; verify replays the findings against the fix.
+copied from another run, one that never touched its route, one that works on the secure
+shop too and one whose route is not 'METHOD /path'. Each row lives at its routes only (never at
+a lab-only one). The stub's findings fail the audit; verify replays the findings against the fix.
 """
 
 from __future__ import annotations
@@ -186,12 +187,51 @@ def test_refusals_say_why(
          "exploit": solved["staff_ages"]}),
         ("is not a function", {"routes": ["GET /api/users"], "weakness": "trusting-input",
          "exploit": "union"}),
+        ("write each route as 'METHOD /path'", {"routes": ["/api/users"],
+         "weakness": "trusting-input", "exploit": solved["union_hashes"]}),
     ]  # fmt: skip
     result = lab.check("audit", findings=[finding for _, finding in cases])
     assert not result.passed and result.summary.startswith("0 of 11 rows and 0 of")
     for number, (reason, _) in enumerate(cases, 1):
         line = line_of(result.details, number)
         assert line.startswith("✗") and reason in line, line
+
+
+#: Routes each row lives at, and routes it does not (where the exploit could be shown but the
+#: flaw is not that row's). Lab-only routes are never where a row lives.
+WHERE = {
+    "jwt-in-localstorage": (["POST /api/auth/login", "POST /api/auth/refresh"],
+                            ["GET /api/orders", "POST /api/webhooks/payment"]),
+    "fast-password-hash": (["POST /api/auth/register", "POST /api/auth/login"],
+                           ["GET /api/users", "POST /api/reviews"]),
+    "hardcoded-secret": (["POST /api/webhooks/payment"], ["POST /api/orders"]),
+    "cors-wildcard": (["GET /api/account", "GET /api/products/{product_id}", "POST /api/reviews"],
+                      []),
+    "login-enumeration": (["POST /api/auth/login"], ["POST /api/auth/register",
+                          "POST /api/v1/reports", "GET /api/users", "PUT /api/account"]),
+    "no-auth-rate-limit": (["POST /api/auth/login"], ["POST /api/auth/register",
+                           "GET /api/status", "GET /api/products", "POST /api/v1/reports"]),
+    "homemade-crypto": (["POST /api/cards", "GET /api/cards/{card_id}"],
+                        ["POST /api/auth/login", "GET /api/users"]),
+    "trusting-input": (["GET /api/users"], ["GET /api/cards", "GET /api/v1/reports"]),
+    "eternal-api-key": (["GET /api/v1/reports", "POST /api/v1/reports"],
+                        ["GET /api/users", "GET /api/keys"]),
+    "no-https-redirect": (["GET /api/status", "GET /api/account", "POST /api/auth/login"], []),
+    "symmetric-jwt": (["GET /api/admin/orders"], ["GET /api/orders", "POST /api/auth/login"]),
+    "no-length-limits": (["POST /api/reviews"],
+                         ["PUT /api/account", "POST /api/auth/login", "GET /api/products"]),
+}  # fmt: skip
+LAB_ONLY = ["POST /api/_lab/legacy-user", "GET /api/_lab/old-config", "GET /api/_lab/breach"]
+
+
+@pytest.mark.parametrize("row", sorted(ROWS))
+def test_each_row_lives_at_its_routes_only(row: str) -> None:
+    right, wrong = WHERE[row]
+    for mark in right:
+        assert ROWS[row].lives_at(parse_route(mark)), mark
+    for mark in wrong + LAB_ONLY:
+        assert not ROWS[row].lives_at(parse_route(mark)), mark
+    assert set(WHERE) == set(ROWS)
 
 
 def test_a_weakness_is_credited_once(lab: Lab, solved: dict[str, Any]) -> None:

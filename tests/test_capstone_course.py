@@ -15,7 +15,6 @@ import pytest
 
 from labkit.course.build import build_notebook
 from labkit.course.cells import ANSWER, cell_role
-from labkit.exercises.capstone.antipattern import parse_route
 from labkit.exercises.checklist import AuditChecklist
 from labkit.exercises.completion import course_summary
 from labkit.exercises.lab import Lab
@@ -43,27 +42,6 @@ def test_every_row_of_the_seed_table_is_an_anti_pattern_with_its_checks() -> Non
         assert ap.lab in LABS and ap.fixes, ap.id
         assert LAB.checks[f"fix-{ap.id}"].fixes == ap.fixes
     assert set(LAB.checks["verify"].fixes) == {f for ap in ANTI_PATTERNS for f in ap.fixes}
-
-
-@pytest.mark.parametrize(
-    ("mark", "expected"),
-    [
-        ("POST /api/auth/login", ("POST", "/api/auth/login")),
-        ("  get /api/account?x=1 ", ("GET", "/api/account")),
-    ],
-)
-def test_parse_route(mark: str, expected: tuple[str, str]) -> None:
-    assert parse_route(mark) == expected
-
-
-@pytest.mark.parametrize("mark", [None, "", "/api/auth/login", "FETCH /x", "GET api", 42])
-def test_parse_route_explains_bad_marks(mark: object) -> None:
-    message = parse_route(mark)
-    assert isinstance(message, str) and ("route" in message or "marked" in message)
-
-
-
-
 
 
 # -- the whole shop, with the notebook's own reference solutions ------------------------------
@@ -97,8 +75,6 @@ def clean_rows(details: tuple[str, ...]) -> set[str]:
         for d in details
         if d == f"{ap.id} ({ap.lab}): every attack refused"
     }
-
-
 
 
 def test_verify_passes_on_the_reference_and_fails_on_one_plausible_wrong_fix(
@@ -148,12 +124,6 @@ def test_checklist_shows_the_findings_and_their_audit_lines(
 def test_checklist_needs_a_list(lab: Lab) -> None:
     with pytest.raises(TypeError, match="FINDINGS must be a list"):
         AuditChecklist(lab, {"nope": 1})  # type: ignore[arg-type]
-
-
-
-
-
-
 
 
 # -- the course summary --------------------------------------------------------------------

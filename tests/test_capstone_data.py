@@ -1,6 +1,8 @@
-"""13-capstone, the data part (homemade-crypto, trusting-input, eternal-api-key): each exploit
-is confirmed only at its route of the broken shop, each fix check fails on the stub and passes
-on the reference written out as in the notebook (wrong fixes: tests/fixes/13-capstone/)."""
+"""13-capstone, the data part (homemade-crypto, trusting-input, eternal-api-key): each fix check
+fails on the stub and passes on the reference written out as in the notebook (wrong fixes:
+tests/fixes/13-capstone/); each replay passes on the secure shop and fails on the broken one.
+The audit (each row's exploit shown on the broken shop, not on the secure one) is tested in
+test_capstone_audit.py."""
 
 from __future__ import annotations
 
@@ -109,30 +111,6 @@ REFERENCE: dict[str, dict[str, Callable[..., Any]]] = {
     "trusting-input": {"find_users": find_users},
     "eternal-api-key": {"authenticate": authenticate},
 }
-ROUTES = {
-    "homemade-crypto": (["POST /api/cards"], ["GET /api/cards", "POST /api/auth/login"]),
-    "trusting-input": (["GET /api/users"], ["GET /api/cards", "GET /api/v1/reports"]),
-    "eternal-api-key": (
-        ["GET /api/v1/reports", "POST /api/v1/reports"],
-        ["GET /api/users", "GET /api/keys", "GET /api/_lab/old-config"],
-    ),
-}
-
-
-# -- locate: the exploit confirms the right route only, on the broken shop only ---------------
-@pytest.mark.parametrize("ap_id", sorted(ROUTES))
-def test_locate(lab: Lab, secure: Target, ap_id: str) -> None:
-    right, wrong = ROUTES[ap_id]
-    for mark in right:
-        verdict = AP[ap_id].locate(broken(lab), *mark.split(" "))
-        assert verdict.passed, (mark, verdict)
-        refused = AP[ap_id].locate(secure, *mark.split(" "))
-        assert not refused.passed and refused.summary, (mark, refused)
-    for mark in wrong:
-        verdict = AP[ap_id].locate(broken(lab), *mark.split(" "))
-        assert not verdict.passed and mark in verdict.summary, (mark, verdict)
-
-
 
 
 # -- fix-<id>: stub, wrong fixes, reference -----------------------------------------------------

@@ -1,6 +1,8 @@
-"""13-capstone, tokens part: jwt-in-localstorage, symmetric-jwt and hardcoded-secret — each
-located by its exploit on the vulnerable shop, and each fix check failing on the stub and on
-plausible wrong fixes and passing on the reference, judged over HTTP."""
+"""13-capstone, tokens part: jwt-in-localstorage, symmetric-jwt and hardcoded-secret — each fix
+check failing on the stub and passing on the reference (wrong fixes: tests/fixes/13-capstone/),
+each replay passing on the secure shop and failing on the vulnerable one, judged over HTTP. The
+audit (each row's exploit shown on the vulnerable shop, not on the secure one) is tested in
+test_capstone_audit.py."""
 
 from __future__ import annotations
 
@@ -111,49 +113,20 @@ def fixes_for(ap: AntiPattern, **override: Callable[..., Any]) -> dict[str, Call
     return {name: override.get(name, REFERENCE[name]) for name in ap.fixes}
 
 
-# -- audit: each mark confirmed only by its exploit -----------------------------------------
-ROUTES = {
-    "jwt-in-localstorage": (
-        ["POST /api/auth/login", "POST /api/auth/refresh"],
-        ["GET /api/orders", "POST /api/webhooks/payment"],
-    ),
-    "symmetric-jwt": (["GET /api/admin/orders"], ["GET /api/orders", "POST /api/auth/login"]),
-    "hardcoded-secret": (["POST /api/webhooks/payment"], ["POST /api/orders"]),
-}
-
-
-def locate(ap_id: str, target: Target, mark: str) -> Any:
-    method, path = mark.split(" ")
-    return AP[ap_id].locate(target, method, path)
-
-
-@pytest.mark.parametrize("ap_id", sorted(ROUTES))
-def test_locate(lab: Lab, secure: Target, ap_id: str) -> None:
-    right, wrong = ROUTES[ap_id]
-    for mark in right:
-        verdict = locate(ap_id, vulnerable(lab), mark)
-        assert verdict.passed, (mark, verdict)
-    for mark in wrong:
-        verdict = locate(ap_id, vulnerable(lab), mark)
-        assert not verdict.passed and verdict.summary, mark
-    for mark in right:
-        assert not locate(ap_id, secure, mark).passed, mark
-
-
 # -- fix checks ----------------------------------------------------------------------------
-@pytest.mark.parametrize("ap_id", sorted(ROUTES))
+@pytest.mark.parametrize("ap_id", sorted(AP))
 def test_fix_fails_on_the_stub(lab: Lab, ap_id: str) -> None:
     result = lab.check(f"fix-{ap_id}", **{name: stub for name in AP[ap_id].fixes})
     assert not result.passed and "NotImplementedError" in repr(result), result
 
 
-@pytest.mark.parametrize("ap_id", sorted(ROUTES))
+@pytest.mark.parametrize("ap_id", sorted(AP))
 def test_fix_passes_on_the_reference(lab: Lab, ap_id: str) -> None:
     result = lab.check(f"fix-{ap_id}", **fixes_for(AP[ap_id]))
     assert result.passed, result
 
 
-@pytest.mark.parametrize("ap_id", sorted(ROUTES))
+@pytest.mark.parametrize("ap_id", sorted(AP))
 def test_replay_passes_on_the_secure_shop(secure: Target, ap_id: str) -> None:
     findings = Findings()
     AP[ap_id].replay(secure, findings, random.Random(0))
@@ -161,7 +134,7 @@ def test_replay_passes_on_the_secure_shop(secure: Target, ap_id: str) -> None:
     assert verdict.passed, verdict
 
 
-@pytest.mark.parametrize("ap_id", sorted(ROUTES))
+@pytest.mark.parametrize("ap_id", sorted(AP))
 def test_replay_fails_on_the_vulnerable_shop(lab: Lab, ap_id: str) -> None:
     findings = Findings()
     AP[ap_id].replay(vulnerable(lab), findings, random.Random(0))

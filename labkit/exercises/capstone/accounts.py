@@ -1,9 +1,9 @@
 """Checks for BrokenShop's accounts: fast password hashes, login enumeration, no auth limits.
 
-Each locate runs its exploit at the marked route of the vulnerable shop; each replay runs the
-battery of the lab that taught the row (01-passwords, 11-rate-limiting) against a patched shop,
-reusing that lab's battery functions and :mod:`labkit.attacks` wherever the shop honours the
-lab's route contract, and adapting them (said where) where it does not.
+Each row's replay runs the battery of the lab that taught it (01-passwords, 11-rate-limiting)
+against a patched shop, reusing that lab's battery functions and :mod:`labkit.attacks`
+wherever the shop honours the lab's route contract, and adapting them (said where) where it
+does not.
 
 One rule runs through all of them: every request of these checks leaves from a fresh loopback
 address of its own (``127.x.y.z``; Linux routes all of 127/8 to the loopback). A patched shop
@@ -24,7 +24,7 @@ import httpx
 from labkit.attacks.bruteforce import brute_force, case_variants
 from labkit.attacks.cracking import crack_unsalted, equal_hash_groups, identify_hash
 from labkit.exercises.capstone.antipattern import AntiPattern, fault, replay_battery, retag
-from labkit.exercises.check import Findings, Target, Verdict
+from labkit.exercises.check import Findings, Target
 from labkit.exercises.labs.passwords import (
     TIMING_FLOOR_MS,
     TIMING_MAX_RATIO,
@@ -42,9 +42,7 @@ from labkit.sandbox.apps.shop.accounts import (
     LOGIN_REFUSED,
     REGISTER,
     WEAK_CUSTOMER,
-    WEAK_POOL,
 )
-from labkit.sandbox.apps.shop.core import LAB_ROUTES
 from labkit.wordlists import common_passwords
 
 __all__ = ["ANTI_PATTERNS", "fresh_client"]
@@ -73,18 +71,6 @@ def fresh_client(target: Target, **kwargs: Any) -> httpx.Client:
     """A client of ``target`` (lab CA trusted, as ``Target.client``) from a fresh address."""
     transport = httpx.HTTPTransport(local_address=_fresh_address(), verify=target.verify())
     return target.client(transport=transport, **kwargs)
-
-
-def _lab_route(path: str) -> Verdict | None:
-    if path.startswith(LAB_ROUTES):
-        return Verdict(False, f"{path} is a lab-only route, not part of the shop: mark a real one")
-    return None
-
-
-def _send(client: httpx.Client, method: str, path: str, payload: dict[str, str]) -> httpx.Response:
-    if method == "GET":
-        return client.get(path, params=payload)
-    return client.request(method, path, json=payload)
 
 
 def _login(client: httpx.Client, email: str, password: str) -> httpx.Response:
@@ -117,43 +103,6 @@ def _said(response: httpx.Response) -> str:
 
 
 # -- fast-password-hash (01) -----------------------------------------------------------------
-def _locate_fast_hash(target: Target, method: str, path: str) -> Verdict:
-    """Sign up twice with one wordlist password at the route, then crack the breach's rows."""
-    if (refused := _lab_route(path)) is not None:
-        return refused
-    password = secrets.choice(common_passwords(LEAKED_PASSWORD_POOL)[100:])
-    emails = [_email("audit-a"), _email("audit-b")]
-    with fresh_client(target) as client:
-        sent = [_send(client, method, path, {"email": e, "password": password}) for e in emails]
-        rows = _breach_users(client)
-    stored = {e: rows[e] for e in emails if e in rows}
-    if not stored:
-        return Verdict(
-            False,
-            f"{method} {path} stored no account (answered {_statuses(sent)}): "
-            "passwords are not stored there",
-        )
-    cracked = crack_unsalted(stored, common_passwords(LEAKED_PASSWORD_POOL))
-    scheme = identify_hash(next(iter(stored.values()))).scheme
-    if not cracked:
-        return Verdict(
-            False,
-            f"the {scheme} hash {method} {path} stored did not fall to the wordlist: "
-            "passwords are not stored with a fast hash there",
-        )
-    same = any(set(emails) <= set(group) for group in equal_hash_groups(stored))
-    return Verdict(
-        True,
-        f"signed up with {password!r}: its {scheme} hash in the breach cracked at once",
-        (
-            f"{len(cracked)} of {len(stored)} rows cracked by one lookup table (no salt, no work)",
-            "two accounts with the same password have the same hash"
-            if same
-            else "equal passwords give different hashes",
-        ),
-    )
-
-
 FAST_HASH_RULES = (
     Rule(
         "salted",
@@ -287,49 +236,6 @@ def _replay_fast_hash(patched: Target, findings: Findings, rng: random.Random) -
 
 
 # -- login-enumeration (01) ------------------------------------------------------------------
-def _masked(response: httpx.Response, *emails: str) -> tuple[int, str]:
-    """The answer with the emails it echoes blanked: a 422 that repeats its input differs
-    for every email, which tells nothing about who has an account."""
-    text = response.text
-    for email in emails:
-        text = text.replace(email, "<email>")
-    return response.status_code, text
-
-
-def _locate_enumeration(target: Target, method: str, path: str) -> Verdict:
-    """At a route that authenticates (alice's real password in, a wrong one refused): do an
-    unknown email and alice with a wrong password get different answers?"""
-    if (refused := _lab_route(path)) is not None:
-        return refused
-    nobody = _email("nobody")
-    with fresh_client(target) as client:
-        staff = {a["email"]: a["password"] for a in client.get(ACCOUNTS).json()}
-        alice = "alice@example.com"
-        right = _send(client, method, path, {"email": alice, "password": staff.get(alice, "")})
-        unknown = _send(client, method, path, {"email": nobody, "password": WRONG})
-        known = _send(client, method, path, {"email": alice, "password": WRONG})
-    if not right.is_success or unknown.status_code < 400 or known.status_code < 400:
-        return Verdict(
-            False,
-            f"{method} {path} does not authenticate (alice's real password → "
-            f"{right.status_code}, a wrong one → {known.status_code}, unknown email → "
-            f"{unknown.status_code}): it is not a login",
-            ("a sign-up saying 'Email already registered' is not this row: the OWASP "
-             "Authentication Cheat Sheet accepts it behind a rate limit",),
-        )  # fmt: skip
-    if _masked(unknown, nobody) == _masked(known, alice):
-        return Verdict(
-            False,
-            f"{method} {path} answers the same to an unknown email and to a wrong password "
-            f"({_said(unknown)})",
-        )
-    return Verdict(
-        True,
-        "the answer tells who has an account",
-        (f"unknown email → {_said(unknown)}", f"alice, wrong password → {_said(known)}"),
-    )
-
-
 ENUMERATION_RULES = (
     Rule(
         "logs-in",
@@ -454,48 +360,6 @@ def _replay_enumeration(patched: Target, findings: Findings, rng: random.Random)
 
 
 # -- no-auth-rate-limit (11) -----------------------------------------------------------------
-def _locate_no_limit(target: Target, method: str, path: str) -> Verdict:
-    """11's brute force (labkit.attacks.bruteforce) of dana's password, sent to the route —
-    confirmed only where the route authenticates (it refuses a wrong password and lets the
-    found one in) and never said 429."""
-    if (refused := _lab_route(path)) is not None:
-        return refused
-
-    def to_the_mark(request: httpx.Request) -> None:
-        request.method = method
-        request.url = request.url.copy_with(path=path)
-
-    words = common_passwords(WEAK_POOL[1])
-    with fresh_client(target, event_hooks={"request": [to_the_mark]}) as client:
-        decoy = f"not-{secrets.token_urlsafe(12)}"
-        baseline = brute_force(client, WEAK_CUSTOMER, [decoy])
-        result = brute_force(client, WEAK_CUSTOMER, words)
-    tried = ", ".join(f"{code}×{n}" for code, n in sorted(result.statuses.items()))
-    if baseline.password is not None:
-        return Verdict(
-            False,
-            f"{method} {path} answers 200 to any password: it does not authenticate, so "
-            "guessing there proves nothing — mark the route that logs customers in",
-        )
-    if result.password is not None:
-        return Verdict(
-            True,
-            f"{WEAK_CUSTOMER}'s password found after {result.attempts} guesses, none refused",
-            (f"statuses: {tried}: nobody counted the failures",),
-        )
-    if result.blocked:
-        return Verdict(
-            False,
-            f"{method} {path} refused the guessing with 429 after {result.attempts} attempts: "
-            "it is limited",
-        )
-    return Verdict(
-        False,
-        f"{result.attempts} guesses at {method} {path} logged nobody in ({tried}): "
-        "it is not where the shop logs customers in",
-    )
-
-
 def _guesses(password: str) -> list[str]:
     """11's guess list: wrong guesses, and the right password just past the budget."""
     guesses = [f"guess-{n}" for n in range(BUDGET + EXTRA)]
@@ -704,7 +568,6 @@ ANTI_PATTERNS: tuple[AntiPattern, ...] = (
         instead="bcrypt or argon2 with proper cost factor",
         lab="01-passwords",
         fixes=("hash_password", "verify_password", "needs_rehash"),
-        locate=_locate_fast_hash,
         replay=_replay_fast_hash,
         rules=FAST_HASH_RULES,
         title="Store passwords with argon2id (or bcrypt), and upgrade the legacy rows",
@@ -725,7 +588,6 @@ ANTI_PATTERNS: tuple[AntiPattern, ...] = (
         instead='"Invalid email or password" (no enumeration)',
         lab="01-passwords",
         fixes=("login",),
-        locate=_locate_enumeration,
         replay=_replay_enumeration,
         rules=ENUMERATION_RULES,
         title="One answer for unknown users and wrong passwords",
@@ -746,7 +608,6 @@ ANTI_PATTERNS: tuple[AntiPattern, ...] = (
         instead="Strict rate limits on login/register",
         lab="11-rate-limiting",
         fixes=("login_keys",),
-        locate=_locate_no_limit,
         replay=_replay_no_limit,
         rules=LIMIT_RULES,
         title="Limit failed logins and sign-ups per client address and per account",

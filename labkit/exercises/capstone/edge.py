@@ -1,7 +1,6 @@
 """Checks for BrokenShop's edge: CORS (lab 10), HTTPS (lab 09), input length (lab 07).
 
-Each row's ``locate`` runs the row's exploit at the marked route of the vulnerable shop, and
-its ``replay`` runs the battery of the lab that taught it against a patched shop:
+Each row's ``replay`` runs the battery of the lab that taught it against a patched shop:
 
 - ``cors-wildcard``: 10's ``_battery`` and ``_preflight`` verbatim — the shop honours 10's
   route contract (``GET``/``PUT /api/account``, ``/api/_lab/victim``, the frontend
@@ -23,7 +22,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import secrets
 import ssl
 import string
@@ -32,9 +30,9 @@ from typing import Any
 
 import httpx
 
-from labkit.attacks.cors import ORIGIN_BATTERY, probe_origin
+from labkit.attacks.cors import probe_origin
 from labkit.exercises.capstone.antipattern import AntiPattern, fault, replay_battery, retag
-from labkit.exercises.check import Findings, Target, Verdict
+from labkit.exercises.check import Findings, Target
 from labkit.exercises.labs import cors as cors_lab
 from labkit.exercises.labs.encryption import PROXY_ADDRESS, proxy_address_usable
 from labkit.exercises.labs.injection import _names_field  # 07's field-error test
@@ -45,11 +43,9 @@ __all__ = ["ANTI_PATTERNS"]
 ACCOUNT, PRODUCTS, REVIEWS = "/api/account", "/api/products", "/api/reviews"
 ACCOUNTS, BREACH, LOGIN = "/api/_lab/accounts", "/api/_lab/breach", "/api/auth/login"
 APP_ORIGIN = cors_lab.APP_ORIGIN
-ATTACKER_ORIGIN = ORIGIN_BATTERY["reflected"]
 #: The customer who writes the reviews in the checks (a seeded account).
 REVIEWER = "carol@example.com"
 MAX_REVIEW_CHARS = 2000
-_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 STATUS = "/api/status"
 HSTS_MAX_AGE = 31_536_000
 REDIRECTS = (301, 308)
@@ -93,59 +89,6 @@ def _chunks(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
     yield b'"}'
 
 
-def _document(client: httpx.Client) -> dict[str, Any]:
-    response = client.get("/openapi.json")
-    if response.status_code != 200:
-        raise AppBroken(f"the shop's /openapi.json answered {response.status_code}")
-    return dict(response.json())
-
-
-def _route(document: dict[str, Any], method: str, path: str) -> tuple[str, str] | None:
-    """``(template, concrete path)`` of the documented route ``method path`` matches, or
-    None. ``path`` may be the template itself (``/api/products/{product_id}``) or a real
-    path (``/api/products/2``); placeholders are filled with ``1``."""
-    for template, operations in document.get("paths", {}).items():
-        if method.lower() not in operations:
-            continue
-        pattern = "".join(
-            "[^/]+" if part.startswith("{") else re.escape(part)
-            for part in re.split(r"(\{[^}]+\})", template)
-        )
-        if re.fullmatch(pattern, path):
-            return template, re.sub(r"\{[^}]+\}", "1", path)
-    return None
-
-
-def _not_a_route(method: str, path: str) -> Verdict:
-    return Verdict(
-        False,
-        f"the shop has no route {method} {path}: pick one from lab.routes()",
-    )
-
-
-def _resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
-    ref = schema.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
-        name = ref.rsplit("/", 1)[-1]
-        return dict(document.get("components", {}).get("schemas", {}).get(name, {}))
-    return schema
-
-
-def _body_fields(document: dict[str, Any], method: str, template: str) -> dict[str, str]:
-    """The JSON body's fields of a documented route and their types (``{}``: no body)."""
-    operation = document["paths"][template][method.lower()]
-    content = operation.get("requestBody", {}).get("content", {})
-    schema = _resolve(document, content.get("application/json", {}).get("schema", {}))
-    fields = {}
-    for name, spec in schema.get("properties", {}).items():
-        spec = _resolve(document, spec)
-        kind = spec.get("type") or next(
-            (o.get("type") for o in spec.get("anyOf", []) if o.get("type") != "null"), "string"
-        )
-        fields[name] = str(kind)
-    return fields
-
-
 def _login(client: httpx.Client, email: str = REVIEWER) -> str:
     """A seeded customer's access token (the accounts come from ``/api/_lab/accounts``)."""
     accounts = client.get(ACCOUNTS)
@@ -179,32 +122,6 @@ def _stored(client: httpx.Client, marker: str) -> list[tuple[str, int]]:
 
 
 # -- cors-wildcard (10-cors) ---------------------------------------------------------------
-def _locate_cors(target: Target, method: str, path: str) -> Verdict:
-    with target.client() as client:
-        route = _route(_document(client), method, path)
-        if route is None:
-            return _not_a_route(method, path)
-        probe = probe_origin(
-            client,
-            ATTACKER_ORIGIN,
-            path=route[1],
-            preflight=None if method == "GET" else method,
-        )
-    kind = f"{method} {path}" if method == "GET" else f"the preflight for {method} {path}"
-    if probe.readable:
-        return Verdict(
-            True,
-            f"{kind} from {ATTACKER_ORIGIN} got Access-Control-Allow-Origin "
-            f"{probe.allow_origin!r} with Allow-Credentials 'true': any page reads it "
-            "with the visitor's cookies",
-        )
-    return Verdict(
-        False,
-        f"{kind} from {ATTACKER_ORIGIN} got Access-Control-Allow-Origin "
-        f"{probe.allow_origin!r}: no credentialed cross-origin read there",
-    )
-
-
 CORS_RULES = (
     Rule(
         "exact-origins",
@@ -304,31 +221,6 @@ def _replay_cors(patched: Target, findings: Findings, rng: random.Random) -> Non
 
 
 # -- no-https-redirect (09-encryption) -----------------------------------------------------
-def _locate_https(target: Target, method: str, path: str) -> Verdict:
-    plain_url = target.urls.get("http")
-    if not plain_url:
-        return Verdict(False, "this shop has no plain-HTTP listener (urls['http'])")
-    with target.client() as client:
-        route = _route(_document(client), method, path)
-    if route is None:
-        return _not_a_route(method, path)
-    with httpx.Client(base_url=plain_url, trust_env=False, timeout=30.0) as plain:
-        response = plain.request(method, route[1], json=None if method == "GET" else {})
-    if response.is_redirect:
-        return Verdict(
-            False,
-            f"{method} {plain_url}{route[1]} is redirected ({response.status_code} → "
-            f"{response.headers.get('location', '')!r}): HTTPS is enforced there",
-        )
-    hsts = response.headers.get("strict-transport-security")
-    return Verdict(
-        True,
-        f"{method} {plain_url}{route[1]} was answered over plain HTTP "
-        f"({response.status_code}), not redirected: whatever it carries crosses the network "
-        "in clear text" + ("" if hsts else ", and no HSTS tells the browser to use https"),
-    )
-
-
 HTTPS_RULES = (
     Rule(
         "redirect-plain",
@@ -483,45 +375,6 @@ def _replay_https(patched: Target, findings: Findings, rng: random.Random) -> No
 
 
 # -- no-length-limits (07-injection) -------------------------------------------------------
-def _locate_length(target: Target, method: str, path: str) -> Verdict:
-    with target.client() as client:
-        document = _document(client)
-        route = _route(document, method, path)
-        if route is None:
-            return _not_a_route(method, path)
-        fields = _body_fields(document, method, route[0])
-        texts = [name for name, kind in fields.items() if kind == "string"]
-        if not texts:
-            return Verdict(
-                False,
-                f"{method} {path} takes no text in a JSON body: mark the route that stores "
-                "what a customer writes",
-            )
-        marker = f"length-probe-{secrets.token_hex(4)}:"
-        big = marker + "A" * MIN_OVERSIZED_CHARS
-        values = {"integer": 1, "number": 1, "boolean": True, "array": [], "object": {}}
-        body = {name: big if k == "string" else values.get(k, big) for name, k in fields.items()}
-        token = _login(client)
-        response = client.request(
-            method, route[1], json=body, headers={"Authorization": f"Bearer {token}"}
-        )
-        size = f"a {len(big):,}-character {' and '.join(texts)}"
-        if not response.is_success:
-            return Verdict(
-                False,
-                f"{method} {path} refused {size} ({response.status_code}{fault(response)})",
-            )
-        stored = _stored(client, marker)
-    if not stored:
-        return Verdict(False, f"{method} {path} accepted {size}, but did not store it")
-    table, length = stored[0]
-    return Verdict(
-        True,
-        f"{method} {path} accepted {size} ({response.status_code}) and stored "
-        f"{length:,} characters in the {table} table: no limit anywhere",
-    )
-
-
 def _first_product(client: httpx.Client) -> int:
     response = client.get(PRODUCTS)
     if response.status_code != 200 or not response.json():
@@ -748,7 +601,6 @@ ANTI_PATTERNS: tuple[AntiPattern, ...] = (
         instead="Explicit allowed origins list",
         lab="10-cors",
         fixes=("cors_settings",),
-        locate=_locate_cors,
         replay=_replay_cors,
         rules=CORS_RULES,
         title="CORS: only the shop's frontend may read with credentials",
@@ -773,7 +625,6 @@ ANTI_PATTERNS: tuple[AntiPattern, ...] = (
         instead="Force HTTPS + HSTS header",
         lab="09-encryption",
         fixes=("effective_scheme", "security_headers"),
-        locate=_locate_https,
         replay=_replay_https,
         rules=HTTPS_RULES,
         title="HTTPS only: redirect plain HTTP, send HSTS over HTTPS",
@@ -797,7 +648,6 @@ ANTI_PATTERNS: tuple[AntiPattern, ...] = (
         instead="Max length on all string inputs",
         lab="07-injection",
         fixes=("validate_review", "body_too_large"),
-        locate=_locate_length,
         replay=_replay_length,
         rules=LENGTH_RULES,
         title="Length limits: validate every review, cap every request body",

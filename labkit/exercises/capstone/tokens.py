@@ -1,8 +1,8 @@
 """Checks for BrokenShop's tokens part: jwt-in-localstorage, symmetric-jwt, hardcoded-secret.
 
-Each exploit and each battery judges only HTTP answers of the shop (and of its ``shipping``
-service). 02-jwt's cookie battery is replayed as it is (the shop honours 02's login and
-refresh-cookie contract); its token battery needs 02's ``/api/me`` and ``/api/admin/users``,
+Each battery judges only HTTP answers of the shop (and of its ``shipping`` service). 02-jwt's
+cookie battery is replayed as it is (the shop honours 02's login and refresh-cookie
+contract); its token battery needs 02's ``/api/me`` and ``/api/admin/users``,
 so :func:`replay_symmetric` replays the same attacks (:mod:`labkit.attacks.jwt`) against the
 shop's admin route and the shipping service instead. 08's fail-fast idea is replayed through
 the shop's ``/api/_lab/boot`` with ``PAYMENT_WEBHOOK_SECRET``; the source is read with 08's
@@ -34,7 +34,7 @@ from labkit.attacks.jwt import (
 )
 from labkit.attacks.secret_scan import Finding, scan_text
 from labkit.exercises.capstone.antipattern import AntiPattern, fault
-from labkit.exercises.check import Findings, Target, Verdict
+from labkit.exercises.check import Findings, Target
 from labkit.exercises.labs.jwt import parse_set_cookie
 from labkit.exercises.rules import Rule
 from labkit.patterns.webhooks import sign_webhook
@@ -86,46 +86,7 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def _mark(method: str, path: str) -> str:
-    return f"{method} {path}"
-
-
 # -- jwt-in-localstorage (02-jwt) ----------------------------------------------------------
-def locate_storage(target: Target, method: str, path: str) -> Verdict:
-    """A refresh token from a JSON body (what the page keeps in localStorage) refreshes with
-    no cookie at all: whoever reads the page's storage owns the session."""
-    if (method, path) not in {("POST", LOGIN), ("POST", REFRESH)}:
-        return Verdict(
-            False,
-            f"{_mark(method, path)} hands out no refresh token: look for "
-            "the route whose JSON answer a page script would store",
-        )
-    with target.client() as client:
-        token = _json(_login(client, "viewer")).get("refreshToken")
-        if not isinstance(token, str):
-            return Verdict(False, "the login answers no refresh token in its JSON body")
-        if path == REFRESH:
-            client.cookies.clear()
-            token = _json(client.post(REFRESH, json={"refreshToken": token})).get("refreshToken")
-            if not isinstance(token, str):
-                return Verdict(False, "the refresh route answers no refresh token in JSON")
-        client.cookies.clear()
-        stolen = client.post(REFRESH, json={"refreshToken": token})
-    if stolen.status_code != 200:
-        return Verdict(
-            False, f"a refresh token read from JSON got {stolen.status_code} at {REFRESH}"
-        )
-    return Verdict(
-        True,
-        "the refresh token travels in JSON, so the page keeps it in localStorage: a script "
-        "that reads it refreshes at will — no cookie, no HttpOnly in the way",
-        (
-            f"{_mark(method, path)} answered a refreshToken in its body",
-            f"POST {REFRESH} with {{'refreshToken': ...}} and no cookie: 200, new tokens",
-        ),
-    )
-
-
 STORAGE_RULES = (
     Rule(
         "cookie-carries-token",
@@ -293,42 +254,6 @@ def _leaked(shipping: Target) -> dict[str, str]:
 def _admin_forgery(access: str, secret: str) -> str:
     header, claims = decode_unverified(access)
     return forge({**header, "alg": "HS256"}, {**claims, "role": "admin"}, secret.encode())
-
-
-def locate_symmetric(target: Target, method: str, path: str) -> Verdict:
-    """An admin token signed with the secret shipping's debug page shows opens the route."""
-    shipping = _shipping(target)
-    if shipping is None:
-        return Verdict(False, "this shop has no shipping service (urls['shipping'])")
-    leaked = _leaked(shipping)
-    with target.client() as client:
-        access = _json(_login(client, "viewer")).get("accessToken")
-        if not isinstance(access, str):
-            return Verdict(False, "could not log in as carol (no accessToken)")
-        own = client.request(method, path, headers=_bearer(access))
-        for secret in leaked.values():
-            forged = client.request(method, path, headers=_bearer(_admin_forgery(access, secret)))
-            if forged.status_code == 200 and own.status_code in (401, 403):
-                return Verdict(
-                    True,
-                    "shipping's leaked HS256 secret signs tokens the shop believes: carol "
-                    "minted herself an admin token",
-                    (
-                        f"carol's own token at {_mark(method, path)}: {own.status_code}",
-                        f"the token forged with shipping's {DEBUG_CONFIG} secret: 200",
-                    ),
-                )
-    if own.status_code == 200:
-        return Verdict(
-            False,
-            f"carol's own token already gets 200 at {_mark(method, path)}: "
-            "mark a route only an admin may use",
-        )
-    return Verdict(
-        False,
-        f"no admin token forged with what shipping's {DEBUG_CONFIG} shows "
-        f"got into {_mark(method, path)}",
-    )
 
 
 def _public_pems(client: httpx.Client, leaked: dict[str, str]) -> list[bytes]:
@@ -598,41 +523,6 @@ def _paid_event(order_id: int) -> bytes:
     return json.dumps({"type": "payment.succeeded", "orderId": order_id}).encode()
 
 
-def locate_secret(target: Target, method: str, path: str) -> Verdict:
-    """A "paid" event signed with a literal from the public source pays the order."""
-    with target.client() as client:
-        found, _ = _source_secrets(client)
-        order = _new_order(client)
-        if order is None:
-            return Verdict(False, "could not log in as carol and place an order")
-        for finding in found:
-            event = _paid_event(order[0])
-            client.request(
-                method,
-                path,
-                content=event,
-                headers={
-                    "X-Signature": sign_webhook(event, finding.secret),
-                    "Content-Type": "application/json",
-                },
-            )
-            if _status(client, order) == "paid":
-                return Verdict(
-                    True,
-                    "the webhook secret is in the public source: a forged 'paid' event paid "
-                    "carol's order, and nothing was charged",
-                    (
-                        f"scan_text found it: {finding}",
-                        f"order {order[0]} is now paid, through {_mark(method, path)}",
-                    ),
-                )
-    return Verdict(
-        False,
-        f"no event signed with the {len(found)} secret(s) the source shows "
-        f"paid an order at {_mark(method, path)}",
-    )
-
-
 def _boot(client: httpx.Client, env: dict[str, str]) -> tuple[dict[str, Any], str]:
     response = client.post("/api/_lab/boot", json={"env": env})
     return _json(response), response.text
@@ -793,7 +683,6 @@ ANTI_PATTERNS: tuple[AntiPattern, ...] = (
         instead="httpOnly secure cookie (refresh), memory (access)",
         lab="02-jwt",
         fixes=("refresh_cookie",),
-        locate=locate_storage,
         replay=replay_storage,
         rules=STORAGE_RULES,
         title="JWT in localStorage → the refresh token in an HttpOnly Secure cookie",
@@ -814,7 +703,6 @@ ANTI_PATTERNS: tuple[AntiPattern, ...] = (
         instead="Use RS256/ES256 (asymmetric) for distributed",
         lab="02-jwt",
         fixes=("issue_tokens", "verify_token"),
-        locate=locate_symmetric,
         replay=replay_symmetric,
         rules=SYMMETRIC_RULES,
         title="Symmetric JWT for many services → ES256, verifiers hold only the public key",
@@ -841,7 +729,6 @@ ANTI_PATTERNS: tuple[AntiPattern, ...] = (
         instead="Environment variables + secrets manager",
         lab="08-secrets",
         fixes=("webhook_secret",),
-        locate=locate_secret,
         replay=replay_secret,
         rules=SECRET_RULES,
         title="Hardcoded webhook secret → PAYMENT_WEBHOOK_SECRET from the environment, "
